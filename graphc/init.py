@@ -1,0 +1,162 @@
+"""Initializers: deterministic recipes for a variable's initial value.
+
+An initializer knows its shape and dtype and makes an array from a seed. ``seed=None`` means "derive the
+seed from the graph seed and the variable's name", so a graph builds the same initial values every time.
+
+Example:
+    >>> import graphc as gc
+    >>> w = gc.init.glorot_uniform((784, 128), seed=0)
+    >>> w().shape, str(w().dtype)
+    ((784, 128), 'float32')
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.ir import dtypes
+from graphc.ir.types import make_shape
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """Base: ``init(seed=None) -> np.ndarray`` of ``shape`` and ``dtype``."""
+
+    shape: tuple
+    dtype: np.dtype = dtypes.float32
+    seed: int | None = None
+
+    def __call__(self, seed: int | None = None) -> np.ndarray:
+        s = self.seed if self.seed is not None else (seed if seed is not None else 0)
+        rng = np.random.default_rng(s)
+        return np.asarray(self.sample(rng), dtype=self.dtype)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def fans(self) -> tuple[int, int]:
+        """(fan_in, fan_out) as Keras/PyTorch count them: conv kernels (out, in, kh, kw) scale by kh*kw."""
+        shape = self.shape
+        if len(shape) == 0:
+            return 1, 1
+        if len(shape) == 1:
+            return shape[0], shape[0]
+        if len(shape) == 2:
+            return shape[0], shape[1]
+        receptive = int(np.prod(shape[2:]))
+        return shape[1] * receptive, shape[0] * receptive
+
+
+def _init(cls, shape, dtype, seed, **kw):
+    return cls(make_shape(shape), dtypes.as_dtype(dtype), seed, **kw)
+
+
+@dataclass(frozen=True)
+class _Constant(Initializer):
+    value: float = 0.0
+
+    def sample(self, rng):
+        return np.full(self.shape, self.value)
+
+
+@dataclass(frozen=True)
+class _Uniform(Initializer):
+    low: float = -1.0
+    high: float = 1.0
+
+    def sample(self, rng):
+        return rng.uniform(self.low, self.high, self.shape)
+
+
+@dataclass(frozen=True)
+class _Normal(Initializer):
+    mean: float = 0.0
+    stddev: float = 1.0
+
+    def sample(self, rng):
+        return rng.normal(self.mean, self.stddev, self.shape)
+
+
+@dataclass(frozen=True)
+class _TruncatedNormal(_Normal):
+    def sample(self, rng):
+        out = rng.normal(self.mean, self.stddev, self.shape)
+        bad = np.abs(out - self.mean) > 2 * self.stddev
+        while bad.any():  # redraw outside two standard deviations, as TF's truncated_normal
+            out[bad] = rng.normal(self.mean, self.stddev, int(bad.sum()))
+            bad = np.abs(out - self.mean) > 2 * self.stddev
+        return out
+
+
+@dataclass(frozen=True)
+class _VarianceScaling(Initializer):
+    scale: float = 1.0
+    mode: str = "fan_avg"
+    distribution: str = "uniform"
+
+    def sample(self, rng):
+        fan_in, fan_out = self.fans()
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        var = self.scale / max(1.0, fan)
+        if self.distribution == "uniform":
+            limit = np.sqrt(3.0 * var)
+            return rng.uniform(-limit, limit, self.shape)
+        return rng.normal(0.0, np.sqrt(var), self.shape)
+
+
+def zeros(shape, dtype="float32") -> Initializer:
+    """All zeros."""
+    return _init(_Constant, shape, dtype, None, value=0.0)
+
+
+def ones(shape, dtype="float32") -> Initializer:
+    """All ones."""
+    return _init(_Constant, shape, dtype, None, value=1.0)
+
+
+def constant(shape, value: float, dtype="float32") -> Initializer:
+    """Every element ``value``."""
+    return _init(_Constant, shape, dtype, None, value=value)
+
+
+def uniform(shape, low=-0.05, high=0.05, dtype="float32", seed=None) -> Initializer:
+    """Uniform in ``[low, high)``."""
+    return _init(_Uniform, shape, dtype, seed, low=low, high=high)
+
+
+def normal(shape, mean=0.0, stddev=0.05, dtype="float32", seed=None) -> Initializer:
+    """Normal with ``mean`` and ``stddev``."""
+    return _init(_Normal, shape, dtype, seed, mean=mean, stddev=stddev)
+
+
+def truncated_normal(shape, mean=0.0, stddev=0.05, dtype="float32", seed=None) -> Initializer:
+    """Normal, redrawn when more than two standard deviations from the mean."""
+    return _init(_TruncatedNormal, shape, dtype, seed, mean=mean, stddev=stddev)
+
+
+def glorot_uniform(shape, dtype="float32", seed=None) -> Initializer:
+    """Glorot/Xavier uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out))."""
+    return _init(_VarianceScaling, shape, dtype, seed, scale=1.0, mode="fan_avg")
+
+
+def glorot_normal(shape, dtype="float32", seed=None) -> Initializer:
+    """Glorot/Xavier normal: N(0, 2 / (fan_in + fan_out))."""
+    return _init(_VarianceScaling, shape, dtype, seed, mode="fan_avg", distribution="normal")
+
+
+def he_uniform(shape, dtype="float32", seed=None) -> Initializer:
+    """He/Kaiming uniform for ReLU layers: U(-l, l) with l = sqrt(6 / fan_in)."""
+    return _init(_VarianceScaling, shape, dtype, seed, scale=2.0, mode="fan_in")
+
+
+def he_normal(shape, dtype="float32", seed=None) -> Initializer:
+    """He/Kaiming normal for ReLU layers: N(0, 2 / fan_in)."""
+    return _init(_VarianceScaling, shape, dtype, seed, scale=2.0, mode="fan_in", distribution="normal")
+
+
+def derived_seed(graph_seed: int | None, name: str) -> int:
+    """The seed of an initializer given none: a stable function of the graph seed and variable name."""
+    return zlib.crc32(f"{graph_seed or 0}/{name}".encode())

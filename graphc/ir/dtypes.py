@@ -1,0 +1,89 @@
+"""The dtypes graphc supports and its promotion rules.
+
+Tensors are float32, float64, int32, int64 or bool. Promotion between two tensors follows numpy's
+``result_type``. Python scalars are *weak*: they take the dtype of the tensor they meet when their kind
+fits (``x_f32 * 0.5`` stays float32, ``i_i32 + 1`` stays int32), as in JAX and numpy 2. Ops that need a
+float (true division, ``exp``, ``mean``...) turn integer and bool inputs into float32, the default float.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.errors import DTypeError
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+
+SUPPORTED = (float32, float64, int32, int64, bool_)
+DEFAULT_FLOAT = float32
+DEFAULT_INT = int64
+SHORT_NAMES = {float32: "f32", float64: "f64", int32: "i32", int64: "i64", bool_: "bool"}
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Normalize ``dtype`` (a numpy dtype, type or name such as ``"float32"``) to a supported dtype."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise DTypeError(f"not a dtype: {dtype!r}") from e
+    if d not in SUPPORTED:
+        names = ", ".join(str(s) for s in SUPPORTED)
+        raise DTypeError(f"unsupported dtype {d}; graphc supports {names}")
+    return d
+
+
+def short_name(dtype: np.dtype) -> str:
+    return SHORT_NAMES.get(dtype, str(dtype))
+
+
+def is_float(dtype: np.dtype) -> bool:
+    return dtype.kind == "f"
+
+
+def is_int(dtype: np.dtype) -> bool:
+    return dtype.kind in "iu"
+
+
+def is_bool(dtype: np.dtype) -> bool:
+    return dtype.kind == "b"
+
+
+def result_type(*dtypes: np.dtype) -> np.dtype:
+    """numpy's promotion over tensor dtypes (``int32 + float32 -> float64`` as in numpy)."""
+    return np.result_type(*dtypes)
+
+
+def float_result(dtype: np.dtype) -> np.dtype:
+    """The dtype of a float-valued op on an input of ``dtype``: floats keep theirs, others get float32."""
+    return dtype if is_float(dtype) else DEFAULT_FLOAT
+
+
+def scalar_dtype(value, like: np.dtype | None = None) -> np.dtype:
+    """The dtype a Python scalar takes next to a tensor of dtype ``like`` (weak typing)."""
+    if isinstance(value, (bool, np.bool_)):
+        return like if like is not None else bool_
+    if isinstance(value, (int, np.integer)):
+        if like is not None and not is_bool(like):
+            return like
+        return DEFAULT_INT
+    if isinstance(value, (float, np.floating)):
+        if like is not None and is_float(like):
+            return like
+        return DEFAULT_FLOAT
+    raise DTypeError(f"cannot make a tensor from {type(value).__name__} {value!r}")
+
+
+def array_dtype(value) -> np.dtype:
+    """The dtype of a constant made from ``value`` with no dtype given: Python floats give float32."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        return arr.dtype if isinstance(value, np.ndarray | np.generic) else DEFAULT_FLOAT
+    if arr.dtype.kind in "iu":
+        return arr.dtype if isinstance(value, np.ndarray | np.generic) else DEFAULT_INT
+    if arr.dtype.kind == "b":
+        return bool_
+    raise DTypeError(f"cannot make a tensor from {type(value).__name__} of dtype {arr.dtype}")

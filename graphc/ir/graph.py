@@ -1,0 +1,406 @@
+"""The graph IR: ``Graph`` (append-only nodes), ``Node`` (an op applied to tensors) and ``Tensor``.
+
+Nodes are kept in creation order, which is a topological order (inputs and control inputs exist before
+the node that uses them). Each node records the user's ``file:line`` where it was created, so errors
+raised at build time or at run time point at the user's code. Graphs are the define layer: nothing is
+computed here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from graphc.ir.errors import GraphcError, GraphMismatchError
+from graphc.ir.op import Op
+from graphc.ir.types import TensorType
+
+_INTERNAL_PREFIXES = ("graphc.", "contextlib", "importlib")
+
+
+def _user_location() -> tuple[str, int]:
+    """The first frame outside graphc: where the user's code created a node."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        internal = module == "graphc" or module.startswith(_INTERNAL_PREFIXES)
+        if not internal or frame.f_code.co_filename.startswith("<"):  # "<doctest ...>", "<stdin>"
+            return frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back
+    return "<unknown>", 0
+
+
+class Tensor:
+    """A symbolic value: output ``index`` of ``node``, with a static ``type`` (shape and dtype).
+
+    Operators build nodes: ``+ - * / // % ** @``, unary ``-``, ``abs()``, ``< <= > >=`` (bool tensors)
+    and numpy-style indexing ``x[1:3, :, None, -1]``. ``==`` and ``!=`` compare identity, as in TF1, so
+    tensors can be dict keys and list members; use ``graphc.equal`` for elementwise equality.
+    """
+
+    __slots__ = ("node", "index", "type", "__weakref__")
+    __array_priority__ = 100  # numpy defers to our operators: ``np_array + tensor`` builds a node
+
+    def __init__(self, node: Node, index: int, type: TensorType):
+        self.node = node
+        self.index = index
+        self.type = type
+
+    @property
+    def shape(self) -> tuple:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.type.shape)
+
+    @property
+    def graph(self) -> Graph:
+        return self.node.graph
+
+    @property
+    def op(self) -> Op:
+        return self.node.op
+
+    @property
+    def name(self) -> str:
+        return f"{self.node.name}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"<Tensor {self.name} {self.type}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __ne__(self, other) -> bool:
+        return self is not other
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of symbolic tensor {self.name} is not known while the graph is built; "
+            "use graphc.where / graphc.logical_and instead of Python's if/and/or"
+        )
+
+    def __len__(self):
+        if self.ndim == 0 or self.shape[0] is None:
+            raise TypeError(f"len() of {self.name} with shape {self.type} is not known statically")
+        return self.shape[0]
+
+    def __iter__(self):
+        raise TypeError(f"tensor {self.name} is not iterable; index it or use graphc.split/unstack")
+
+    # Operators: the functions live in graphc.ops (imported lazily; ops build on this module).
+    def __add__(self, o):
+        return _ops().add(self, o)
+
+    def __radd__(self, o):
+        return _ops().add(o, self)
+
+    def __sub__(self, o):
+        return _ops().subtract(self, o)
+
+    def __rsub__(self, o):
+        return _ops().subtract(o, self)
+
+    def __mul__(self, o):
+        return _ops().multiply(self, o)
+
+    def __rmul__(self, o):
+        return _ops().multiply(o, self)
+
+    def __truediv__(self, o):
+        return _ops().divide(self, o)
+
+    def __rtruediv__(self, o):
+        return _ops().divide(o, self)
+
+    def __floordiv__(self, o):
+        return _ops().floor_divide(self, o)
+
+    def __rfloordiv__(self, o):
+        return _ops().floor_divide(o, self)
+
+    def __mod__(self, o):
+        return _ops().mod(self, o)
+
+    def __rmod__(self, o):
+        return _ops().mod(o, self)
+
+    def __pow__(self, o):
+        return _ops().power(self, o)
+
+    def __rpow__(self, o):
+        return _ops().power(o, self)
+
+    def __matmul__(self, o):
+        return _ops().matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _ops().matmul(o, self)
+
+    def __neg__(self):
+        return _ops().negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops().abs(self)
+
+    def __invert__(self):
+        return _ops().logical_not(self)
+
+    def __and__(self, o):
+        return _ops().logical_and(self, o)
+
+    def __rand__(self, o):
+        return _ops().logical_and(o, self)
+
+    def __or__(self, o):
+        return _ops().logical_or(self, o)
+
+    def __ror__(self, o):
+        return _ops().logical_or(o, self)
+
+    def __lt__(self, o):
+        return _ops().less(self, o)
+
+    def __le__(self, o):
+        return _ops().less_equal(self, o)
+
+    def __gt__(self, o):
+        return _ops().greater(self, o)
+
+    def __ge__(self, o):
+        return _ops().greater_equal(self, o)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    @property
+    def T(self) -> Tensor:
+        return _ops().transpose(self)
+
+    def reshape(self, *shape) -> Tensor:
+        shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        return _ops().reshape(self, shape)
+
+    def astype(self, dtype) -> Tensor:
+        return _ops().cast(self, dtype)
+
+
+_ops_module = None
+
+
+def _ops():
+    global _ops_module
+    if _ops_module is None:
+        import graphc.ops as ops_module  # noqa: PLC0415 - the ops layer builds on this module
+
+        _ops_module = ops_module
+    return _ops_module
+
+
+class Node:
+    """One application of ``op`` to ``inputs``, producing ``outputs``; created by ``Graph.apply``."""
+
+    __slots__ = ("graph", "op", "inputs", "outputs", "name", "location", "control_inputs", "index")
+
+    def __init__(self, graph, op, inputs, name, location, control_inputs, index):
+        self.graph = graph
+        self.op = op
+        self.inputs: tuple[Tensor, ...] = inputs
+        self.outputs: tuple[Tensor, ...] = ()
+        self.name: str = name
+        self.location: tuple[str, int] = location
+        self.control_inputs: tuple[Node, ...] = control_inputs
+        self.index: int = index
+
+    @property
+    def where(self) -> str:
+        """``node 'name' (Op) created at file:line``: the context every error message carries."""
+        return f"node '{self.name}' ({self.op.type_name}) created at {self.location_str}"
+
+    @property
+    def location_str(self) -> str:
+        return f"{self.location[0]}:{self.location[1]}"
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} {self.op}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+
+class Graph:
+    """An append-only list of nodes in creation order, with name scopes and graph-level settings.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 3), name="x")
+        ...     y = gc.reduce_sum(x * 2.0, axis=1)
+        >>> y.shape
+        (None,)
+    """
+
+    def __init__(self):
+        self.nodes: list[Node] = []
+        self.variables: dict[str, object] = {}  # name -> graphc.Variable, in creation order
+        self.seed: int | None = None
+        self._names: set[str] = set()
+        self._scopes: list[str] = []
+        self._control: list[tuple[Node, ...]] = []
+        self._lock = threading.Lock()
+        self._random_ops = itertools.count()
+
+    # -- building ---------------------------------------------------------------------------------
+    def apply(self, op: Op, inputs: Sequence[Tensor] = (), name: str | None = None) -> Node:
+        """Add a node applying ``op`` to ``inputs``; types are inferred now, errors name the node."""
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{op.type_name} expects Tensor inputs, got {type(t).__name__}")
+            if t.graph is not self:
+                raise GraphMismatchError(
+                    f"{op.type_name} input {t.name} belongs to another graph; build all tensors of "
+                    "one computation in the same graph"
+                )
+        location = _user_location()
+        control = tuple(dict.fromkeys(n for deps in self._control for n in deps))
+        with self._lock:
+            full_name = self._unique_name(name or op.default_name)
+            node = Node(self, op, tuple(inputs), full_name, location, control, len(self.nodes))
+            try:
+                types = op.infer(*(t.type for t in inputs))
+            except GraphcError as e:
+                raise e.with_context(node.where) from None
+            node.outputs = tuple(Tensor(node, i, t) for i, t in enumerate(types))
+            self._names.add(full_name)
+            self.nodes.append(node)
+        return node
+
+    def _unique_name(self, base: str) -> str:
+        base = "/".join([*self._scopes, base]) if self._scopes else base
+        if base not in self._names:
+            return base
+        for i in itertools.count(1):
+            candidate = f"{base}_{i}"
+            if candidate not in self._names:
+                return candidate
+        raise AssertionError("unreachable")
+
+    def next_random_seed(self) -> int:
+        """An op seed derived from the graph's op count, for random ops given no seed of their own."""
+        return next(self._random_ops)
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str) -> Iterator[str]:
+        """Prefix the names of nodes created inside with ``name/``."""
+        if not name or "/" in name or ":" in name:
+            raise ValueError(f"invalid name scope {name!r}: use a non-empty name without '/' or ':'")
+        self._scopes.append(name)
+        try:
+            yield "/".join(self._scopes)
+        finally:
+            self._scopes.pop()
+
+    @contextlib.contextmanager
+    def control_dependencies(self, deps) -> Iterator[None]:
+        """Nodes created inside run after ``deps`` (tensors or nodes) whenever they run."""
+        nodes = []
+        for d in deps:
+            n = d.node if isinstance(d, Tensor) else d
+            if not isinstance(n, Node):
+                raise TypeError(f"control dependency must be a Tensor or an op, got {type(d).__name__}")
+            if n.graph is not self:
+                raise GraphMismatchError(f"control dependency {n.name} belongs to another graph")
+            nodes.append(n)
+        self._control.append(tuple(nodes))
+        try:
+            yield
+        finally:
+            self._control.pop()
+
+    @contextlib.contextmanager
+    def as_default(self) -> Iterator[Graph]:
+        """Make this graph the default graph inside the ``with`` block."""
+        _default_stack().append(self)
+        try:
+            yield self
+        finally:
+            _default_stack().pop()
+
+    # -- lookup -----------------------------------------------------------------------------------
+    def get_node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node named {name!r} in this graph")
+
+    def get_tensor(self, name: str) -> Tensor:
+        """The tensor named ``node_name:index`` (``:0`` may be left out)."""
+        node_name, _, index = name.rpartition(":") if ":" in name else (name, "", "0")
+        node = self.get_node(node_name)
+        try:
+            return node.outputs[int(index)]
+        except (IndexError, ValueError):
+            raise KeyError(f"node {node_name!r} has no output {index!r}") from None
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __str__(self) -> str:
+        from graphc.ir.printing import format_graph
+
+        return format_graph(self)
+
+
+_local = threading.local()
+_global_default = [Graph()]
+
+
+def _default_stack() -> list[Graph]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def get_default_graph() -> Graph:
+    """The graph new nodes go to: the innermost ``with g.as_default():`` graph, else the global one."""
+    stack = _default_stack()
+    return stack[-1] if stack else _global_default[0]
+
+
+def reset_default_graph() -> Graph:
+    """Replace the global default graph with a new empty one (not allowed inside ``as_default``)."""
+    if _default_stack():
+        raise RuntimeError("reset_default_graph() inside a `with graph.as_default():` block")
+    _global_default[0] = Graph()
+    return _global_default[0]
+
+
+def name_scope(name: str):
+    """``with graphc.name_scope("dense"):`` prefixes node names made inside with ``dense/``."""
+    return get_default_graph().name_scope(name)
+
+
+def control_dependencies(deps):
+    """``with graphc.control_dependencies([a, b]):`` makes nodes created inside run after a and b."""
+    return get_default_graph().control_dependencies(deps)

@@ -1,0 +1,64 @@
+"""The ``Op`` base class and the registry of every op class.
+
+An op is an immutable value (a frozen dataclass): two ops with equal attributes are equal and hash
+alike, which makes CSE and cache keys trivial. Everything that defines what an op means lives in its
+class (see ``graphc/ops/``):
+
+- ``infer(*input_types) -> tuple[TensorType, ...]``: the shape and dtype rule; raises a clear error.
+- ``reference(*arrays)``: a plain numpy implementation, the oracle for every test and device.
+- stateful ops (variables, assignments, random numbers) implement ``execute(node, state, arrays)``
+  instead, where ``state`` is the run's view of the session state (see ``runtime/state.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import ClassVar
+
+OPS: dict[str, type[Op]] = {}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+class Op:
+    """Base of all ops. Subclasses are ``@dataclass(frozen=True)`` and define ``infer`` and
+    ``reference`` (or ``execute`` when ``stateful``)."""
+
+    #: ops that read or write session state or draw random numbers; never folded, merged or reordered
+    stateful: ClassVar[bool] = False
+    #: abstract bases set this in their own body so they stay out of the registry
+    abstract: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("abstract", False):
+            cls.abstract = False
+            OPS[cls.__name__] = cls
+
+    @property
+    def type_name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def default_name(self) -> str:
+        """The base of node names made by this op, e.g. ``matmul`` for ``MatMul``."""
+        return _snake(type(self).__name__)
+
+    def attrs(self) -> dict:
+        """The op's attributes by name, for printing and serialization."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {}
+
+    def infer(self, *types):
+        raise NotImplementedError(f"{self.type_name}.infer")
+
+    def reference(self, *arrays):
+        raise NotImplementedError(f"{self.type_name} has no numpy reference")
+
+    def __str__(self) -> str:
+        attrs = ", ".join(f"{k}={v!r}" for k, v in self.attrs().items())
+        return f"{self.type_name}[{attrs}]" if attrs else self.type_name

@@ -1,0 +1,96 @@
+"""The one text form of the IR, shared by ``print(graph)``, ``graphc.print_graph`` and error messages.
+
+One line per node, in the spirit of a JAX jaxpr::
+
+    dense/matmul:0 = MatMul(x:0, w:0)  : f32[?,128]   # train.py:14
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from graphc.ir.graph import Graph, Node, Tensor
+
+
+def _attr(value) -> str:
+    if isinstance(value, np.ndarray):
+        if value.size <= 4:
+            return np.array2string(value, separator=",").replace("\n", "")
+        return f"<array {value.dtype}{list(value.shape)}>"
+    if isinstance(value, np.dtype):
+        return str(value)
+    return repr(value)
+
+
+def format_op(node: Node) -> str:
+    attrs = node.op.attrs()
+    shown = ", ".join(f"{k}={_attr(v)}" for k, v in attrs.items())
+    return f"{node.op.type_name}[{shown}]" if shown else node.op.type_name
+
+
+def format_node(node: Node) -> str:
+    """One line: outputs = Op[attrs](inputs) : types   # file:line."""
+    outs = ", ".join(t.name for t in node.outputs) or "_"
+    args = ", ".join(t.name for t in node.inputs)
+    if node.control_inputs:
+        args += (", " if args else "") + "^" + ", ^".join(n.name for n in node.control_inputs)
+    types = ", ".join(str(t.type) for t in node.outputs) or "()"
+    where = f"{os.path.basename(node.location[0])}:{node.location[1]}"
+    return f"{outs} = {format_op(node)}({args})  : {types}   # {where}"
+
+
+def format_graph(graph: Graph, nodes=None) -> str:
+    """The graph (or the listed ``nodes`` of it) as text, one node a line."""
+    nodes = graph.nodes if nodes is None else nodes
+    lines = [f"graph ({len(nodes)} nodes) {{"]
+    lines += ["  " + format_node(n) for n in nodes]
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def ancestors(fetches) -> list[Node]:
+    """The nodes the given tensors/nodes depend on (data and control), in creation order."""
+    stack = [f.node if isinstance(f, Tensor) else f for f in fetches]
+    seen: set[int] = set()
+    found: list[Node] = []
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        found.append(n)
+        stack.extend(t.node for t in n.inputs)
+        stack.extend(n.control_inputs)
+    return sorted(found, key=lambda n: n.index)
+
+
+def print_graph(x=None, file=None) -> str:
+    """Print (and return) the text form of a graph, or of what the given tensors depend on.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 2), name="x")
+        ...     y = gc.exp(x)
+        >>> text = gc.print_graph(y)  # doctest: +ELLIPSIS
+        graph (2 nodes) {
+          x:0 = Placeholder[dtype=float32, shape=(None, 2)]()  : f32[?,2]   # <doctest ...>:3
+          exp:0 = Exp(x:0)  : f32[?,2]   # <doctest ...>:4
+        }
+    """
+    from graphc.ir.graph import get_default_graph
+
+    if x is None:
+        text = format_graph(get_default_graph())
+    elif isinstance(x, Graph):
+        text = format_graph(x)
+    else:
+        items = list(x) if isinstance(x, (list, tuple)) else [x]
+        nodes = ancestors(items)
+        graph = nodes[0].graph if nodes else get_default_graph()
+        text = format_graph(graph, nodes)
+    print(text, file=file)
+    return text

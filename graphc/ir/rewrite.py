@@ -1,0 +1,36 @@
+"""Substituting tensors in a graph by re-applying the ops downstream of them (used by ``givens``).
+
+Graphs are append-only: a substitution adds new nodes for every node that depends on a replaced tensor
+and leaves the old ones in place.
+"""
+
+from __future__ import annotations
+
+from graphc.ir.errors import ShapeError
+from graphc.ir.graph import Node, Tensor
+from graphc.ir.printing import ancestors
+
+
+def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
+    """``targets`` (tensors or nodes) recomputed with each key of ``replace`` swapped for its value."""
+    for old, new in replace.items():
+        if new.dtype != old.dtype or len(new.shape) != len(old.shape):
+            raise ShapeError(f"cannot replace {old.name} ({old.type}) with {new.name} ({new.type})")
+    memo: dict[Node, Node] = {}
+
+    def current(t: Tensor) -> Tensor:
+        new = replace.get(t)
+        return new if new is not None else memo[t.node].outputs[t.index]
+
+    for node in ancestors(targets):  # creation order: inputs are done before their users
+        new_inputs = [current(t) for t in node.inputs]
+        new_control = [memo[n] for n in node.control_inputs]
+        unchanged = all(a is b for a, b in zip(new_inputs, node.inputs, strict=True)) and all(
+            a is b for a, b in zip(new_control, node.control_inputs, strict=True)
+        )
+        if unchanged:
+            memo[node] = node
+        else:
+            with node.graph.control_dependencies(new_control):
+                memo[node] = node.graph.apply(node.op, new_inputs, node.name.rsplit("/", 1)[-1])
+    return [current(t) if isinstance(t, Tensor) else memo[t] for t in targets]

@@ -1,0 +1,3 @@
+"""(being written) conv ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,545 @@
+"""Elementwise ops: arithmetic, math functions, comparisons, logic, ``where``, ``clip`` and ``cast``.
+
+Each op is one small class: its numpy function (the reference) and its scalar expression (``scalar``, a
+format string over the operands from which compiled backends generate fused loops). Shapes broadcast as
+in numpy; dtypes follow ``graphc.ir.dtypes`` (numpy promotion, weak Python scalars, float32 for float
+ops on integers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from graphc.ir import dtypes
+from graphc.ir.errors import DTypeError
+from graphc.ir.op import Op
+from graphc.ir.types import TensorType, broadcast_shapes
+from graphc.ops.core import apply, as_tensor, as_tensors_like
+
+
+class Elementwise(Op):
+    """Base of elementwise ops: broadcast the inputs, compute ``fn`` in ``compute dtype``, cast out."""
+
+    abstract = True
+    arity: ClassVar[int] = 1
+    #: scalar expression over ``{0}``, ``{1}``... for code generation
+    scalar: ClassVar[str] = ""
+    #: numpy implementation on inputs already cast to the compute dtype
+    fn: ClassVar = None
+    #: "same": output dtype = promoted input dtype; "float": floats, ints -> float32; "bool": bool
+    result: ClassVar[str] = "same"
+    allow_bool: ClassVar[bool] = False
+
+    def compute_dtype(self, *in_dtypes: np.dtype) -> np.dtype:
+        d = dtypes.result_type(*in_dtypes)
+        return dtypes.float_result(d) if self.result == "float" else d
+
+    def out_dtype(self, *in_dtypes: np.dtype) -> np.dtype:
+        return dtypes.bool_ if self.result == "bool" else self.compute_dtype(*in_dtypes)
+
+    def infer(self, *types: TensorType):
+        if not self.allow_bool and any(dtypes.is_bool(t.dtype) for t in types):
+            raise DTypeError(
+                f"{self.type_name} does not take bool inputs "
+                f"(got {', '.join(str(t) for t in types)}); cast them first"
+            )
+        shape = broadcast_shapes(*(t.shape for t in types))
+        return (TensorType(shape, self.out_dtype(*(t.dtype for t in types))),)
+
+    def reference(self, *xs):
+        cd = self.compute_dtype(*(x.dtype for x in xs))
+        out = type(self).fn(*(np.asarray(x, dtype=cd) for x in xs))
+        return np.asarray(out, dtype=self.out_dtype(*(x.dtype for x in xs)))
+
+
+class Unary(Elementwise):
+    abstract = True
+    arity = 1
+
+
+class UnaryFloat(Unary):
+    abstract = True
+    result = "float"
+
+
+class Binary(Elementwise):
+    abstract = True
+    arity = 2
+
+
+class Compare(Binary):
+    abstract = True
+    result = "bool"
+    allow_bool = True
+
+
+class Logical(Elementwise):
+    abstract = True
+    result = "bool"
+    allow_bool = True
+
+    def compute_dtype(self, *in_dtypes):
+        return dtypes.bool_
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only: no overflow for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x):
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _mod(a, b):
+    return np.mod(a, b)
+
+
+# --- unary -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Negative(Unary):
+    """-x."""
+
+    scalar = "-({0})"
+    fn = np.negative
+
+
+@dataclass(frozen=True)
+class Abs(Unary):
+    """|x|."""
+
+    scalar = "abs({0})"
+    fn = np.abs
+
+
+@dataclass(frozen=True)
+class Sign(Unary):
+    """sign(x): -1, 0 or 1 (0 for 0; NaN for NaN)."""
+
+    scalar = "np.sign({0})"
+    fn = np.sign
+
+
+@dataclass(frozen=True)
+class Square(Unary):
+    """x * x."""
+
+    scalar = "({0}) * ({0})"
+    fn = np.square
+
+
+@dataclass(frozen=True)
+class Relu(Unary):
+    """max(x, 0); NaN stays NaN."""
+
+    scalar = "max({0}, 0)"
+    fn = staticmethod(lambda x: np.maximum(x, np.zeros((), x.dtype)))
+
+
+@dataclass(frozen=True)
+class Exp(UnaryFloat):
+    """e**x."""
+
+    scalar = "math.exp({0})"
+    fn = np.exp
+
+
+@dataclass(frozen=True)
+class Log(UnaryFloat):
+    """Natural log; log(0) = -inf, log(x<0) = NaN."""
+
+    scalar = "math.log({0})"
+    fn = np.log
+
+
+@dataclass(frozen=True)
+class Log1p(UnaryFloat):
+    """log(1 + x), accurate for small x."""
+
+    scalar = "math.log1p({0})"
+    fn = np.log1p
+
+
+@dataclass(frozen=True)
+class Expm1(UnaryFloat):
+    """exp(x) - 1, accurate for small x."""
+
+    scalar = "math.expm1({0})"
+    fn = np.expm1
+
+
+@dataclass(frozen=True)
+class Sqrt(UnaryFloat):
+    """sqrt(x); NaN for x < 0."""
+
+    scalar = "math.sqrt({0})"
+    fn = np.sqrt
+
+
+@dataclass(frozen=True)
+class Tanh(UnaryFloat):
+    """tanh(x)."""
+
+    scalar = "math.tanh({0})"
+    fn = np.tanh
+
+
+@dataclass(frozen=True)
+class Sigmoid(UnaryFloat):
+    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+
+    scalar = "sigmoid({0})"
+    fn = staticmethod(_sigmoid)
+
+
+@dataclass(frozen=True)
+class Softplus(UnaryFloat):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable for large |x|."""
+
+    scalar = "softplus({0})"
+    fn = staticmethod(_softplus)
+
+
+# --- binary ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Add(Binary):
+    """x + y."""
+
+    scalar = "({0}) + ({1})"
+    fn = np.add
+
+
+@dataclass(frozen=True)
+class Subtract(Binary):
+    """x - y."""
+
+    scalar = "({0}) - ({1})"
+    fn = np.subtract
+
+
+@dataclass(frozen=True)
+class Multiply(Binary):
+    """x * y."""
+
+    scalar = "({0}) * ({1})"
+    fn = np.multiply
+
+
+@dataclass(frozen=True)
+class Divide(Binary):
+    """x / y (true division; integer inputs give float32)."""
+
+    scalar = "({0}) / ({1})"
+    fn = np.true_divide
+    result = "float"
+
+
+@dataclass(frozen=True)
+class FloorDivide(Binary):
+    """floor(x / y) as numpy's ``//`` (integer division by zero gives 0)."""
+
+    scalar = "({0}) // ({1})"
+    fn = np.floor_divide
+
+
+@dataclass(frozen=True)
+class Mod(Binary):
+    """x mod y with the sign of y, as numpy's ``%`` and Python's (integer mod 0 gives 0)."""
+
+    scalar = "np.mod({0}, {1})"
+    fn = staticmethod(_mod)
+
+
+@dataclass(frozen=True)
+class Power(Binary):
+    """x ** y. Integer tensors raised to negative integer powers are an error in numpy; avoid them."""
+
+    scalar = "({0}) ** ({1})"
+    fn = np.power
+
+
+@dataclass(frozen=True)
+class Maximum(Binary):
+    """max(x, y) elementwise; NaN if either is NaN."""
+
+    scalar = "np.maximum({0}, {1})"
+    fn = np.maximum
+
+
+@dataclass(frozen=True)
+class Minimum(Binary):
+    """min(x, y) elementwise; NaN if either is NaN."""
+
+    scalar = "np.minimum({0}, {1})"
+    fn = np.minimum
+
+
+# --- comparisons and logic -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Equal(Compare):
+    """x == y."""
+
+    scalar = "({0}) == ({1})"
+    fn = np.equal
+
+
+@dataclass(frozen=True)
+class NotEqual(Compare):
+    """x != y."""
+
+    scalar = "({0}) != ({1})"
+    fn = np.not_equal
+
+
+@dataclass(frozen=True)
+class Less(Compare):
+    """x < y."""
+
+    scalar = "({0}) < ({1})"
+    fn = np.less
+
+
+@dataclass(frozen=True)
+class LessEqual(Compare):
+    """x <= y."""
+
+    scalar = "({0}) <= ({1})"
+    fn = np.less_equal
+
+
+@dataclass(frozen=True)
+class Greater(Compare):
+    """x > y."""
+
+    scalar = "({0}) > ({1})"
+    fn = np.greater
+
+
+@dataclass(frozen=True)
+class GreaterEqual(Compare):
+    """x >= y."""
+
+    scalar = "({0}) >= ({1})"
+    fn = np.greater_equal
+
+
+@dataclass(frozen=True)
+class LogicalAnd(Logical):
+    """x and y (inputs are taken as truth values)."""
+
+    arity = 2
+    scalar = "({0}) and ({1})"
+    fn = np.logical_and
+
+
+@dataclass(frozen=True)
+class LogicalOr(Logical):
+    """x or y."""
+
+    arity = 2
+    scalar = "({0}) or ({1})"
+    fn = np.logical_or
+
+
+@dataclass(frozen=True)
+class LogicalNot(Logical):
+    """not x."""
+
+    arity = 1
+    scalar = "not ({0})"
+    fn = np.logical_not
+
+
+# --- ternary and cast ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where(Elementwise):
+    """cond ? x : y, with cond a bool tensor; output dtype promotes x and y."""
+
+    arity = 3
+    scalar = "({1}) if ({0}) else ({2})"
+    allow_bool = True
+
+    def compute_dtype(self, cond, x, y):
+        return dtypes.result_type(x, y)
+
+    def infer(self, cond, x, y):
+        if not dtypes.is_bool(cond.dtype):
+            raise DTypeError(f"where condition must be bool, got {cond}")
+        return super().infer(cond, x, y)
+
+    def reference(self, cond, x, y):
+        d = self.compute_dtype(cond.dtype, x.dtype, y.dtype)
+        return np.asarray(np.where(cond, x, y), dtype=d)
+
+
+@dataclass(frozen=True)
+class Clip(Elementwise):
+    """min(max(x, low), high); output dtype is x's."""
+
+    arity = 3
+    scalar = "min(max({0}, {1}), {2})"
+
+    def compute_dtype(self, x, low, high):
+        return x
+
+    def reference(self, x, low, high):
+        return np.asarray(np.minimum(np.maximum(x, low), high), dtype=x.dtype)
+
+
+@dataclass(frozen=True)
+class Cast(Unary):
+    """x converted to ``dtype`` (float -> int truncates toward zero, as numpy's astype)."""
+
+    dtype: np.dtype
+    allow_bool = True
+
+    @property
+    def scalar(self):
+        return {"f": "np.{d}({{0}})", "i": "np.{d}({{0}})", "b": "bool({{0}})"}[self.dtype.kind].format(
+            d=self.dtype.name
+        )
+
+    def compute_dtype(self, *in_dtypes):
+        return in_dtypes[0]
+
+    def out_dtype(self, *in_dtypes):
+        return self.dtype
+
+    def reference(self, x):
+        return x.astype(self.dtype)
+
+
+# --- user functions ------------------------------------------------------------------------------
+
+
+def _named(f, cls, fname: str):
+    f.__name__ = f.__qualname__ = fname
+    f.__doc__ = f"{cls.__doc__}\n\nElementwise op ``{cls.__name__}``; see ``graphc.ops.elementwise``."
+    return f
+
+
+def _unary(cls, fname: str):
+    def f(x, name: str | None = None):
+        return apply(cls(), [as_tensor(x)], name)
+
+    return _named(f, cls, fname)
+
+
+def _binary(cls, fname: str):
+    def f(x, y, name: str | None = None):
+        return apply(cls(), as_tensors_like(x, y), name)
+
+    return _named(f, cls, fname)
+
+
+negative = _unary(Negative, "negative")
+abs = _unary(Abs, "abs")  # noqa: A001 - numpy's name, shadowing only inside graphc.ops
+sign = _unary(Sign, "sign")
+square = _unary(Square, "square")
+relu = _unary(Relu, "relu")
+exp = _unary(Exp, "exp")
+log = _unary(Log, "log")
+log1p = _unary(Log1p, "log1p")
+expm1 = _unary(Expm1, "expm1")
+sqrt = _unary(Sqrt, "sqrt")
+tanh = _unary(Tanh, "tanh")
+sigmoid = _unary(Sigmoid, "sigmoid")
+softplus = _unary(Softplus, "softplus")
+add = _binary(Add, "add")
+subtract = _binary(Subtract, "subtract")
+multiply = _binary(Multiply, "multiply")
+divide = _binary(Divide, "divide")
+floor_divide = _binary(FloorDivide, "floor_divide")
+mod = _binary(Mod, "mod")
+power = _binary(Power, "power")
+maximum = _binary(Maximum, "maximum")
+minimum = _binary(Minimum, "minimum")
+equal = _binary(Equal, "equal")
+not_equal = _binary(NotEqual, "not_equal")
+less = _binary(Less, "less")
+less_equal = _binary(LessEqual, "less_equal")
+greater = _binary(Greater, "greater")
+greater_equal = _binary(GreaterEqual, "greater_equal")
+logical_and = _binary(LogicalAnd, "logical_and")
+logical_or = _binary(LogicalOr, "logical_or")
+logical_not = _unary(LogicalNot, "logical_not")
+
+
+def where(cond, x, y, name: str | None = None):
+    """``x`` where ``cond`` is true, else ``y`` (broadcast together).
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant([-1.0, 2.0])
+        >>> y = gc.where(x > 0, x, 0.0)
+    """
+    cond = as_tensor(cond)
+    x, y = as_tensors_like(x, y)
+    return apply(Where(), [cond, x, y], name)
+
+
+def clip(x, low, high, name: str | None = None):
+    """``x`` limited to ``[low, high]``; the bounds take x's dtype and broadcast."""
+    x = as_tensor(x)
+    low = as_tensor(low, dtype=x.dtype) if not hasattr(low, "node") else low
+    high = as_tensor(high, dtype=x.dtype) if not hasattr(high, "node") else high
+    return apply(Clip(), [x, low, high], name)
+
+
+def cast(x, dtype, name: str | None = None):
+    """``x`` converted to ``dtype``; returns ``x`` itself when it already has that dtype."""
+    x = as_tensor(x)
+    d = dtypes.as_dtype(dtype)
+    if x.dtype == d:
+        return x
+    return apply(Cast(d), [x], name)
+
+
+__all__ = [
+    "abs",
+    "add",
+    "cast",
+    "clip",
+    "divide",
+    "equal",
+    "exp",
+    "expm1",
+    "floor_divide",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "log",
+    "log1p",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "maximum",
+    "minimum",
+    "mod",
+    "multiply",
+    "negative",
+    "not_equal",
+    "power",
+    "relu",
+    "sigmoid",
+    "sign",
+    "softplus",
+    "sqrt",
+    "square",
+    "subtract",
+    "tanh",
+    "where",
+]

@@ -1,0 +1,3 @@
+"""(being written) reduce ops."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""(being written) shape ops."""
+
+__all__: list[str] = []

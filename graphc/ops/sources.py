@@ -1,0 +1,108 @@
+"""Ops with no data inputs that bring values into a graph: placeholders (fed at run time), constants
+(values baked into the graph) and variables (state owned by the session)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.ir import dtypes
+from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.graph import Graph, Tensor, get_default_graph
+from graphc.ir.op import Op
+from graphc.ir.types import TensorType, make_shape
+
+
+@dataclass(frozen=True)
+class Placeholder(Op):
+    """A value fed at run time through ``feed_dict``; ``None`` dimensions take any size."""
+
+    dtype: np.dtype
+    shape: tuple | None  # None: any rank (not supported yet), tuple with None dims: any size there
+
+    def infer(self):
+        return (TensorType(self.shape, self.dtype),)
+
+
+@dataclass(frozen=True, eq=False)
+class Constant(Op):
+    """A value baked into the graph. Equal when dtype, shape and bytes are equal."""
+
+    value: np.ndarray
+
+    def __eq__(self, other):
+        return (
+            type(other) is Constant
+            and self.value.dtype == other.value.dtype
+            and self.value.shape == other.value.shape
+            and self.value.tobytes() == other.value.tobytes()
+        )
+
+    def __hash__(self):
+        return hash((self.value.dtype.str, self.value.shape, self.value.tobytes()[:256]))
+
+    def infer(self):
+        return (TensorType(self.value.shape, self.value.dtype),)
+
+    def reference(self):
+        return self.value
+
+
+@dataclass(frozen=True)
+class ReadVariable(Op):
+    """The value of variable ``var_name`` when the node runs (its value at the start of the run unless
+    an assignment ordered before it by control dependencies changed it)."""
+
+    var_name: str
+    dtype: np.dtype
+    shape: tuple
+    stateful = True
+
+    def infer(self):
+        return (TensorType(self.shape, self.dtype),)
+
+    def execute(self, node, state, arrays):
+        return (state.read(self.var_name),)
+
+
+def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:
+    """A tensor whose value is fed at run time (``feed_dict`` or a ``graphc.function`` argument).
+
+    Args:
+        dtype: float32, float64, int32, int64 or bool.
+        shape: a tuple with ``None`` for dimensions known only at run time; ``None`` is not allowed
+            (graphc needs every rank at build time).
+        name: the node name (made unique in its scope).
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.placeholder("float32", (None, 784), name="images")
+        >>> x.shape
+        (None, 784)
+    """
+    if shape is None:
+        raise ShapeError("placeholder needs a shape (use None for dimensions known at run time)")
+    op = Placeholder(dtypes.as_dtype(dtype), make_shape(shape))
+    return get_default_graph().apply(op, (), name or "placeholder").outputs[0]
+
+
+def constant(value, dtype=None, name: str | None = None, graph: Graph | None = None) -> Tensor:
+    """A tensor holding ``value`` (an array, list or scalar). Python floats give float32.
+
+    Example:
+        >>> import graphc as gc
+        >>> c = gc.constant([[1.0, 2.0]])
+        >>> c.type.shape, str(c.dtype)
+        ((1, 2), 'float32')
+    """
+    if isinstance(value, Tensor):
+        raise TypeError(f"constant() got a tensor ({value.name}); use it directly or graphc.cast")
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.as_dtype(dtypes.array_dtype(value))
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f" and d.kind in "iub" and not np.all(np.isfinite(arr)):
+        raise DTypeError(f"cannot make a {d} constant from non-finite values")
+    arr = np.array(arr, dtype=d, copy=True)
+    arr.setflags(write=False)
+    graph = graph or get_default_graph()
+    return graph.apply(Constant(arr), (), name or "const").outputs[0]

@@ -1,0 +1,257 @@
+"""Variables and the ops that change session state: ``Variable``, ``assign``/``assign_add``/
+``assign_sub``, ``group`` and ``global_variables_initializer``.
+
+State semantics of one run: a variable's own tensor reads the value at the start of the run (as if
+snapshotted), an assignment produces the new value and records it, and ops execute in creation order
+restricted to what the fetches need. A run's writes replace the session state only when the whole run
+succeeded, so a failing run changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc import init as initializers
+from graphc.ir import dtypes
+from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.graph import Node, Tensor, get_default_graph
+from graphc.ir.op import Op
+from graphc.ir.types import broadcast_shapes
+from graphc.ops.core import apply, apply_node, as_tensor, graph_of
+from graphc.ops.sources import ReadVariable
+
+
+class Variable(Tensor):
+    """A tensor whose value is state owned by each ``Session``, initialized on first use.
+
+    Args:
+        initial_value: an array, a scalar or an initializer (``graphc.init.glorot_uniform(...)``).
+        dtype: defaults to the initializer's dtype, float32 for Python floats.
+        name: the variable's unique name (also its key in checkpoints).
+        trainable: whether optimizers and ``trainable_variables()`` include it.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     w = gc.Variable(gc.init.zeros((3, 2)), name="w")
+        ...     with gc.Session() as sess:
+        ...         sess.run(w).shape
+        (3, 2)
+    """
+
+    __slots__ = ("initial_value", "trainable", "var_name")
+
+    def __init__(self, initial_value, dtype=None, name: str | None = None, trainable: bool = True):
+        if isinstance(initial_value, Tensor):
+            raise TypeError(
+                "Variable initial_value must be an array, a scalar or a graphc.init initializer, "
+                f"not a tensor ({initial_value.name})"
+            )
+        if isinstance(initial_value, initializers.Initializer):
+            if dtype is not None and dtypes.as_dtype(dtype) != initial_value.dtype:
+                raise DTypeError(
+                    f"Variable dtype {np.dtype(dtype)} differs from its initializer's {initial_value.dtype}"
+                )
+            d, shape = initial_value.dtype, initial_value.shape
+        else:
+            d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.array_dtype(initial_value)
+            d = dtypes.as_dtype(d)
+            initial_value = np.array(initial_value, dtype=d, copy=True)
+            initial_value.setflags(write=False)
+            shape = initial_value.shape
+        graph = get_default_graph()
+        node = graph.apply(ReadVariable("?", d, tuple(shape)), (), name or "variable")
+        # the op names the node's state; the unique node name is known only once the node exists
+        node.op = ReadVariable(node.name, d, tuple(shape))
+        Tensor.__init__(self, node, 0, node.outputs[0].type)
+        node.outputs = (self,)
+        self.initial_value = initial_value
+        self.trainable = trainable
+        self.var_name = node.name
+        graph.variables[node.name] = self
+
+    def initial_array(self) -> np.ndarray:
+        """The variable's initial value (deterministic: the same every call)."""
+        if isinstance(self.initial_value, initializers.Initializer):
+            seed = initializers.derived_seed(self.graph.seed, self.var_name)
+            return self.initial_value(seed)
+        return self.initial_value.copy()
+
+    def __repr__(self) -> str:
+        return f"<Variable {self.var_name} {self.type}>"
+
+    def assign(self, value, name=None) -> Tensor:
+        return assign(self, value, name)
+
+    def assign_add(self, value, name=None) -> Tensor:
+        return assign_add(self, value, name)
+
+    def assign_sub(self, value, name=None) -> Tensor:
+        return assign_sub(self, value, name)
+
+    def read_value(self) -> Tensor:
+        """A new read of the variable, ordered after the enclosing ``control_dependencies``."""
+        return apply(self.node.op, (), name=f"{self.var_name}_read")
+
+    def value(self) -> Tensor:
+        return self
+
+
+@dataclass(frozen=True)
+class _AssignBase(Op):
+    """``var <- f(var, value)``; the output is the variable's new value."""
+
+    var_name: str
+    abstract = True
+    stateful = True
+
+    def infer(self, var, value):
+        if value.dtype != var.dtype:
+            raise DTypeError(f"cannot assign a {value.dtype} value to a {var.dtype} variable")
+        try:
+            out = broadcast_shapes(var.shape, value.shape)
+        except ShapeError:
+            out = None
+        if out != var.shape:
+            raise ShapeError(f"cannot assign a value of type {value} to a variable of type {var}")
+        return (var,)
+
+    def update(self, current: np.ndarray, value: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reference(self, current, value):
+        return np.array(np.broadcast_to(self.update(current, value), current.shape), copy=True)
+
+    def execute(self, node, state, arrays):
+        current = state.read(self.var_name)
+        new = self.reference(current, arrays[1])
+        if new.dtype != current.dtype:
+            new = new.astype(current.dtype)
+        state.write(self.var_name, new)
+        return (new,)
+
+
+@dataclass(frozen=True)
+class Assign(_AssignBase):
+    """var <- value."""
+
+    def update(self, current, value):
+        return value
+
+
+@dataclass(frozen=True)
+class AssignAdd(_AssignBase):
+    """var <- var + value."""
+
+    def update(self, current, value):
+        return current + value
+
+
+@dataclass(frozen=True)
+class AssignSub(_AssignBase):
+    """var <- var - value."""
+
+    def update(self, current, value):
+        return current - value
+
+
+@dataclass(frozen=True)
+class Group(Op):
+    """No computation: running it runs its control inputs (``graphc.group``)."""
+
+    def infer(self):
+        return ()
+
+    def reference(self):
+        return ()
+
+
+@dataclass(frozen=True)
+class InitVariables(Op):
+    """Reset the listed variables to their initial values (``global_variables_initializer``)."""
+
+    var_names: tuple
+    stateful = True
+
+    def infer(self):
+        return ()
+
+    def execute(self, node, state, arrays):
+        for name in self.var_names:
+            state.write(name, state.initial_value(name))
+        return ()
+
+
+def _assign(op_cls, var, value, name):
+    if not isinstance(var, Variable):
+        raise TypeError(f"{op_cls.__name__.lower()} needs a graphc.Variable, got {var!r}")
+    graph = var.graph
+    value = as_tensor(value, dtype=var.dtype if not isinstance(value, Tensor) else None, graph=graph)
+    return apply(op_cls(var.var_name), (var, value), name)
+
+
+def assign(var: Variable, value, name: str | None = None) -> Tensor:
+    """Set ``var`` to ``value`` when run; returns the new value.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     v = gc.Variable(1.0)
+        ...     step = gc.assign(v, 5.0)
+        ...     with gc.Session() as sess:
+        ...         float(sess.run(step)), float(sess.run(v))
+        (5.0, 5.0)
+    """
+    return _assign(Assign, var, value, name)
+
+
+def assign_add(var: Variable, value, name: str | None = None) -> Tensor:
+    """``var += value`` when run (reading the variable's current value in the run)."""
+    return _assign(AssignAdd, var, value, name)
+
+
+def assign_sub(var: Variable, value, name: str | None = None) -> Tensor:
+    """``var -= value`` when run."""
+    return _assign(AssignSub, var, value, name)
+
+
+def group(*ops, name: str | None = None) -> Node:
+    """An op that runs all of ``ops`` (tensors or ops) and produces nothing.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     a, b = gc.Variable(0.0), gc.Variable(0.0)
+        ...     both = gc.group(gc.assign_add(a, 1.0), gc.assign_add(b, 2.0))
+        ...     with gc.Session() as sess:
+        ...         _ = sess.run(both)
+        ...         float(sess.run(a)), float(sess.run(b))
+        (1.0, 2.0)
+    """
+    flat = []
+    for o in ops:
+        flat.extend(o if isinstance(o, (list, tuple)) else [o])
+    graph = graph_of(*flat)
+    with graph.control_dependencies(flat):
+        return apply_node(Group(), (), name or "group", graph=graph)
+
+
+def global_variables_initializer(graph=None) -> Node:
+    """An op that (re)sets every variable of the graph that exists now to its initial value."""
+    graph = graph or get_default_graph()
+    return apply_node(InitVariables(tuple(graph.variables)), (), "init", graph=graph)
+
+
+def global_variables(graph=None) -> list[Variable]:
+    """The graph's variables in creation order."""
+    return list((graph or get_default_graph()).variables.values())
+
+
+def trainable_variables(graph=None) -> list[Variable]:
+    """The graph's trainable variables in creation order."""
+    return [v for v in global_variables(graph) if v.trainable]

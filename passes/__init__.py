@@ -1,0 +1,1 @@
+"""Graph -> graph rewrites (device-blind): the optimizing middle of graphc."""

@@ -1,0 +1,117 @@
+"""``graphc.function``: a Theano-style compiled callable with ``updates`` and ``givens``."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+
+from graphc.ir.errors import GraphMismatchError
+from graphc.ir.graph import Graph, Node, Tensor
+from graphc.ir.rewrite import replace_inputs
+from graphc.ops.core import as_tensor
+from graphc.ops.state import Variable
+from graphc.runtime.compile import compile
+from graphc.runtime.feeds import check_feed
+from graphc.runtime.session import Session, get_default_session
+
+_graph_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def session_for(graph: Graph) -> Session:
+    """The session ``graphc.function`` uses for ``graph``: the default session when one is entered
+    for that graph, else one session per graph shared by all its functions (like Theano's shared
+    variables, every function of a graph sees the same variable values)."""
+    sess = get_default_session()
+    if sess is not None and sess.graph is graph:
+        return sess
+    sess = _graph_sessions.get(graph)
+    if sess is None or sess._closed:
+        sess = _graph_sessions[graph] = Session(graph)
+    return sess
+
+
+class Function:
+    """A callable computing ``outputs`` from positional ``inputs`` and applying ``updates`` after.
+
+    Made by ``graphc.function``; ``session`` holds the variable values it reads and writes.
+    """
+
+    def __init__(self, inputs, outputs, updates, givens, session, device):
+        single = isinstance(outputs, (Tensor, Node))
+        outs = [outputs] if single else list(outputs or [])
+        inputs = list(inputs)
+        updates = list(updates.items() if isinstance(updates, Mapping) else updates or [])
+        for var, _ in updates:
+            if not isinstance(var, Variable):
+                raise TypeError(f"updates must pair graphc.Variables with new values, got {var!r}")
+        update_values = [as_tensor(v, dtype=var.dtype, graph=var.graph) for var, v in updates]
+        if givens:
+            replaced = replace_inputs(outs + update_values, _givens(givens))
+            outs, update_values = replaced[: len(outs)], replaced[len(outs) :]
+        pairs = list(zip([var for var, _ in updates], update_values, strict=True))
+        graph = _graph(inputs, outs, pairs)
+        self.session = session if session is not None else session_for(graph)
+        if self.session.graph is not graph:
+            raise GraphMismatchError("function's tensors belong to another graph than its session's")
+        self.executable = compile(outs, inputs, pairs, device=device or self.session.device)
+        self.inputs = inputs
+        self._single = single
+
+    def __call__(self, *args):
+        if len(args) != len(self.inputs):
+            names = ", ".join(t.name for t in self.inputs)
+            raise TypeError(f"function takes {len(self.inputs)} inputs ({names}), got {len(args)}")
+        feeds = [check_feed(t, a) for t, a in zip(self.inputs, args, strict=True)]
+        values = self.session.execute(self.executable, feeds)
+        return values[0] if self._single else values
+
+
+def function(
+    inputs: Sequence[Tensor],
+    outputs=None,
+    updates=None,
+    givens=None,
+    session: Session | None = None,
+    device: str | None = None,
+) -> Function:
+    """Compile a callable: positional numpy arrays for ``inputs`` in, ``outputs`` out.
+
+    Args:
+        inputs: the tensors (usually placeholders) the callable's arguments feed.
+        outputs: a tensor, or a list of tensors (the callable then returns a list).
+        updates: ``[(variable, new_value), ...]`` (or a dict): applied after the outputs are computed;
+            every update sees the values from before the call.
+        givens: ``{tensor: replacement}``: the graph computes with ``replacement`` in place of
+            ``tensor`` (a tensor or a value).
+        session: whose variables to use; default: the entered default session, else one per graph.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (), name="x")
+        ...     total = gc.Variable(0.0, name="total")
+        ...     acc = gc.function([x], total + x, updates=[(total, total + x)])
+        >>> float(acc(2.0)), float(acc(3.0))
+        (2.0, 5.0)
+    """
+    return Function(inputs, outputs, updates, givens, session, device)
+
+
+def _givens(givens) -> dict:
+    items = givens.items() if isinstance(givens, Mapping) else givens
+    out = {}
+    for old, new in items:
+        if not isinstance(old, Tensor):
+            raise TypeError(f"givens keys must be tensors, got {old!r}")
+        out[old] = new if isinstance(new, Tensor) else as_tensor(new, dtype=old.dtype, graph=old.graph)
+    return out
+
+
+def _graph(inputs, outs, pairs) -> Graph:
+    nodes = [t.node for t in inputs] + [o.node if isinstance(o, Tensor) else o for o in outs]
+    nodes += [v.node for v, _ in pairs] + [t.node for _, t in pairs]
+    graphs = {id(n.graph): n.graph for n in nodes}
+    if len(graphs) != 1:
+        raise GraphMismatchError("function inputs, outputs and updates must come from one graph")
+    return next(iter(graphs.values()))

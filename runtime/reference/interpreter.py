@@ -1,0 +1,55 @@
+"""The numpy interpreter: walks a precomputed schedule of nodes and calls each op's ``reference``.
+
+It stays simple rather than fast: it checks every result against the type ``infer`` promised, so an op
+whose reference and shape rule disagree, or a run-time dimension that breaks broadcasting, fails at the
+node that caused it, with the node's name and the user's source line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.errors import GraphcError, RunError
+from graphc.ir.graph import Node, Tensor
+
+
+class ReferenceExecutable:
+    """A schedule of nodes computing ``fetches`` from ``feeds`` and session state."""
+
+    device = "reference"
+
+    def __init__(self, schedule: list[Node], feeds: list[Tensor], outputs: list[Tensor]):
+        self.schedule = schedule
+        self.feeds = feeds
+        self.outputs = outputs
+
+    def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
+        """Compute the outputs; writes to variables go to ``state`` (committed by the caller)."""
+        env: dict[Tensor, np.ndarray] = dict(zip(self.feeds, feed_values, strict=True))
+        with np.errstate(all="ignore"):
+            for node in self.schedule:
+                results = _run_node(node, [env[t] for t in node.inputs], state)
+                for t, value in zip(node.outputs, results, strict=True):
+                    env[t] = value
+        return [env[t] for t in self.outputs]
+
+
+def _run_node(node: Node, args: list, state) -> tuple:
+    op = node.op
+    try:
+        if op.stateful:
+            results = op.execute(node, state, args)
+        else:
+            results = op.reference(*args)
+            if len(node.outputs) == 1:
+                results = (results,)
+    except GraphcError as e:
+        raise e.with_context(node.where) from None
+    except Exception as e:
+        shapes = ", ".join(f"{t.name}: {np.shape(a)}" for t, a in zip(node.inputs, args, strict=True))
+        raise RunError(f"{type(e).__name__}: {e} (inputs {shapes})", node.where) from e
+    results = tuple(np.asarray(r) for r in results)
+    for t, value in zip(node.outputs, results, strict=True):
+        if value.dtype != t.dtype or not t.type.is_compatible(value.shape):
+            raise RunError(f"produced {value.dtype}{list(value.shape)} but its type is {t.type}", node.where)
+    return results

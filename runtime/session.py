@@ -1,0 +1,168 @@
+"""``Session``: owns variable state and runs fetches, in the TF1 style.
+
+A run resolves its fetch/feed structure to a compiled ``Executable`` once and caches it, so a repeated
+``run`` with the same structure costs a dictionary lookup, a dtype/shape check per feed and the kernels.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+
+import numpy as np
+
+from graphc.ir.errors import GraphMismatchError
+from graphc.ir.graph import Graph, Node, Tensor, get_default_graph
+from graphc.runtime.compile import DEVICES, compile
+from graphc.runtime.feeds import check_feed
+from graphc.runtime.state import RunState
+
+_default_sessions = threading.local()
+
+
+class Session:
+    """Runs parts of a graph and holds the values of its variables.
+
+    Args:
+        graph: the graph to run (default: the default graph when the session is made).
+        device: ``"reference"`` (the numpy interpreter).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     y = x * 2.0 + 1.0
+        ...     with gc.Session() as sess:
+        ...         sess.run(y, {x: [1.0, 2.0]})
+        array([3., 5.], dtype=float32)
+    """
+
+    def __init__(self, graph: Graph | None = None, device: str = "reference"):
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+        self.graph = graph if graph is not None else get_default_graph()
+        self.device = device
+        self._values: dict[str, np.ndarray] = {}
+        self._counters: dict[str, int] = {}
+        self._entropy = int.from_bytes(os.urandom(8), "little")
+        self._cache: dict = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, fetches, feed_dict: Mapping | None = None):
+        """Compute ``fetches`` (a tensor, an op, or nested lists/tuples/dicts of them) with
+        ``feed_dict`` mapping tensors (or their names) to values; returns numpy arrays in the same
+        structure (``None`` for ops)."""
+        if self._closed:
+            raise RuntimeError("this Session is closed")
+        feed_dict = feed_dict or {}
+        key = (_structure_key(fetches), tuple(feed_dict))
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._cache[key] = self._prepare(fetches, feed_dict)
+        exe, rebuild = entry
+        feeds = [check_feed(t, v) for t, v in zip(exe.feeds, feed_dict.values(), strict=True)]
+        values = self.execute(exe, feeds)
+        return rebuild(values)
+
+    def execute(self, exe, feed_values: list[np.ndarray]) -> list:
+        """Run a compiled executable on checked feed values; commit state only if it succeeds."""
+        state = RunState(self.graph, self._values, self._counters, self._entropy)
+        values = exe.run(feed_values, state)
+        with self._lock:
+            self._values = state.values
+            self._counters = state.counters
+        state_ids = {id(v) for v in state.values.values()}
+        return [np.array(v, copy=True) if id(v) in state_ids else v for v in values]
+
+    def _prepare(self, fetches, feed_dict):
+        flat: list = []
+        rebuild = _flatten(fetches, flat, self.graph)
+        feeds = [self._as_feed_tensor(k) for k in feed_dict]
+        return compile(flat, feeds, device=self.device), rebuild
+
+    def _as_feed_tensor(self, key) -> Tensor:
+        t = self.graph.get_tensor(key) if isinstance(key, str) else key
+        if not isinstance(t, Tensor):
+            raise TypeError(f"feed_dict keys must be tensors or tensor names, got {key!r}")
+        if t.graph is not self.graph:
+            raise GraphMismatchError(f"fed tensor {t.name} belongs to another graph than the session's")
+        return t
+
+    # -- lifetime -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the session's state and compiled executables."""
+        self._closed = True
+        self._values = {}
+        self._cache.clear()
+
+    def as_default(self):
+        """``with sess.as_default():`` makes ``graphc.function`` calls use this session."""
+        return _DefaultSession(self)
+
+    def __enter__(self) -> Session:
+        self._default = _DefaultSession(self)
+        self._default.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._default.__exit__(*exc)
+        self.close()
+
+
+class _DefaultSession:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def __enter__(self):
+        stack = getattr(_default_sessions, "stack", None)
+        if stack is None:
+            stack = _default_sessions.stack = []
+        stack.append(self.session)
+        return self.session
+
+    def __exit__(self, *exc):
+        _default_sessions.stack.pop()
+
+
+def get_default_session() -> Session | None:
+    """The innermost session entered with ``with Session() as sess`` or ``sess.as_default()``."""
+    stack = getattr(_default_sessions, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _structure_key(fetches):
+    if isinstance(fetches, (Tensor, Node, str)):
+        return fetches
+    if isinstance(fetches, (list, tuple)):
+        return (type(fetches), *(_structure_key(f) for f in fetches))
+    if isinstance(fetches, Mapping):
+        return (dict, *((k, _structure_key(v)) for k, v in fetches.items()))
+    raise TypeError(
+        f"cannot fetch {type(fetches).__name__}; fetch tensors, ops, or lists/tuples/dicts of them"
+    )
+
+
+def _flatten(fetches, flat: list, graph: Graph):
+    """Append the leaves of ``fetches`` to ``flat``; return a function rebuilding the structure."""
+    if isinstance(fetches, str):
+        fetches = graph.get_tensor(fetches) if ":" in fetches else graph.get_node(fetches)
+    if isinstance(fetches, (Tensor, Node)):
+        if fetches.graph is not graph:
+            raise GraphMismatchError(f"fetch {fetches.name} belongs to another graph than the session's")
+        i = len(flat)
+        flat.append(fetches)
+        return lambda values: values[i]
+    if isinstance(fetches, Mapping):
+        parts = {k: _flatten(v, flat, graph) for k, v in fetches.items()}
+        kind = type(fetches)
+        return lambda values: kind({k: f(values) for k, f in parts.items()})
+    parts = [_flatten(f, flat, graph) for f in fetches]
+    if isinstance(fetches, tuple) and hasattr(fetches, "_fields"):
+        kind = type(fetches)
+        return lambda values: kind(*(f(values) for f in parts))
+    kind = type(fetches)
+    return lambda values: kind(f(values) for f in parts)

@@ -1,0 +1,54 @@
+"""The run's view of a session's state: variable values and random-stream counters.
+
+A run reads and writes a copy-on-write view; the session replaces its state with the view only after the
+whole run succeeded, so a failed run leaves nothing half-applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from graphc.ir.errors import GraphcError
+
+
+class RunState:
+    """Variables and random counters as one run sees them (see the module docstring)."""
+
+    __slots__ = ("graph", "values", "counters", "entropy", "_counters_read")
+
+    def __init__(self, graph, values: dict, counters: dict, entropy: int):
+        self.graph = graph
+        self.values = dict(values)
+        self.counters = dict(counters)
+        self.entropy = entropy
+
+    def read(self, name: str) -> np.ndarray:
+        try:
+            return self.values[name]
+        except KeyError:
+            value = self.values[name] = self.initial_value(name)
+            return value
+
+    def write(self, name: str, value: np.ndarray) -> None:
+        self.values[name] = value
+
+    def initial_value(self, name: str) -> np.ndarray:
+        var = self.graph.variables.get(name)
+        if var is None:
+            raise GraphcError(f"variable {name!r} is not in this session's graph")
+        value = var.initial_array()
+        value.setflags(write=False)
+        return value
+
+    def rng(self, node) -> np.random.Generator:
+        """The generator for the next draw of random ``node``: (seeds, draw count) fix the numbers."""
+        seed = node.op.seed
+        material = f"{seed[0]}/{seed[1]}" if seed is not None else f"{self.entropy}/{node.name}"
+        digest = hashlib.sha256(material.encode()).digest()
+        key = np.frombuffer(digest[:16], dtype=np.uint64)
+        count = self.counters.get(node.name, 0)
+        self.counters[node.name] = count + 1
+        bitgen = np.random.Philox(key=key)
+        return np.random.Generator(bitgen.jumped(count) if count else bitgen)
