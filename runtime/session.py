@@ -75,8 +75,7 @@ class Session:
         with self._lock:
             self._values = state.values
             self._counters = state.counters
-        state_ids = {id(v) for v in state.values.values()}
-        return [np.array(v, copy=True) if id(v) in state_ids else v for v in values]
+        return [_owned(v, state.values) for v in values]
 
     def _prepare(self, fetches, feed_dict):
         flat: list = []
@@ -126,6 +125,16 @@ class _DefaultSession:
 
     def __exit__(self, *exc):
         _default_sessions.stack.pop()
+
+
+def _owned(value, state_values: dict):
+    """A fetched value the user may keep and mutate: never a view of state, a feed or a constant."""
+    if value is None:
+        return value
+    fresh = value.base is None and value.flags.writeable
+    if fresh and not any(value is v for v in state_values.values()):
+        return value
+    return np.array(value, copy=True)
 
 
 def get_default_session() -> Session | None:

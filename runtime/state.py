@@ -32,6 +32,7 @@ class RunState:
             return value
 
     def write(self, name: str, value: np.ndarray) -> None:
+        value.setflags(write=False)  # state changes only by replacement; views of it stay read-only
         self.values[name] = value
 
     def initial_value(self, name: str) -> np.ndarray:

@@ -44,12 +44,17 @@ class Tensor:
     """
 
     __slots__ = ("node", "index", "type", "__weakref__")
-    __array_priority__ = 100  # numpy defers to our operators: ``np_array + tensor`` builds a node
+    __array_ufunc__ = None  # numpy defers to our operators: ``np_array + tensor`` builds a node
 
     def __init__(self, node: Node, index: int, type: TensorType):
         self.node = node
         self.index = index
         self.type = type
+
+    @property
+    def producer(self) -> Node:
+        """The node this tensor is an output of (same as ``node``)."""
+        return self.node
 
     @property
     def shape(self) -> tuple:
@@ -78,14 +83,7 @@ class Tensor:
     def __repr__(self) -> str:
         return f"<Tensor {self.name} {self.type}>"
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other) -> bool:
-        return self is other
-
-    def __ne__(self, other) -> bool:
-        return self is not other
+    # __eq__ and __hash__ stay object's: identity, as TF1 (see the class docstring)
 
     def __bool__(self):
         raise TypeError(
@@ -97,6 +95,12 @@ class Tensor:
         if self.ndim == 0 or self.shape[0] is None:
             raise TypeError(f"len() of {self.name} with shape {self.type} is not known statically")
         return self.shape[0]
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(
+            f"symbolic tensor {self.name} has no value while the graph is built; "
+            "fetch it with Session.run or graphc.function"
+        )
 
     def __iter__(self):
         raise TypeError(f"tensor {self.name} is not iterable; index it or use graphc.split/unstack")
@@ -240,12 +244,6 @@ class Node:
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.op}>"
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other) -> bool:
-        return self is other
-
 
 class Graph:
     """An append-only list of nodes in creation order, with name scopes and graph-level settings.
@@ -306,7 +304,7 @@ class Graph:
         raise AssertionError("unreachable")
 
     def next_random_seed(self) -> int:
-        """An op seed derived from the graph's op count, for random ops given no seed of their own."""
+        """The next op seed for random ops given none of their own: counts such ops in creation order."""
         return next(self._random_ops)
 
     @contextlib.contextmanager

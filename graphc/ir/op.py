@@ -44,7 +44,7 @@ class Op:
 
     @property
     def default_name(self) -> str:
-        """The base of node names made by this op, e.g. ``matmul`` for ``MatMul``."""
+        """The base of node names made by this op, e.g. ``log_softmax`` for ``LogSoftmax``."""
         return _snake(type(self).__name__)
 
     def attrs(self) -> dict:

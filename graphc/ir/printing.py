@@ -77,8 +77,8 @@ def print_graph(x=None, file=None) -> str:
         ...     y = gc.exp(x)
         >>> text = gc.print_graph(y)  # doctest: +ELLIPSIS
         graph (2 nodes) {
-          x:0 = Placeholder[dtype=float32, shape=(None, 2)]()  : f32[?,2]   # <doctest ...>:3
-          exp:0 = Exp(x:0)  : f32[?,2]   # <doctest ...>:4
+          x:0 = Placeholder[dtype=float32, shape=(None, 2)]()  : f32[?,2]   # <doctest ...>:...
+          exp:0 = Exp(x:0)  : f32[?,2]   # <doctest ...>:...
         }
     """
     from graphc.ir.graph import get_default_graph

@@ -34,9 +34,13 @@ class TensorType:
 
     def is_compatible(self, shape: tuple[int, ...]) -> bool:
         """True when a concrete ``shape`` fits this type's shape (``None`` matches any size)."""
-        return len(shape) == len(self.shape) and all(
-            d is None or d == s for d, s in zip(self.shape, shape, strict=True)
-        )
+        if len(shape) != len(self.shape):
+            return False
+        # a plain loop, not all(...): this runs for every result the reference device checks
+        for d, s in zip(self.shape, shape, strict=True):  # noqa: SIM110
+            if d is not None and d != s:
+                return False
+        return True
 
 
 def format_shape(shape: Shape) -> str:

@@ -1,3 +1,240 @@
-"""(being written) random ops."""
+"""Random-number ops: ``random_uniform`` and ``random_normal``, seeded as in TF1.
 
-__all__: list[str] = []
+Random ops are stateful: each run of a session draws new numbers, and two sessions with the same
+seeds draw the same sequence. The op holds the seed pair; the session's state (``runtime/state.py``,
+``RunState.rng``) turns (seed pair, node, draw count) into a numpy generator, and commits the advanced
+count only when the whole run succeeds.
+
+Seeds follow TF1's rules. With ``graph.seed`` set by ``graphc.set_random_seed`` and no op seed, each
+op takes the next op seed of the graph in creation order; an op seed alone pairs with graph seed 0;
+with neither, the op has no seed and each session draws from its own entropy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.ir import dtypes
+from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.graph import Graph, Tensor
+from graphc.ir.op import Op
+from graphc.ir.types import TensorType
+from graphc.ops.core import apply, graph_of
+from graphc.ops.sources import Constant
+
+Seed = tuple[int, int] | None
+
+
+class _Random(Op):
+    """Base of random ops: a static ``shape`` whose ``None`` entries are filled, in order, from the
+    int64 run-time inputs (scalars, or 1-D vectors of known length contributing one dim per element)."""
+
+    abstract = True
+    stateful = True
+
+    def infer(self, *dims: TensorType) -> tuple[TensorType]:
+        for t in dims:
+            if t.dtype != dtypes.int64:
+                raise DTypeError(f"run-time dimensions must be int64 tensors, got {t}")
+            if t.ndim > 1 or (t.ndim == 1 and t.shape[0] is None):
+                raise ShapeError(f"run-time dimensions must be scalars or 1-D of known length, got {t}")
+        given = sum(1 if t.ndim == 0 else t.shape[0] for t in dims)
+        wanted = self.shape.count(None)
+        if given != wanted:
+            raise ShapeError(f"shape {self.shape} has {wanted} run-time dimensions but {given} were given")
+        return (TensorType(self.shape, self.dtype),)
+
+    def dims(self, arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
+        """The concrete shape: ``self.shape`` with its ``None`` entries taken from ``arrays``."""
+        given = iter(int(v) for a in arrays for v in np.ravel(a))
+        dims = tuple(next(given) if d is None else d for d in self.shape)
+        if any(d < 0 for d in dims):
+            # plain ValueError: the interpreter reports it as a RunError naming the node
+            raise ValueError(f"negative dimension in the run-time shape {dims}")
+        return dims
+
+    def sample(self, rng: np.random.Generator, dims: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+    def execute(self, node, state, arrays) -> tuple[np.ndarray]:
+        return (self.sample(state.rng(node), self.dims(arrays)),)
+
+    def reference(self, *arrays, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One draw with ``rng`` (a fixed generator when None): for checks that do not run a session."""
+        return self.sample(rng if rng is not None else np.random.default_rng(0), self.dims(arrays))
+
+
+@dataclass(frozen=True)
+class RandomUniform(_Random):
+    """Uniform samples in [minval, maxval) of ``shape`` and float ``dtype``."""
+
+    shape: tuple
+    dtype: np.dtype
+    minval: float = 0.0
+    maxval: float = 1.0
+    seed: Seed = None
+
+    def sample(self, rng, dims):
+        lo, hi = self.dtype.type(self.minval), self.dtype.type(self.maxval)
+        x = lo + (hi - lo) * rng.random(dims, dtype=self.dtype)
+        # rounding lo + (hi - lo) * u can reach hi itself; keep the interval half-open
+        return np.minimum(x, np.nextafter(hi, lo)) if hi > lo else x
+
+
+@dataclass(frozen=True)
+class RandomNormal(_Random):
+    """Normal samples of ``mean`` and ``stddev``, of ``shape`` and float ``dtype``."""
+
+    shape: tuple
+    dtype: np.dtype
+    mean: float = 0.0
+    stddev: float = 1.0
+    seed: Seed = None
+
+    def sample(self, rng, dims):
+        z = rng.standard_normal(dims, dtype=self.dtype)
+        return z * self.dtype.type(self.stddev) + self.dtype.type(self.mean)
+
+
+# --- user functions ------------------------------------------------------------------------------
+
+
+def _is_int(d) -> bool:
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+
+
+def _constant_value(t: Tensor):
+    """The value of a constant int tensor (so its dims are static), else None."""
+    op = t.node.op
+    return op.value if isinstance(op, Constant) and dtypes.is_int(op.value.dtype) else None
+
+
+def _split_shape(shape) -> tuple[tuple, list]:
+    """(static shape with None for run-time dims, run-time dim tensors) from a user ``shape``."""
+    if isinstance(shape, Tensor):
+        value = _constant_value(shape)
+        if value is not None:
+            return _split_shape(tuple(value.reshape(-1).tolist()))
+        length = shape.shape[0] if shape.ndim == 1 else 1
+        return (None,) * (length or 0), [shape]
+    if _is_int(shape):
+        shape = (shape,)
+    static, runtime = [], []
+    for d in shape:
+        if isinstance(d, Tensor):
+            value = _constant_value(d)
+            if value is None or value.ndim:
+                static.append(None)
+                runtime.append(d)
+                continue
+            d = int(value)
+        if not _is_int(d) or d < 0:
+            raise ShapeError(
+                f"invalid dimension {d!r} in shape {tuple(shape)!r}: use ints >= 0 or int tensors"
+            )
+        static.append(int(d))
+    return tuple(static), runtime
+
+
+def _as_int64(t: Tensor) -> Tensor:
+    if t.dtype == dtypes.int32:
+        from graphc.ops.elementwise import cast
+
+        return cast(t, "int64")
+    return t  # other dtypes are rejected by infer, with the node's name
+
+
+def _seed(graph: Graph, seed: int | None) -> Seed:
+    if seed is not None:
+        # TF1 pairs a lone op seed with a fixed graph seed, so op seeds alone are reproducible
+        return (graph.seed if graph.seed is not None else 0, int(seed))
+    if graph.seed is not None:
+        return (graph.seed, graph.next_random_seed())
+    return None
+
+
+def _float_dtype(dtype) -> np.dtype:
+    d = dtypes.as_dtype(dtype)
+    if not dtypes.is_float(d):
+        raise DTypeError(f"random ops make float32 or float64 tensors, got {d}")
+    return d
+
+
+def _random(cls, shape, dtype, params: tuple, seed, name):
+    static, runtime = _split_shape(shape)
+    graph = graph_of(shape)
+    op = cls(static, _float_dtype(dtype), *params, _seed(graph, seed))
+    inputs = [_as_int64(t) for t in runtime]
+    if not inputs:
+        return graph.apply(op, (), name).outputs[0]
+    return apply(op, inputs, name)
+
+
+def random_uniform(
+    shape, minval: float = 0.0, maxval: float = 1.0, dtype="float32", seed: int | None = None, name=None
+) -> Tensor:
+    """Uniform random numbers in [minval, maxval); new numbers on every run.
+
+    Args:
+        shape: a tuple of ints and int scalar tensors (dims known at run time, e.g. a batch size),
+            or a 1-D int tensor of known length.
+        minval: the lower bound (included).
+        maxval: the upper bound (excluded).
+        dtype: float32 or float64.
+        seed: the op seed; with the graph seed (``graphc.set_random_seed``) it fixes the sequence.
+        name: the node name.
+
+    Returns:
+        A tensor of ``shape`` and ``dtype``.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     n = gc.placeholder("int64", (), name="n")
+        ...     r = gc.random_uniform((n, 2), seed=1)
+        ...     with gc.Session() as sess:
+        ...         sess.run(r, {n: 3}).shape
+        (3, 2)
+    """
+    if not maxval >= minval:
+        raise ValueError(f"random_uniform needs minval <= maxval, got {minval} and {maxval}")
+    return _random(RandomUniform, shape, dtype, (float(minval), float(maxval)), seed, name)
+
+
+def random_normal(
+    shape, mean: float = 0.0, stddev: float = 1.0, dtype="float32", seed: int | None = None, name=None
+) -> Tensor:
+    """Normally distributed random numbers; new numbers on every run.
+
+    Args:
+        shape: a tuple of ints and int scalar tensors (dims known at run time, e.g. a batch size),
+            or a 1-D int tensor of known length.
+        mean: the mean.
+        stddev: the standard deviation (>= 0).
+        dtype: float32 or float64.
+        seed: the op seed; with the graph seed (``graphc.set_random_seed``) it fixes the sequence.
+        name: the node name.
+
+    Returns:
+        A tensor of ``shape`` and ``dtype``.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     z = gc.random_normal((2, 3), mean=1.0, dtype="float64", seed=7)
+        ...     with gc.Session() as sess:
+        ...         a, b = sess.run(z), sess.run(z)
+        >>> a.dtype, a.shape, bool((a != b).all())
+        (dtype('float64'), (2, 3), True)
+    """
+    if not stddev >= 0:
+        raise ValueError(f"random_normal needs stddev >= 0, got {stddev}")
+    return _random(RandomNormal, shape, dtype, (float(mean), float(stddev)), seed, name)
+
+
+__all__ = ["random_normal", "random_uniform"]

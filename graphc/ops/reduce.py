@@ -1,3 +1,354 @@
-"""(being written) reduce ops."""
+"""Reductions: sum, mean, max, min, prod and logsumexp over axes, and argmax/argmin along one axis.
 
-__all__: list[str] = []
+Every reduction takes ``axis`` (an int, a tuple of ints, or ``None`` for all axes) and ``keepdims`` as
+numpy does. The user functions normalize the axes (non-negative, sorted) before building the op, so
+``axis=-1`` and ``axis=ndim - 1`` give equal ops. Reduced dimensions may be unknown (``None``); the
+dimensions that are not reduced keep what they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from graphc.ir import dtypes
+from graphc.ir.errors import AxisError
+from graphc.ir.graph import Tensor
+from graphc.ir.op import Op
+from graphc.ir.types import TensorType, normalize_axes, normalize_axis
+from graphc.ops.core import apply, as_tensor
+
+
+class Reduction(Op):
+    """Base of the reductions: drops the reduced axes (or keeps them as 1 with ``keepdims``)."""
+
+    abstract = True
+    keepdims: bool
+
+    def reduced_axes(self, ndim: int) -> tuple[int, ...]:
+        """The axes this op reduces on a tensor of rank ``ndim``; raises ``AxisError`` if invalid."""
+        raise NotImplementedError
+
+    def out_dtype(self, dtype: np.dtype) -> np.dtype:
+        return dtype
+
+    def infer(self, x: TensorType) -> tuple[TensorType]:
+        axes = self.reduced_axes(x.ndim)
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if self.keepdims or i not in axes)
+        return (TensorType(shape, self.out_dtype(x.dtype)),)
+
+
+@dataclass(frozen=True)
+class Reduce(Reduction):
+    """Base of the reductions over a set of axes (``axes`` sorted, non-negative, unique)."""
+
+    abstract = True
+    axes: tuple[int, ...]
+    keepdims: bool = False
+
+    def reduced_axes(self, ndim: int) -> tuple[int, ...]:
+        axes = normalize_axes(self.axes, ndim)
+        if axes != self.axes:
+            # kernels and CSE rely on one spelling per reduction; the user functions normalize
+            raise AxisError(f"{self.type_name} axes must be sorted and non-negative: got {self.axes}")
+        return axes
+
+
+@dataclass(frozen=True)
+class Sum(Reduce):
+    """sum of x over ``axes``. Output dtype: x's (bool gives int64, as numpy)."""
+
+    def out_dtype(self, dtype):
+        return dtypes.DEFAULT_INT if dtypes.is_bool(dtype) else dtype
+
+    def reference(self, x):
+        return np.asarray(np.sum(x, axis=self.axes, dtype=self.out_dtype(x.dtype), keepdims=self.keepdims))
+
+
+@dataclass(frozen=True)
+class Prod(Reduce):
+    """product of x over ``axes`` (1 over an empty axis). Output dtype: x's (bool gives int64)."""
+
+    def out_dtype(self, dtype):
+        return dtypes.DEFAULT_INT if dtypes.is_bool(dtype) else dtype
+
+    def reference(self, x):
+        return np.asarray(np.prod(x, axis=self.axes, dtype=self.out_dtype(x.dtype), keepdims=self.keepdims))
+
+
+@dataclass(frozen=True)
+class Mean(Reduce):
+    """sum(x) / n over ``axes``, n the number of reduced elements (NaN when n = 0). Output: float."""
+
+    def out_dtype(self, dtype):
+        return dtypes.float_result(dtype)
+
+    def reference(self, x):
+        out = self.out_dtype(x.dtype)
+        # integers are summed exactly in float64, then rounded once to float32
+        acc = x.dtype if dtypes.is_float(x.dtype) else dtypes.float64
+        count = math.prod(x.shape[a] for a in self.axes)
+        total = np.sum(x, axis=self.axes, dtype=acc, keepdims=self.keepdims)
+        with np.errstate(invalid="ignore"):  # 0 / 0 over an empty axis is NaN, as numpy's mean
+            return np.asarray(total / count, dtype=out)
+
+
+@dataclass(frozen=True)
+class Max(Reduce):
+    """max of x over ``axes`` (NaN if any is NaN; an empty axis is a run-time error). Dtype: x's."""
+
+    def reference(self, x):
+        return np.asarray(np.max(x, axis=self.axes, keepdims=self.keepdims))
+
+
+@dataclass(frozen=True)
+class Min(Reduce):
+    """min of x over ``axes`` (NaN if any is NaN; an empty axis is a run-time error). Dtype: x's."""
+
+    def reference(self, x):
+        return np.asarray(np.min(x, axis=self.axes, keepdims=self.keepdims))
+
+
+@dataclass(frozen=True)
+class LogSumExp(Reduce):
+    """log(sum(exp(x))) over ``axes`` = m + log(sum(exp(x - m))), m = max x. Output: float.
+
+    All -inf (or an empty axis) gives -inf, not NaN; +inf gives +inf.
+    """
+
+    default_name: ClassVar[str] = "logsumexp"
+
+    def out_dtype(self, dtype):
+        return dtypes.float_result(dtype)
+
+    def reference(self, x):
+        x = x.astype(self.out_dtype(x.dtype))
+        m = np.max(x, axis=self.axes, keepdims=True, initial=-np.inf)
+        # an infinite max would give inf - inf = NaN; shifting by 0 there is exact anyway
+        m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
+        with np.errstate(divide="ignore"):  # log(0) = -inf when every term is exp(-inf)
+            out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
+        if not self.keepdims:
+            out = np.squeeze(out, axis=self.axes)
+        return np.asarray(out, dtype=x.dtype)
+
+
+@dataclass(frozen=True)
+class ArgReduce(Reduction):
+    """Base of argmax/argmin: the index along ``axis`` (``None``: into the flattened tensor)."""
+
+    abstract = True
+    axis: int | None = None
+    keepdims: bool = False
+
+    def reduced_axes(self, ndim: int) -> tuple[int, ...]:
+        if self.axis is None:
+            return tuple(range(ndim))
+        axis = normalize_axis(self.axis, ndim)
+        if axis != self.axis:
+            raise AxisError(f"{self.type_name} axis must be non-negative: got {self.axis}")
+        return (axis,)
+
+    def out_dtype(self, dtype):
+        return dtypes.int64
+
+
+@dataclass(frozen=True)
+class ArgMax(ArgReduce):
+    """index of the first maximum of x along ``axis`` (of the first NaN if any). Output: int64."""
+
+    default_name: ClassVar[str] = "argmax"
+
+    def reference(self, x):
+        return np.asarray(np.argmax(x, axis=self.axis, keepdims=self.keepdims), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ArgMin(ArgReduce):
+    """index of the first minimum of x along ``axis`` (of the first NaN if any). Output: int64."""
+
+    default_name: ClassVar[str] = "argmin"
+
+    def reference(self, x):
+        return np.asarray(np.argmin(x, axis=self.axis, keepdims=self.keepdims), dtype=np.int64)
+
+
+# --- user functions ------------------------------------------------------------------------------
+
+
+def _axes_attr(axis, ndim: int) -> tuple:
+    """``axis`` as a ``Reduce.axes`` attribute: normalized when valid, else as given, so that the op's
+    ``infer`` raises the error with the node's name and the user's line."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    try:
+        return normalize_axes(axes, ndim)
+    except AxisError:
+        return axes
+
+
+def _reduce(cls: type[Reduce], x, axis, keepdims: bool, name: str | None) -> Tensor:
+    x = as_tensor(x)
+    return apply(cls(_axes_attr(axis, x.ndim), bool(keepdims)), [x], name)
+
+
+def _arg_reduce(cls: type[ArgReduce], x, axis, keepdims: bool, name: str | None) -> Tensor:
+    x = as_tensor(x)
+    if axis is not None:
+        with contextlib.suppress(AxisError):  # else left as given: infer raises with the node's name
+            axis = normalize_axis(axis, x.ndim)
+    return apply(cls(axis, bool(keepdims)), [x], name)
+
+
+def reduce_sum(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Sum of ``x`` over ``axis`` (an int, a tuple, or ``None`` for all axes), as ``numpy.sum``.
+
+    Integer tensors keep their dtype; bool tensors give int64.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.constant([[1.0, 2.0], [3.0, 4.0]])
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.reduce_sum(x, axis=0))
+        array([4., 6.], dtype=float32)
+    """
+    return _reduce(Sum, x, axis, keepdims, name)
+
+
+def reduce_mean(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Mean of ``x`` over ``axis``, as ``numpy.mean``: float (integers give float32), NaN if empty.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.constant([[1, 2], [3, 5]])
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.reduce_mean(x, axis=-1, keepdims=True))
+        array([[1.5],
+               [4. ]], dtype=float32)
+    """
+    return _reduce(Mean, x, axis, keepdims, name)
+
+
+def reduce_max(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Maximum of ``x`` over ``axis``, as ``numpy.max`` (an empty axis is a run-time error).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 3), name="x")
+        ...     y = gc.reduce_max(x, axis=1)
+        >>> y.shape
+        (None,)
+    """
+    return _reduce(Max, x, axis, keepdims, name)
+
+
+def reduce_min(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Minimum of ``x`` over ``axis``, as ``numpy.min`` (an empty axis is a run-time error).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("int32", (2, None, 4), name="x")
+        ...     y = gc.reduce_min(x, axis=(0, 2), keepdims=True)
+        >>> y.shape, y.dtype
+        ((1, None, 1), dtype('int32'))
+    """
+    return _reduce(Min, x, axis, keepdims, name)
+
+
+def reduce_prod(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Product of ``x`` over ``axis``, as ``numpy.prod`` (1 over an empty axis).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.constant([[1, 2], [3, 4]])
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.reduce_prod(x))
+        array(24)
+    """
+    return _reduce(Prod, x, axis, keepdims, name)
+
+
+def reduce_logsumexp(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow (as ``scipy.special.logsumexp``).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.constant([1000.0, 1000.0])
+        ...     with gc.Session() as sess:
+        ...         round(float(sess.run(gc.reduce_logsumexp(x))), 3)
+        1000.693
+    """
+    return _reduce(LogSumExp, x, axis, keepdims, name)
+
+
+def argmax(x, axis: int | None = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Index (int64) of the first maximum along ``axis``; ``None`` indexes the flattened tensor.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.constant([[1.0, 5.0, 5.0], [7.0, 0.0, 2.0]])
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.argmax(x, axis=1))
+        array([1, 0])
+    """
+    return _arg_reduce(ArgMax, x, axis, keepdims, name)
+
+
+def argmin(x, axis: int | None = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Index (int64) of the first minimum along ``axis``; ``None`` indexes the flattened tensor.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.constant([[1.0, 5.0], [-7.0, 0.0]])
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.argmin(x))
+        array(2)
+    """
+    return _arg_reduce(ArgMin, x, axis, keepdims, name)
+
+
+# numpy's names for the same functions (they shadow the builtins only inside graphc's namespaces)
+sum = reduce_sum  # noqa: A001
+mean = reduce_mean
+max = reduce_max  # noqa: A001
+min = reduce_min  # noqa: A001
+prod = reduce_prod
+logsumexp = reduce_logsumexp
+
+__all__ = [
+    "argmax",
+    "argmin",
+    "logsumexp",
+    "max",
+    "mean",
+    "min",
+    "prod",
+    "reduce_logsumexp",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+    "sum",
+]

@@ -2,7 +2,8 @@
 
 It stays simple rather than fast: it checks every result against the type ``infer`` promised, so an op
 whose reference and shape rule disagree, or a run-time dimension that breaks broadcasting, fails at the
-node that caused it, with the node's name and the user's source line.
+node that caused it, with the node's name and the user's source line. The schedule is resolved once into
+value slots so that a run does no dictionary work per node.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from graphc.ir.graph import Node, Tensor
 
 
 class ReferenceExecutable:
-    """A schedule of nodes computing ``fetches`` from ``feeds`` and session state."""
+    """A schedule of nodes computing ``outputs`` from ``feeds`` and session state."""
 
     device = "reference"
 
@@ -22,16 +23,26 @@ class ReferenceExecutable:
         self.schedule = schedule
         self.feeds = feeds
         self.outputs = outputs
+        slots: dict[Tensor, int] = {t: i for i, t in enumerate(feeds)}
+        for node in schedule:
+            for t in node.outputs:
+                slots.setdefault(t, len(slots))
+        self.n_slots = len(slots)
+        self.steps = [
+            (node, [slots[t] for t in node.inputs], [slots[t] for t in node.outputs]) for node in schedule
+        ]
+        self.output_slots = [slots[t] for t in outputs]
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         """Compute the outputs; writes to variables go to ``state`` (committed by the caller)."""
-        env: dict[Tensor, np.ndarray] = dict(zip(self.feeds, feed_values, strict=True))
+        values: list = [None] * self.n_slots
+        values[: len(feed_values)] = feed_values
         with np.errstate(all="ignore"):
-            for node in self.schedule:
-                results = _run_node(node, [env[t] for t in node.inputs], state)
-                for t, value in zip(node.outputs, results, strict=True):
-                    env[t] = value
-        return [env[t] for t in self.outputs]
+            for node, ins, outs in self.steps:
+                results = _run_node(node, [values[i] for i in ins], state)
+                for i, value in zip(outs, results, strict=True):
+                    values[i] = value
+        return [values[i] for i in self.output_slots]
 
 
 def _run_node(node: Node, args: list, state) -> tuple:
@@ -48,8 +59,11 @@ def _run_node(node: Node, args: list, state) -> tuple:
     except Exception as e:
         shapes = ", ".join(f"{t.name}: {np.shape(a)}" for t, a in zip(node.inputs, args, strict=True))
         raise RunError(f"{type(e).__name__}: {e} (inputs {shapes})", node.where) from e
-    results = tuple(np.asarray(r) for r in results)
+    checked = []
     for t, value in zip(node.outputs, results, strict=True):
+        if type(value) is not np.ndarray:
+            value = np.asarray(value)
         if value.dtype != t.dtype or not t.type.is_compatible(value.shape):
             raise RunError(f"produced {value.dtype}{list(value.shape)} but its type is {t.type}", node.where)
-    return results
+        checked.append(value)
+    return checked

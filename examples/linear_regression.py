@@ -1,0 +1,42 @@
+"""Fit y = 3x + 2 from noisy samples with hand-written SGD updates through ``graphc.function``.
+
+Run: python examples/linear_regression.py
+"""
+
+import numpy as np
+
+import graphc as gc
+
+
+def main(steps: int = 200, lr: float = 0.1, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    x_data = rng.uniform(-1.0, 1.0, 256).astype(np.float32)
+    y_data = (3.0 * x_data + 2.0 + rng.normal(0.0, 0.1, 256)).astype(np.float32)
+
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder("float32", (None,), name="x")
+        y = gc.placeholder("float32", (None,), name="y")
+        w = gc.Variable(0.0, name="w")
+        b = gc.Variable(0.0, name="b")
+        with gc.name_scope("model"):
+            err = w * x + b - y
+            loss = gc.reduce_mean(gc.square(err), name="loss")
+        with gc.name_scope("sgd"):  # d loss / dw = 2 mean(err * x), d loss / db = 2 mean(err)
+            grad_w = 2.0 * gc.reduce_mean(err * x)
+            grad_b = 2.0 * gc.reduce_mean(err)
+        train = gc.function([x, y], loss, updates=[(w, w - lr * grad_w), (b, b - lr * grad_b)])
+        params = gc.function([], [w, b])
+
+    for step in range(steps + 1):
+        batch = rng.integers(0, len(x_data), 32)
+        value = train(x_data[batch], y_data[batch])
+        if step % 50 == 0:
+            print(f"step {step:4d}  loss {float(value):.4f}")
+    w_value, b_value = (float(v) for v in params())
+    print(f"w = {w_value:.3f} (true 3), b = {b_value:.3f} (true 2)")
+    return w_value, b_value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The graph IR: default graphs, names, scopes, source locations, control dependencies, printing."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def test_nodes_are_appended_in_creation_order(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    y = gc.exp(x)
+    assert [n.name for n in graph.nodes] == ["x", "exp"]
+    assert y.node.index == 1 and y.node.inputs == (x,)
+
+
+def test_as_default_selects_the_graph_for_new_nodes():
+    g = gc.Graph()
+    with g.as_default():
+        c = gc.constant(1.0)
+    assert c.graph is g and gc.get_default_graph() is not g
+
+
+def test_reset_default_graph_gives_an_empty_graph():
+    gc.constant(1.0)
+    g = gc.reset_default_graph()
+    assert len(g) == 0 and gc.get_default_graph() is g
+
+
+def test_reset_default_graph_inside_as_default_is_refused(graph):
+    with pytest.raises(RuntimeError):
+        gc.reset_default_graph()
+
+
+def test_names_are_made_unique(graph):
+    a = gc.constant(1.0, name="c")
+    b = gc.constant(2.0, name="c")
+    assert (a.node.name, b.node.name) == ("c", "c_1")
+    assert a.name == "c:0"
+
+
+def test_name_scopes_nest(graph):
+    with gc.name_scope("layer1"), gc.name_scope("dense"):
+        t = gc.constant(1.0, name="w")
+    assert t.node.name == "layer1/dense/w"
+
+
+def test_default_node_name_is_the_op_in_snake_case(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    assert gc.log1p(x).node.name == "log1p"
+    assert gc.floor_divide(x, 2.0).node.name == "floor_divide"
+
+
+def test_node_records_the_users_source_line(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    y = x * 2.0  # the line recorded
+    filename, line = y.node.location
+    assert filename == __file__
+    with open(__file__) as f:
+        assert "the line recorded" in f.readlines()[line - 1]
+
+
+def test_control_dependencies_are_recorded(graph):
+    a = gc.constant(1.0)
+    with gc.control_dependencies([a]):
+        b = gc.constant(2.0)
+    assert b.node.control_inputs == (a.node,)
+
+
+def test_tensor_from_another_graph_in_control_dependencies_is_rejected(graph):
+    with gc.Graph().as_default():
+        foreign = gc.constant(1.0)
+    with pytest.raises(gc.GraphMismatchError), gc.control_dependencies([foreign]):
+        pass
+
+
+def test_get_tensor_by_name(graph):
+    y = gc.exp(gc.constant(1.0), name="e")
+    assert graph.get_tensor("e:0") is y and graph.get_tensor("e") is y
+    with pytest.raises(KeyError):
+        graph.get_tensor("nope:0")
+
+
+def test_tensor_truth_value_is_refused(graph):
+    x = gc.placeholder("float32", (), name="x")
+    with pytest.raises(TypeError, match="truth value"):
+        bool(x > 0)
+
+
+def test_tensor_equality_is_identity_so_tensors_work_as_keys(graph):
+    a, b = gc.constant(1.0), gc.constant(1.0)
+    assert a == a and a != b
+    assert {a: 1, b: 2}[b] == 2 and b in [a, b]
+
+
+def test_operators_build_the_matching_ops(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    built = {
+        "Add": x + 1.0, "Subtract": 1.0 - x, "Multiply": 2.0 * x, "Divide": x / 2.0,
+        "FloorDivide": x // 2.0, "Mod": x % 2.0, "Power": x**2.0, "Negative": -x, "Abs": abs(x),
+        "Less": x < 1.0, "LessEqual": x <= 1.0, "Greater": x > 1.0, "GreaterEqual": x >= 1.0,
+    }  # fmt: skip
+    for op_name, t in built.items():
+        assert t.op.type_name == op_name
+
+
+def test_numpy_array_on_the_left_builds_a_node(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    y = np.array([1.0, 2.0], np.float32) + x
+    assert isinstance(y, gc.Tensor) and y.op.type_name == "Add"
+
+
+def test_print_graph_shows_one_line_per_node_with_types_and_location(graph):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    gc.exp(x, name="e")
+    text = str(graph)
+    assert "e:0 = Exp(x:0)  : f32[?,3]   # test_graph.py:" in text
+    assert text.count("\n") == 3
+
+
+def test_ops_are_values_equal_by_attributes():
+    from graphc.ops.elementwise import Cast, Exp
+
+    assert Exp() == Exp() and hash(Exp()) == hash(Exp())
+    assert Cast(np.dtype("int32")) == Cast(np.dtype("int32")) != Cast(np.dtype("int64"))
+
+
+def test_equal_constants_are_equal_ops(graph):
+    a, b = gc.constant([1.0, 2.0]), gc.constant([1.0, 2.0])
+    assert a.op == b.op and hash(a.op) == hash(b.op)
+    assert a.op != gc.constant([1.0, 3.0]).op
+
+
+def test_constant_value_cannot_be_mutated(graph):
+    c = gc.constant([1.0, 2.0])
+    with pytest.raises(ValueError):
+        c.op.value[0] = 5.0

@@ -1,0 +1,146 @@
+"""conv2d, max_pool2d and avg_pool2d: errors, attribute normalization, "same" padding, unknown dims."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def _ph(shape, dtype="float32", name=None):
+    return gc.placeholder(dtype, shape, name=name)
+
+
+# --- build-time errors -------------------------------------------------------------------------
+
+
+def test_channel_mismatch_names_the_node_and_both_shapes(graph):
+    x, w = _ph((1, 3, 5, 5)), _ph((2, 4, 3, 3))
+    with pytest.raises(gc.ShapeError, match=r"conv2d.*test_conv.py") as info:
+        gc.conv2d(x, w)
+    assert "(1, 3, 5, 5)" in str(info.value) and "(2, 4, 3, 3)" in str(info.value)
+
+
+def test_mixed_dtypes_are_a_dtype_error(graph):
+    with pytest.raises(gc.DTypeError, match=r"conv2d.*test_conv.py.*same dtype"):
+        gc.conv2d(_ph((1, 1, 4, 4)), _ph((1, 1, 2, 2), "float64"))
+
+
+def test_integer_images_are_a_dtype_error(graph):
+    with pytest.raises(gc.DTypeError, match=r"conv2d.*test_conv.py.*float"):
+        gc.conv2d(_ph((1, 1, 4, 4), "int32"), _ph((1, 1, 2, 2), "int32"))
+    with pytest.raises(gc.DTypeError, match=r"max_pool2d.*test_conv.py.*float"):
+        gc.max_pool2d(_ph((1, 1, 4, 4), "int64"), 2)
+
+
+def test_rank_other_than_4_is_a_shape_error(graph):
+    with pytest.raises(gc.ShapeError, match=r"conv2d.*test_conv.py.*rank-4"):
+        gc.conv2d(_ph((1, 4, 4)), _ph((1, 1, 2, 2)))
+    with pytest.raises(gc.ShapeError, match=r"avg_pool2d.*test_conv.py.*rank-4"):
+        gc.avg_pool2d(_ph((4, 4)), 2)
+
+
+def test_kernel_larger_than_the_image_is_a_shape_error(graph):
+    with pytest.raises(gc.ShapeError, match=r"conv2d.*test_conv.py.*output size 0 along H"):
+        gc.conv2d(_ph((1, 1, 2, 5)), _ph((1, 1, 3, 3)))
+    with pytest.raises(gc.ShapeError, match=r"conv2d.*test_conv.py.*output size"):
+        gc.conv2d(_ph((1, 1, 5, 5)), _ph((1, 1, 3, 3)), dilation=3)
+    with pytest.raises(gc.ShapeError, match=r"max_pool2d.*test_conv.py.*output size"):
+        gc.max_pool2d(_ph((1, 1, 4, 1)), 2)
+
+
+def test_pool_padding_over_half_the_kernel_is_a_shape_error(graph):
+    with pytest.raises(gc.ShapeError, match=r"max_pool2d.*test_conv.py.*half of the kernel"):
+        gc.max_pool2d(_ph((1, 1, 8, 8)), 3, padding=2)
+    with pytest.raises(gc.ShapeError, match=r"avg_pool2d.*test_conv.py.*half of the kernel"):
+        gc.avg_pool2d(_ph((1, 1, 8, 8)), (4, 2), padding=(2, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"stride": 0}, {"stride": (1, 2, 3)}, {"dilation": -1}, {"padding": -1}, {"padding": "full"}]
+)
+def test_bad_conv_attributes_are_value_errors(graph, kwargs):
+    with pytest.raises(ValueError, match="conv2d"):
+        gc.conv2d(_ph((1, 1, 4, 4)), _ph((1, 1, 2, 2)), **kwargs)
+
+
+# --- attribute normalization -------------------------------------------------------------------
+
+
+def test_int_and_pair_attributes_give_equal_ops(graph):
+    x, w = _ph((1, 2, 9, 9)), _ph((3, 2, 3, 3))
+    a = gc.conv2d(x, w, stride=2, padding=1, dilation=1)
+    b = gc.conv2d(x, w, stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    assert a.op == b.op
+    assert a.op.stride == (2, 2) and a.op.padding == (1, 1, 1, 1) and a.op.dilation == (1, 1)
+    assert gc.conv2d(x, w, padding="valid").op == gc.conv2d(x, w, padding=0).op
+    assert gc.max_pool2d(x, 2).op == gc.max_pool2d(x, (2, 2), stride=(2, 2), padding=(0, 0)).op
+
+
+def test_pool_stride_defaults_to_the_kernel(graph):
+    y = gc.avg_pool2d(_ph((1, 1, 9, 8)), (3, 2))
+    assert y.op.stride == (3, 2)
+    assert y.shape == (1, 1, 3, 4)
+
+
+def test_same_padding_is_resolved_when_sizes_are_known(graph):
+    y = gc.conv2d(_ph((1, 1, 6, 5)), _ph((1, 1, 3, 4)), stride=(2, 1), padding="same")
+    # H: out 3, total pad 1 -> (0, 1); W: out 5, total pad 3 -> extra pixel at the right (1, 2)
+    assert y.op.padding == (0, 1, 1, 2)
+    assert y.shape == (1, 1, 3, 5)
+
+
+def test_same_padding_with_unknown_size_is_kept_as_the_mode(graph):
+    y = gc.conv2d(_ph((None, 1, None, 7)), _ph((4, 1, 3, 3)), stride=2, padding="same")
+    assert y.op.padding == "same"
+    assert y.shape == (None, 4, None, 4)
+
+
+# --- shape inference with unknown dims ---------------------------------------------------------
+
+
+def test_unknown_batch_and_size_propagate(graph):
+    y = gc.conv2d(_ph((None, 3, None, 10)), _ph((8, 3, 3, 3)), padding=1, stride=2)
+    assert y.shape == (None, 8, None, 5)
+    assert gc.max_pool2d(_ph((None, None, 6, None)), 2).shape == (None, None, 3, None)
+
+
+def test_unknown_channels_take_the_weights_out_channels(graph):
+    y = gc.conv2d(_ph((2, None, 5, 5), "float64"), _ph((6, 3, 1, 1), "float64"))
+    assert y.shape == (2, 6, 5, 5) and y.dtype == np.float64
+
+
+# --- run-time errors ---------------------------------------------------------------------------
+
+
+def test_wrong_run_time_channels_is_a_run_error_naming_the_node(graph):
+    x = _ph((1, None, 4, 4), name="x")
+    y = gc.conv2d(x, np.ones((1, 2, 2, 2), np.float32))
+    with gc.Session() as sess, pytest.raises(gc.RunError, match=r"conv2d.*test_conv.py.*channels"):
+        sess.run(y, {x: np.ones((1, 3, 4, 4), np.float32)})
+
+
+def test_run_time_image_smaller_than_the_kernel_is_a_run_error(graph):
+    x = _ph((1, 1, None, None), name="x")
+    y = gc.conv2d(x, np.ones((1, 1, 3, 3), np.float32))
+    with gc.Session() as sess, pytest.raises(gc.RunError, match=r"conv2d.*test_conv.py.*smaller than"):
+        sess.run(y, {x: np.ones((1, 1, 2, 2), np.float32)})
+
+
+def test_same_padding_resolved_at_run_time_matches_the_static_resolution(graph):
+    rng = np.random.default_rng(0)
+    xv = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
+    wv = rng.normal(size=(4, 3, 2, 3)).astype(np.float32)
+    x_dynamic, x_static = _ph((None, 3, None, None)), _ph((2, 3, 7, 6))
+    a = gc.conv2d(x_dynamic, wv, stride=(2, 3), padding="same")
+    b = gc.conv2d(x_static, wv, stride=(2, 3), padding="same")
+    with gc.Session() as sess:
+        got_a, got_b = sess.run([a, b], {x_dynamic: xv, x_static: xv})
+    assert got_a.shape == (2, 4, 4, 2)
+    np.testing.assert_array_equal(got_a, got_b)

@@ -1,0 +1,191 @@
+"""Indexing, take, one_hot and pad: what the sample table cannot express (build-time errors, static
+shapes with unknown dimensions, attribute normalization, run-time errors)."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def _run(fetch, feeds):
+    with gc.Session() as sess:
+        return sess.run(fetch, feeds)
+
+
+# --- getitem -------------------------------------------------------------------------------------
+
+
+def test_int_index_out_of_range_raises_index_error_naming_node(graph):
+    x = gc.placeholder("float32", (None, 4))
+    with pytest.raises(gc.AxisError, match=r"'get_item.*test_indexing.py.*index 4 is out of range"):
+        x[:, 4]
+    with pytest.raises(IndexError, match=r"index -5 is out of range for an axis of size 4"):
+        x[0, -5]
+
+
+def test_too_many_indices_raise_axis_error_naming_node(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.AxisError, match=r"'get_item.*test_indexing.py.*too many indices"):
+        x[0, 1, None, 2]
+
+
+def test_two_ellipses_raise_axis_error(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.AxisError, match=r"'get_item.*test_indexing.py.*single ellipsis"):
+        x[..., 0, ...]
+
+
+def test_zero_slice_step_raises_shape_error(graph):
+    x = gc.placeholder("float32", (5,))
+    with pytest.raises(gc.ShapeError, match=r"'get_item.*test_indexing.py.*step cannot be zero"):
+        x[::0]
+
+
+def test_slices_of_unknown_dims_have_a_size_only_when_every_size_gives_it(graph):
+    x = gc.placeholder("float32", (None, 6))
+    assert x[:3].shape == (None, 6)  # the run-time size may be < 3
+    assert x[:, :3].shape == (None, 3)
+    assert x[3:1].shape == (0, 6)
+    assert x[-1:-3].shape == (0, 6)
+    assert x[:0].shape == (0, 6)
+    assert x[-1:].shape == (None, 6)  # 0 when the run-time size is 0
+    assert x[::-1, 4:1:-2].shape == (None, 2)
+
+
+def test_int_index_out_of_range_of_unknown_dim_fails_at_run_time(graph):
+    x = gc.placeholder("float32", (None,))
+    y = x[3]
+    assert y.shape == ()
+    assert _run(y, {x: np.arange(5, dtype="float32")}) == 3.0
+    with pytest.raises(gc.RunError, match=r"'get_item.*test_indexing.py"):
+        _run(y, {x: np.arange(2, dtype="float32")})
+
+
+def test_equivalent_indexes_give_the_same_op(graph):
+    x = gc.placeholder("float32", (4, None))
+    assert x[-1].op == x[3].op == x[3, :].op == x[3, ...].op == x[np.int64(3), 0:None:1].op
+    assert x[:].op == x[...].op == x[0:4].op == x[-10:10, :].op
+    assert x[::-1].op == x[3::-1].op == x[10:-10:-1].op
+    assert x[:, :2].op == x[:, 0:2].op
+
+
+def test_bool_mask_index_is_not_supported(graph):
+    x = gc.placeholder("float32", (3,))
+    with pytest.raises(NotImplementedError, match="boolean mask"):
+        x[x > 0]
+    with pytest.raises(NotImplementedError, match="boolean mask"):
+        x[[True, False, True]]
+
+
+def test_tensor_index_inside_a_tuple_is_not_supported(graph):
+    x = gc.placeholder("float32", (3, 4))
+    i = gc.placeholder("int64", (2,))
+    with pytest.raises(NotImplementedError, match="graphc.take"):
+        x[:, i]
+
+
+def test_tensor_slice_bounds_are_not_supported(graph):
+    x = gc.placeholder("float32", (3, 4))
+    n = gc.placeholder("int64", ())
+    with pytest.raises(NotImplementedError, match="static ints"):
+        x[:n]
+
+
+def test_int_tensor_index_takes_along_the_first_axis(graph):
+    x = gc.placeholder("float32", (None, 4))
+    i = gc.placeholder("int32", (2, 3))
+    y = x[i]
+    assert isinstance(y.op, type(gc.take(x, i).op)) and y.op == gc.take(x, i, axis=-2).op
+    assert y.shape == (2, 3, 4)
+
+
+# --- take ----------------------------------------------------------------------------------------
+
+
+def test_take_with_float_indices_raises_dtype_error_naming_node(graph):
+    x = gc.placeholder("float32", (3, 4))
+    with pytest.raises(gc.DTypeError, match=r"'take.*test_indexing.py.*int32 or int64"):
+        gc.take(x, gc.placeholder("float32", (2,)))
+
+
+def test_take_out_of_range_axis_raises_axis_error_naming_node(graph):
+    x = gc.placeholder("float32", (3, 4))
+    with pytest.raises(gc.AxisError, match=r"'take.*test_indexing.py.*axis 2"):
+        gc.take(x, [0], axis=2)
+
+
+def test_take_out_of_range_index_fails_at_run_time(graph):
+    x = gc.placeholder("float32", (3,))
+    i = gc.placeholder("int64", (None,))
+    y = gc.take(x, i)
+    with pytest.raises(gc.RunError, match=r"'take.*test_indexing.py"):
+        _run(y, {x: np.zeros(3, "float32"), i: np.array([0, 3])})
+
+
+# --- one_hot -------------------------------------------------------------------------------------
+
+
+def test_one_hot_with_float_indices_raises_dtype_error_naming_node(graph):
+    with pytest.raises(gc.DTypeError, match=r"'one_hot.*test_indexing.py.*int32 or int64"):
+        gc.one_hot(gc.placeholder("float32", (3,)), 4)
+
+
+def test_one_hot_negative_depth_raises_shape_error_naming_node(graph):
+    with pytest.raises(gc.ShapeError, match=r"'one_hot.*test_indexing.py.*depth must be >= 0"):
+        gc.one_hot(gc.placeholder("int64", (3,)), -1)
+
+
+def test_one_hot_attributes_are_normalized(graph):
+    i = gc.placeholder("int32", (None, 2))
+    y = gc.one_hot(i, 5, axis=-1, on_value=1, off_value=False)
+    assert y.shape == (None, 2, 5) and y.dtype == np.float32
+    assert y.op == gc.one_hot(i, np.int64(5), dtype=np.float32, axis=2, on_value=1.0, off_value=0.0).op
+
+
+# --- pad -----------------------------------------------------------------------------------------
+
+
+def test_pad_negative_padding_raises_shape_error_naming_node(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'pad.*test_indexing.py.*>= 0"):
+        gc.pad(x, ((0, 1), (-1, 0)))
+
+
+def test_pad_with_wrong_number_of_pairs_raises_shape_error_naming_node(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'pad.*test_indexing.py.*do not fit \(2, 3\)"):
+        gc.pad(x, ((0, 1), (1, 0), (1, 1)))
+
+
+def test_pad_unknown_mode_raises_shape_error_naming_node(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'pad.*test_indexing.py.*unknown pad mode 'wrap'"):
+        gc.pad(x, 1, mode="wrap")
+
+
+def test_pad_non_constant_mode_cannot_extend_an_empty_axis(graph):
+    x = gc.placeholder("float32", (0, 3))
+    with pytest.raises(gc.ShapeError, match=r"'pad.*test_indexing.py.*axis 0 of size 0"):
+        gc.pad(x, 1, mode="edge")
+
+
+def test_pad_forms_of_paddings_give_the_same_op(graph):
+    x = gc.placeholder("float32", (None, 3))
+    op = gc.pad(x, 1).op
+    assert op == gc.pad(x, (1, 1)).op == gc.pad(x, [[1, 1]]).op == gc.pad(x, np.ones((2, 2), int)).op
+    assert gc.pad(x, 1).shape == (None, 5)
+    assert gc.pad(x, 1, constant_values=0).op == gc.pad(x, 1, constant_values=0.0).op
+
+
+def test_pad_reflect_on_unknown_dim_too_short_fails_at_run_time(graph):
+    x = gc.placeholder("float32", (None,))
+    y = gc.pad(x, 1, mode="reflect")
+    with pytest.raises(gc.RunError, match=r"'pad.*test_indexing.py"):
+        _run(y, {x: np.zeros(0, "float32")})

@@ -1,0 +1,188 @@
+"""random_uniform and random_normal: TF1 seeding, per-run streams, run-time shapes, atomic runs."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def _draws(t, runs=2, feeds=None):
+    """``runs`` successive values of ``t`` in one new session."""
+    with gc.Session(t.graph) as sess:
+        return [sess.run(t, feeds) for _ in range(runs)]
+
+
+def _build_two(graph_seed=None, seeds=(None, None)):
+    """A fresh graph with two uniform ops; returns their tensors."""
+    g = gc.Graph()
+    with g.as_default():
+        if graph_seed is not None:
+            gc.set_random_seed(graph_seed)
+        return tuple(gc.random_uniform((4,), seed=s) for s in seeds)
+
+
+# --- seeds ---------------------------------------------------------------------------------------
+
+
+def test_same_seeds_give_the_same_numbers_in_two_sessions(graph):
+    gc.set_random_seed(1)
+    r = gc.random_normal((3, 2), seed=5)
+    first, second = _draws(r), _draws(r)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_successive_runs_give_new_numbers(graph):
+    r = gc.random_uniform((100,), seed=3)
+    a, b = _draws(r)
+    assert not np.array_equal(a, b)
+
+
+def test_graph_seed_alone_gives_distinct_but_reproducible_ops():
+    a1, b1 = _build_two(graph_seed=7)
+    a2, b2 = _build_two(graph_seed=7)
+    assert a1.op.seed == (7, 0) and b1.op.seed == (7, 1)
+    (va1,), (vb1,) = _draws(a1, 1), _draws(b1, 1)
+    (va2,), (vb2,) = _draws(a2, 1), _draws(b2, 1)
+    assert not np.array_equal(va1, vb1)
+    np.testing.assert_array_equal(va1, va2)
+    np.testing.assert_array_equal(vb1, vb2)
+
+
+def test_op_seed_alone_pairs_with_graph_seed_zero_and_is_reproducible():
+    (a1,), (a2,) = _build_two(seeds=(11,)), _build_two(seeds=(11,))
+    assert a1.op.seed == (0, 11)
+    np.testing.assert_array_equal(_draws(a1, 1)[0], _draws(a2, 1)[0])
+
+
+def test_different_graph_seeds_give_different_numbers():
+    (a1,), (a2,) = _build_two(graph_seed=1, seeds=(11,)), _build_two(graph_seed=2, seeds=(11,))
+    assert not np.array_equal(_draws(a1, 1)[0], _draws(a2, 1)[0])
+
+
+def test_no_seeds_differ_between_sessions(graph):
+    r = gc.random_uniform((100,))
+    assert r.op.seed is None
+    assert not np.array_equal(_draws(r, 1)[0], _draws(r, 1)[0])
+
+
+def test_two_unseeded_ops_in_one_session_differ(graph):
+    a, b = gc.random_uniform((100,)), gc.random_uniform((100,))
+    with gc.Session() as sess:
+        va, vb = sess.run([a, b])
+    assert not np.array_equal(va, vb)
+
+
+def test_a_failed_run_does_not_advance_the_random_stream(graph):
+    r = gc.random_uniform((5,), seed=2)
+    p = gc.placeholder("float32", (None,), name="p")
+    bad = p + gc.constant([1.0, 2.0, 3.0])
+    expected = _draws(r, 2)
+    with gc.Session() as sess:
+        first = sess.run(r)
+        with pytest.raises(gc.RunError):
+            sess.run([r, bad], {p: np.zeros(2, np.float32)})
+        second = sess.run(r)
+    np.testing.assert_array_equal(first, expected[0])
+    np.testing.assert_array_equal(second, expected[1])
+
+
+# --- shapes and dtypes -----------------------------------------------------------------------------
+
+
+def test_run_time_dim_from_a_placeholder_gives_that_shape(graph):
+    n = gc.placeholder("int64", (), name="n")
+    r = gc.random_normal((n, 3))
+    assert r.shape == (None, 3) and r.op.shape == (None, 3)
+    with gc.Session() as sess:
+        assert sess.run(r, {n: 4}).shape == (4, 3)
+        assert sess.run(r, {n: 0}).shape == (0, 3)
+
+
+def test_one_d_shape_tensor_gives_all_dims_at_run_time(graph):
+    s = gc.placeholder("int32", (2,), name="s")
+    r = gc.random_uniform(s)
+    assert r.shape == (None, None)
+    with gc.Session() as sess:
+        assert sess.run(r, {s: np.array([2, 5], np.int32)}).shape == (2, 5)
+
+
+def test_constant_shape_tensor_gives_a_static_shape(graph):
+    assert gc.random_uniform(gc.constant([2, 3])).shape == (2, 3)
+    assert gc.random_uniform((gc.constant(4), 1)).shape == (4, 1)
+
+
+def test_normal_statistics_are_within_tolerance(graph):
+    r = gc.random_normal((200, 100), mean=-3.0, stddev=2.0, seed=4)
+    (value,) = _draws(r, 1)
+    # standard errors: 2 / sqrt(20000) = 0.014 for the mean, about 0.01 for the std
+    assert abs(value.mean() - -3.0) < 0.07
+    assert abs(value.std() - 2.0) < 0.05
+
+
+def test_uniform_statistics_and_bounds(graph):
+    (value,) = _draws(gc.random_uniform((20000,), minval=2.0, maxval=4.0, seed=8), 1)
+    assert value.min() >= 2.0 and value.max() < 4.0
+    assert abs(value.mean() - 3.0) < 0.03
+
+
+def test_float64_dtype_works(graph):
+    u = gc.random_uniform((3,), dtype="float64", seed=1)
+    z = gc.random_normal((3,), dtype=np.float64, seed=1)
+    assert u.dtype == np.float64 and z.dtype == np.float64
+    with gc.Session() as sess:
+        vu, vz = sess.run([u, z])
+    assert vu.dtype == np.float64 and vz.dtype == np.float64
+
+
+def test_random_ops_are_stateful_and_reference_is_deterministic(graph):
+    r = gc.random_uniform((2, 3), seed=1)
+    assert r.op.stateful
+    np.testing.assert_array_equal(r.op.reference(), r.op.reference())
+    assert r.op.reference().dtype == np.float32
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def test_integer_dtype_is_a_dtype_error(graph):
+    with pytest.raises(gc.DTypeError, match="float32 or float64"):
+        gc.random_uniform((3,), dtype="int32")
+
+
+def test_float_run_time_dim_is_a_dtype_error_naming_the_node(graph):
+    n = gc.placeholder("float32", (), name="n")
+    with pytest.raises(gc.DTypeError, match=r"random_normal.*test_random.py.*int64"):
+        gc.random_normal((n, 2))
+
+
+def test_shape_tensor_of_unknown_length_is_a_shape_error(graph):
+    s = gc.placeholder("int64", (None,), name="s")
+    with pytest.raises(gc.ShapeError, match=r"random_uniform.*test_random.py.*known length"):
+        gc.random_uniform(s)
+
+
+def test_negative_static_dim_is_a_shape_error(graph):
+    with pytest.raises(gc.ShapeError, match="invalid dimension -1"):
+        gc.random_uniform((2, -1))
+
+
+def test_negative_run_time_dim_is_a_run_error_naming_the_node(graph):
+    n = gc.placeholder("int64", (), name="n")
+    r = gc.random_uniform((n,))
+    with gc.Session() as sess, pytest.raises(gc.RunError, match=r"random_uniform.*test_random.py.*negative"):
+        sess.run(r, {n: -2})
+
+
+def test_bad_distribution_parameters_are_value_errors(graph):
+    with pytest.raises(ValueError, match="minval <= maxval"):
+        gc.random_uniform((2,), minval=1.0, maxval=0.0)
+    with pytest.raises(ValueError, match="stddev >= 0"):
+        gc.random_normal((2,), stddev=-1.0)

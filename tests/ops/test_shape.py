@@ -1,0 +1,250 @@
+"""Shape ops: what the sample table cannot express (build-time errors, static shapes with unknown
+dimensions, attribute normalization, run-time errors)."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def _run(fetch, feeds):
+    with gc.Session() as sess:
+        return sess.run(fetch, feeds)
+
+
+# --- reshape -------------------------------------------------------------------------------------
+
+
+def test_reshape_size_mismatch_raises_shape_error_naming_node_and_shapes(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'reshape.*test_shape.py.*\(2, 3\) into \(4, 2\)"):
+        gc.reshape(x, (4, 2))
+
+
+def test_reshape_minus_one_that_does_not_divide_raises_shape_error(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'reshape.*test_shape.py.*does not fit -1"):
+        gc.reshape(x, (-1, 4))
+
+
+def test_reshape_with_two_minus_ones_raises_shape_error(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'reshape.*test_shape.py.*at most one -1"):
+        x.reshape(-1, -1)
+
+
+def test_reshape_minus_one_on_unknown_size_is_unknown(graph):
+    x = gc.placeholder("float32", (None, 2, 3))
+    assert gc.reshape(x, (-1, 6)).shape == (None, 6)
+    assert gc.reshape(x, (2, -1)).shape == (2, None)
+
+
+def test_reshape_checks_the_known_factor_of_an_unknown_size(graph):
+    x = gc.placeholder("float32", (None, 6))
+    assert gc.reshape(x, (4, 3)).shape == (4, 3)
+    with pytest.raises(gc.ShapeError, match=r"'reshape.*test_shape.py.*multiple of 6"):
+        gc.reshape(x, (4, 5))
+
+
+def test_reshape_minus_one_is_resolved_into_the_op_when_size_is_known(graph):
+    x = gc.placeholder("float32", (2, 3))
+    assert gc.reshape(x, (-1, 2)).op == gc.reshape(x, (3, 2)).op
+    assert gc.reshape(x, [3, np.int64(2)]).op == gc.reshape(x, (3, 2)).op
+
+
+def test_reshape_wrong_unknown_dim_fails_at_run_time_naming_node(graph):
+    x = gc.placeholder("float32", (None, 4))
+    y = gc.reshape(x, (3, 4), name="to_three_rows")
+    with pytest.raises(gc.RunError, match=r"'to_three_rows.*test_shape.py"):
+        _run(y, {x: np.zeros((2, 4), "float32")})
+
+
+def test_reshape_rejects_a_tensor_shape(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(TypeError, match="static shape"):
+        gc.reshape(x, gc.shape(x))
+
+
+# --- expand_dims, squeeze, broadcast_to ----------------------------------------------------------
+
+
+def test_expand_dims_negative_axis_gives_the_same_op_as_positive(graph):
+    x = gc.placeholder("float32", (None, 3))
+    assert gc.expand_dims(x, -1).op == gc.expand_dims(x, 2).op
+    assert gc.expand_dims(x, (-1, 0)).op == gc.expand_dims(x, (0, 3)).op
+
+
+def test_expand_dims_out_of_range_axis_raises_axis_error_naming_node(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.AxisError, match=r"'expand_dims.*test_shape.py.*axis 3 is out of range"):
+        gc.expand_dims(x, 3)
+
+
+def test_squeeze_of_a_dim_known_not_one_raises_shape_error_naming_node(graph):
+    x = gc.placeholder("float32", (1, 3))
+    with pytest.raises(gc.ShapeError, match=r"'squeeze.*test_shape.py.*axis 1 of size 3"):
+        gc.squeeze(x, axis=1)
+
+
+def test_squeeze_without_axis_keeps_unknown_dims(graph):
+    x = gc.placeholder("float32", (1, None, 1, 4))
+    assert gc.squeeze(x).shape == (None, 4)
+    assert gc.squeeze(x).op == gc.squeeze(x, axis=(-2, 0)).op
+
+
+def test_squeeze_of_unknown_dim_that_is_not_one_fails_at_run_time(graph):
+    x = gc.placeholder("float32", (None, 3))
+    y = gc.squeeze(x, axis=0)
+    assert y.shape == (3,)
+    np.testing.assert_array_equal(_run(y, {x: np.ones((1, 3), "float32")}), np.ones(3))
+    with pytest.raises(gc.RunError, match=r"'squeeze.*test_shape.py"):
+        _run(y, {x: np.ones((2, 3), "float32")})
+
+
+def test_broadcast_to_incompatible_shape_raises_shape_error_naming_node(graph):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"'broadcast_to.*test_shape.py.*\(2, 3\) to \(4, 3\)"):
+        gc.broadcast_to(x, (4, 3))
+
+
+def test_broadcast_to_rejects_unknown_target_dims(graph):
+    x = gc.placeholder("float32", (3,))
+    with pytest.raises(gc.ShapeError, match=r"'broadcast_to.*test_shape.py.*static ints"):
+        gc.broadcast_to(x, (None, 3))
+
+
+def test_broadcast_to_unknown_input_dim_is_checked_at_run_time(graph):
+    x = gc.placeholder("float32", (None,))
+    y = gc.broadcast_to(x, (2, 3))
+    with pytest.raises(gc.RunError, match=r"'broadcast_to.*test_shape.py"):
+        _run(y, {x: np.ones(2, "float32")})
+
+
+# --- concat, stack -------------------------------------------------------------------------------
+
+
+def test_concat_with_disagreeing_dims_raises_shape_error_naming_node(graph):
+    a = gc.placeholder("float32", (2, 3))
+    b = gc.placeholder("float32", (2, 4))
+    with pytest.raises(gc.ShapeError, match=r"'concat.*test_shape.py.*axis 1.*\[3, 4\]"):
+        gc.concat([a, b], axis=0)
+
+
+def test_concat_merges_unknown_dims_and_sums_the_axis(graph):
+    a = gc.placeholder("float32", (None, 3))
+    b = gc.placeholder("float32", (2, None))
+    assert gc.concat([a, b], axis=0).shape == (None, 3)
+    assert gc.concat([a, b], axis=1).shape == (2, None)
+    assert gc.concat([b, b], axis=0).shape == (4, None)
+
+
+def test_concat_negative_axis_gives_the_same_op_as_positive(graph):
+    a = gc.placeholder("float32", (2, 3))
+    assert gc.concat([a, a], axis=-1).op == gc.concat([a, a], axis=1).op
+
+
+def test_concat_of_scalars_raises_axis_error(graph):
+    a = gc.placeholder("float32", ())
+    with pytest.raises(gc.AxisError, match=r"'concat.*test_shape.py.*rank 0"):
+        gc.concat([a, a])
+
+
+def test_concat_of_nothing_raises_shape_error_naming_node(graph):
+    with pytest.raises(gc.ShapeError, match=r"'concat.*test_shape.py.*at least one"):
+        gc.concat([])
+
+
+def test_concat_of_different_ranks_raises_shape_error(graph):
+    a = gc.placeholder("float32", (2, 3))
+    b = gc.placeholder("float32", (3,))
+    with pytest.raises(gc.ShapeError, match=r"'concat.*test_shape.py.*one rank"):
+        gc.concat([a, b])
+
+
+def test_concat_unknown_dims_that_disagree_fail_at_run_time(graph):
+    a = gc.placeholder("float32", (None, 3))
+    b = gc.placeholder("float32", (None, 3))
+    y = gc.concat([a, b], axis=1)
+    with pytest.raises(gc.RunError, match=r"'concat.*test_shape.py"):
+        _run(y, {a: np.ones((2, 3), "float32"), b: np.ones((1, 3), "float32")})
+
+
+def test_stack_of_different_shapes_raises_shape_error_naming_node(graph):
+    a = gc.placeholder("float32", (2, 3))
+    b = gc.placeholder("float32", (3, 3))
+    with pytest.raises(gc.ShapeError, match=r"'stack.*test_shape.py.*axis 0"):
+        gc.stack([a, b])
+
+
+def test_stack_axis_counts_in_the_output_rank(graph):
+    a = gc.placeholder("float32", (None, 3))
+    assert gc.stack([a, a], axis=-1).shape == (None, 3, 2)
+    assert gc.stack([a, a], axis=-1).op == gc.stack([a, a], axis=2).op
+    with pytest.raises(gc.AxisError, match=r"'stack.*test_shape.py"):
+        gc.stack([a, a], axis=3)
+
+
+# --- split, unstack ------------------------------------------------------------------------------
+
+
+def test_split_into_n_pieces_needs_a_known_dim(graph):
+    x = gc.placeholder("float32", (None, 4))
+    with pytest.raises(gc.ShapeError, match=r"'split.*test_shape.py.*into 2 equal pieces"):
+        gc.split(x, 2, axis=0)
+
+
+def test_split_into_n_pieces_needs_a_divisible_dim(graph):
+    x = gc.placeholder("float32", (5,))
+    with pytest.raises(gc.ShapeError, match=r"'split.*test_shape.py.*into 2 equal pieces"):
+        gc.split(x, 2)
+
+
+def test_split_sizes_must_add_up_to_a_known_dim(graph):
+    x = gc.placeholder("float32", (5,))
+    with pytest.raises(gc.ShapeError, match=r"'split.*test_shape.py.*\(1, 2\) do not add up"):
+        gc.split(x, [1, 2])
+
+
+def test_split_sizes_on_unknown_dim_are_checked_at_run_time(graph):
+    x = gc.placeholder("float32", (None,))
+    a, b = gc.split(x, [1, 2])
+    assert (a.shape, b.shape) == ((1,), (2,))
+    with pytest.raises(gc.RunError, match=r"'split.*test_shape.py.*do not add up"):
+        _run(b, {x: np.ones(4, "float32")})
+
+
+def test_split_count_and_sizes_give_the_same_op(graph):
+    x = gc.placeholder("float32", (3, 4))
+    assert gc.split(x, 2, axis=-1)[0].op == gc.split(x, (2, 2), axis=1)[0].op
+
+
+def test_split_returns_a_list_even_for_one_piece(graph):
+    x = gc.placeholder("float32", (3,))
+    pieces = gc.split(x, 1)
+    assert isinstance(pieces, list) and len(pieces) == 1 and pieces[0].shape == (3,)
+
+
+def test_unstack_needs_a_known_dim(graph):
+    x = gc.placeholder("float32", (None, 2))
+    assert [t.shape for t in gc.unstack(x, axis=-1)] == [(None,), (None,)]
+    with pytest.raises(gc.ShapeError, match="unstack needs a known size on axis 0"):
+        gc.unstack(x)
+
+
+# --- shape, size ---------------------------------------------------------------------------------
+
+
+def test_shape_and_size_are_computed_at_run_time(graph):
+    x = gc.placeholder("float32", (None, 3))
+    s, n = gc.shape(x), gc.size(x)
+    assert (s.shape, s.dtype, n.shape, n.dtype) == ((2,), np.int64, (), np.int64)
+    got_s, got_n = _run([s, n], {x: np.zeros((5, 3), "float32")})
+    np.testing.assert_array_equal(got_s, [5, 3])
+    assert got_n == 15

@@ -1,0 +1,176 @@
+"""Session.run: fetch structures, feeds, caching of executables, errors, lifetime."""
+
+import collections
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def test_run_returns_numpy_array_of_fetched_tensor(graph):
+    x = gc.placeholder("float32", (None, 2), name="x")
+    y = x * 3.0
+    with gc.Session() as sess:
+        out = sess.run(y, {x: np.ones((4, 2), np.float32)})
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (4, 2)
+    np.testing.assert_array_equal(out, 3.0)
+
+
+def test_fetch_structure_is_preserved(graph):
+    a, b = gc.constant(1.0), gc.constant(2)
+    Pair = collections.namedtuple("Pair", "first second")
+    with gc.Session() as sess:
+        out = sess.run({"list": [a, (b, a)], "pair": Pair(a, b), "op": gc.group(a)})
+    assert out["list"][0] == 1.0 and isinstance(out["list"][1], tuple)
+    assert out["list"][1][0] == 2
+    assert isinstance(out["pair"], Pair) and out["pair"].second == 2
+    assert out["op"] is None
+
+
+def test_fetch_and_feed_by_name(graph):
+    x = gc.placeholder("float32", (), name="x")
+    gc.multiply(x, 2.0, name="double")
+    with gc.Session() as sess:
+        assert sess.run("double:0", {"x:0": 4.0}) == 8.0
+        assert sess.run("double", {"x": 4.0}) is None  # a node name fetches the op
+
+
+def test_any_tensor_can_be_fed(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    h = x * 2.0
+    y = h + 1.0
+    with gc.Session() as sess:
+        np.testing.assert_array_equal(sess.run(y, {h: np.array([10.0, 20.0], np.float32)}), [11, 21])
+
+
+def test_repeated_run_reuses_the_compiled_executable(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = x + 1.0
+    with gc.Session() as sess:
+        sess.run(y, {x: [1.0]})
+        sess.run(y, {x: [1.0, 2.0, 3.0]})
+        assert len(sess._cache) == 1
+
+
+def test_missing_feed_names_the_placeholder_and_its_line(graph):
+    x = gc.placeholder("float32", (None,), name="images")
+    y = x + 1.0
+    with (
+        gc.Session() as sess,
+        pytest.raises(gc.FeedError, match=r"node 'images'.*test_session.py:\d+.*not fed"),
+    ):
+        sess.run(y)
+
+
+def test_feed_with_wrong_shape_names_expected_and_actual(graph):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    with gc.Session() as sess, pytest.raises(gc.ShapeError, match=r"node 'x'.*\(2, 4\).*\(\?, 3\)"):
+        sess.run(x + 1.0, {x: np.zeros((2, 4), np.float32)})
+
+
+def test_feed_with_wrong_rank_is_rejected(graph):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    with gc.Session() as sess, pytest.raises(gc.ShapeError, match="expected"):
+        sess.run(x, {x: np.zeros(3, np.float32)})
+
+
+def test_feed_of_lossy_dtype_is_rejected_with_a_hint(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    with gc.Session() as sess, pytest.raises(gc.DTypeError, match=r"node 'x'.*float64.*astype"):
+        sess.run(x, {x: np.zeros(2, np.float64)})
+
+
+def test_feed_of_python_values_and_safe_casts_is_converted(graph):
+    x = gc.placeholder("float64", (2,), name="x")
+    i = gc.placeholder("int64", (2,), name="i")
+    with gc.Session() as sess:
+        a, b = sess.run([x, i], {x: np.zeros(2, np.float32), i: [1, 2]})
+    assert a.dtype == np.float64 and b.dtype == np.int64
+
+
+def test_feed_of_floats_into_int_placeholder_is_rejected(graph):
+    i = gc.placeholder("int32", (2,), name="i")
+    with gc.Session() as sess, pytest.raises(gc.DTypeError):
+        sess.run(i, {i: [1.5, 2.0]})
+
+
+def test_feed_key_from_another_graph_is_rejected(graph):
+    other = gc.Graph()
+    with other.as_default():
+        foreign = gc.placeholder("float32", (), name="foreign")
+    y = gc.constant(1.0) + 1.0
+    with gc.Session() as sess, pytest.raises(gc.GraphMismatchError, match="foreign"):
+        sess.run(y, {foreign: 1.0})
+
+
+def test_fetch_from_another_graph_is_rejected(graph):
+    other = gc.Graph()
+    with other.as_default():
+        foreign = gc.constant(1.0, name="foreign")
+    with gc.Session() as sess, pytest.raises(gc.GraphMismatchError, match="foreign"):
+        sess.run(foreign)
+
+
+def test_mixing_graphs_in_one_op_is_rejected(graph):
+    other = gc.Graph()
+    with other.as_default():
+        foreign = gc.constant(1.0, name="foreign")
+    with pytest.raises(gc.GraphMismatchError, match="another graph"):
+        gc.add(gc.constant(1.0), foreign)
+
+
+def test_run_time_broadcast_error_names_the_node(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    z = gc.add(x, y, name="sum_xy")
+    with gc.Session() as sess, pytest.raises(gc.RunError, match=r"node 'sum_xy'.*test_session.py"):
+        sess.run(z, {x: np.zeros(2, np.float32), y: np.zeros(3, np.float32)})
+
+
+def test_unknown_device_is_rejected(graph):
+    with pytest.raises(ValueError, match="unknown device"):
+        gc.Session(device="tpu")
+
+
+def test_closed_session_refuses_to_run(graph):
+    sess = gc.Session()
+    sess.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        sess.run(gc.constant(1.0))
+
+
+def test_session_defaults_to_the_default_graph(graph):
+    assert gc.Session().graph is graph
+
+
+def test_compile_exposes_the_pruned_schedule(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    unused = gc.exp(x)  # noqa: F841 - must not be scheduled
+    y = x * 2.0
+    exe = gc.compile([y], feeds=[x])
+    assert [n.op.type_name for n in exe.schedule] == ["Constant", "Multiply"]  # x is fed
+
+
+def test_fetched_view_of_a_feed_does_not_alias_it(graph):
+    x = gc.placeholder("float32", (2, 2), name="x")
+    fed = np.zeros((2, 2), np.float32)
+    with gc.Session() as sess:
+        row = sess.run(x[0], {x: fed})
+    row[0] = 5.0
+    assert fed[0, 0] == 0.0
+
+
+def test_fetched_constant_is_a_writable_copy(graph):
+    c = gc.constant([1.0, 2.0])
+    with gc.Session() as sess:
+        value = sess.run(c)
+        value[0] = 9.0
+        assert sess.run(c)[0] == 1.0

@@ -1,0 +1,183 @@
+"""Variables and state ops: initialization, assignment, groups, re-initialization, atomic runs."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def test_variable_is_initialized_on_first_read(graph):
+    v = gc.Variable(np.arange(3.0), name="v")
+    with gc.Session() as sess:
+        np.testing.assert_array_equal(sess.run(v), [0.0, 1.0, 2.0])
+
+
+def test_variable_dtype_follows_numpy_arrays_and_python_floats(graph):
+    assert gc.Variable(np.arange(3.0)).dtype == np.float64
+    assert gc.Variable([1.0, 2.0]).dtype == np.float32
+    assert gc.Variable(1).dtype == np.int64
+    assert gc.Variable(1.0, dtype="float64").dtype == np.float64
+
+
+def test_initializer_values_are_deterministic_across_sessions(graph):
+    w = gc.Variable(gc.init.glorot_uniform((4, 3)), name="w")
+    with gc.Session() as a, gc.Session() as b:
+        np.testing.assert_array_equal(a.run(w), b.run(w))
+
+
+def test_initializer_seed_depends_on_graph_seed():
+    values = []
+    for seed in (1, 1, 2):
+        g = gc.Graph()
+        g.seed = seed
+        with g.as_default():
+            w = gc.Variable(gc.init.normal((5,)), name="w")
+            with gc.Session() as sess:
+                values.append(sess.run(w))
+    np.testing.assert_array_equal(values[0], values[1])
+    assert not np.array_equal(values[0], values[2])
+
+
+def test_glorot_uniform_respects_its_limit():
+    w = gc.init.glorot_uniform((300, 200), seed=0)()
+    limit = np.sqrt(6 / 500)
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.9 * limit
+
+
+def test_assign_returns_and_stores_the_new_value(graph):
+    v = gc.Variable(1.0, name="v")
+    step = gc.assign(v, 4.0)
+    with gc.Session() as sess:
+        assert sess.run(step) == 4.0
+        assert sess.run(v) == 4.0
+
+
+def test_assign_add_accumulates_across_runs(graph):
+    v = gc.Variable(0, dtype="int64", name="counter")
+    inc = v.assign_add(1)
+    with gc.Session() as sess:
+        for _ in range(3):
+            sess.run(inc)
+        assert sess.run(v) == 3
+
+
+def test_assign_sub_with_broadcast_value(graph):
+    v = gc.Variable(np.ones((2, 3), np.float32))
+    step = gc.assign_sub(v, gc.constant([1.0, 2.0, 3.0]))
+    with gc.Session() as sess:
+        sess.run(step)
+        np.testing.assert_array_equal(sess.run(v), [[0, -1, -2], [0, -1, -2]])
+
+
+def test_chained_assign_adds_under_control_dependencies_both_apply(graph):
+    v = gc.Variable(0.0)
+    first = gc.assign_add(v, 1.0)
+    with gc.control_dependencies([first]):
+        second = gc.assign_add(v, 10.0)
+    with gc.Session() as sess:
+        assert sess.run(second) == 11.0
+        assert sess.run(v) == 11.0
+
+
+def test_read_value_after_assign_sees_the_new_value(graph):
+    v = gc.Variable(1.0)
+    set_v = gc.assign(v, 5.0)
+    with gc.control_dependencies([set_v]):
+        after = v.read_value() * 2.0
+    before = v * 2.0
+    with gc.Session() as sess:
+        got_before, got_after = sess.run([before, after])
+    assert got_before == 2.0 and got_after == 10.0
+
+
+def test_group_runs_all_its_ops_and_fetches_none(graph):
+    a, b = gc.Variable(0.0), gc.Variable(0.0)
+    both = gc.group(gc.assign(a, 1.0), gc.assign(b, 2.0))
+    with gc.Session() as sess:
+        assert sess.run(both) is None
+        assert sess.run([a, b]) == [1.0, 2.0]
+
+
+def test_global_variables_initializer_resets_values(graph):
+    v = gc.Variable(3.0)
+    step = gc.assign_add(v, 1.0)
+    init = gc.global_variables_initializer()
+    with gc.Session() as sess:
+        sess.run(step)
+        sess.run(init)
+        assert sess.run(v) == 3.0
+
+
+def test_variables_belong_to_their_session(graph):
+    v = gc.Variable(0.0)
+    step = gc.assign_add(v, 1.0)
+    with gc.Session() as a, gc.Session() as b:
+        a.run(step)
+        assert a.run(v) == 1.0
+        assert b.run(v) == 0.0
+
+
+def test_fetched_variable_value_is_a_copy(graph):
+    v = gc.Variable(np.zeros(3, np.float32))
+    with gc.Session() as sess:
+        got = sess.run(v)
+        got[0] = 99.0
+        assert sess.run(v)[0] == 0.0
+
+
+def test_failed_run_changes_no_variable(graph):
+    v = gc.Variable(1.0)
+    idx = gc.placeholder("int64", (None,), name="idx")
+    step = gc.assign_add(v, 1.0)
+    bad = gc.constant([1.0, 2.0]) + gc.reduce_sum(gc.take(gc.constant([1.0]), idx))
+    with gc.Session() as sess:
+        with pytest.raises(gc.RunError):
+            sess.run([step, bad], {idx: np.array([5])})
+        assert sess.run(v) == 1.0
+
+
+def test_trainable_and_global_variables_are_listed_in_creation_order(graph):
+    a = gc.Variable(0.0, name="a")
+    b = gc.Variable(0.0, name="b", trainable=False)
+    assert gc.global_variables() == [a, b]
+    assert gc.trainable_variables() == [a]
+
+
+def test_assign_wrong_shape_is_rejected_naming_the_node(graph):
+    v = gc.Variable(np.zeros((2, 2), np.float32), name="w")
+    with pytest.raises(gc.ShapeError, match=r"node 'assign'.*test_variables.py"):
+        gc.assign(v, gc.constant(np.zeros((3,), np.float32)))
+
+
+def test_assign_wrong_dtype_is_rejected(graph):
+    v = gc.Variable(np.zeros(2, np.float32))
+    with pytest.raises(gc.DTypeError, match="float64 value to a float32 variable"):
+        gc.assign(v, gc.constant(np.zeros(2, np.float64)))
+
+
+def test_variable_from_tensor_is_rejected(graph):
+    with pytest.raises(TypeError, match="initializer"):
+        gc.Variable(gc.constant(1.0))
+
+
+def test_variable_names_are_unique(graph):
+    a = gc.Variable(0.0, name="w")
+    b = gc.Variable(0.0, name="w")
+    assert a.var_name == "w" and b.var_name == "w_1"
+
+
+def test_fetched_slice_of_an_assigned_variable_does_not_alias_state(graph):
+    v = gc.Variable(np.zeros((2, 2), np.float32))
+    step = gc.assign(v, gc.constant(np.ones((2, 2), np.float32)))
+    with gc.Session() as sess:
+        sess.run(step)
+        row = sess.run(v[0])
+        row[0] = 7.0
+        assert sess.run(v)[0, 0] == 1.0
