@@ -15,7 +15,7 @@ Example:
     array([[3.]], dtype=float32)
 """
 
-from graphc import init
+from graphc import init, testing
 from graphc.ir import (
     AxisError,
     DTypeError,
@@ -38,6 +38,7 @@ from graphc.ir import (
 from graphc.ir.dtypes import bool_, float32, float64, int32, int64
 from graphc.ops import *  # noqa: F403
 from graphc.ops import abs  # noqa: A004
+from graphc.passes.autodiff import grad
 from graphc.runtime import Executable, Function, Session, compile, function, get_default_session
 
 __version__ = "0.1.0"

@@ -220,7 +220,17 @@ def _ops():
 class Node:
     """One application of ``op`` to ``inputs``, producing ``outputs``; created by ``Graph.apply``."""
 
-    __slots__ = ("graph", "op", "inputs", "outputs", "name", "location", "control_inputs", "index")
+    __slots__ = (
+        "graph",
+        "op",
+        "inputs",
+        "outputs",
+        "name",
+        "location",
+        "control_inputs",
+        "index",
+        "grad_of",
+    )
 
     def __init__(self, graph, op, inputs, name, location, control_inputs, index):
         self.graph = graph
@@ -231,6 +241,8 @@ class Node:
         self.location: tuple[str, int] = location
         self.control_inputs: tuple[Node, ...] = control_inputs
         self.index: int = index
+        #: for gradient nodes, the forward node whose gradient they compute (see passes/autodiff.py)
+        self.grad_of: Node | None = None
 
     @property
     def where(self) -> str:

@@ -8,6 +8,12 @@ class (see ``graphc/ops/``):
 - ``reference(*arrays)``: a plain numpy implementation, the oracle for every test and device.
 - stateful ops (variables, assignments, random numbers) implement ``execute(node, state, arrays)``
   instead, where ``state`` is the run's view of the session state (see ``runtime/state.py``).
+- ``vjp(node, gy) -> one gradient per input``: the gradient rule, written with graphc ops so that
+  gradients are graphs (and can be differentiated again). ``gy`` is the gradient of the single output
+  (a tensor), or a tuple with one entry per output (``None`` where no gradient flows) for multi-output
+  ops. Return ``None`` for an input that gets no gradient. The autodiff driver (``passes/autodiff.py``)
+  does the bookkeeping: order, accumulation, and summing broadcast gradients of elementwise ops back to
+  the input's shape. Ops with no derivative say so with ``vjp = not_differentiable("why")``.
 """
 
 from __future__ import annotations
@@ -59,6 +65,26 @@ class Op:
     def reference(self, *arrays):
         raise NotImplementedError(f"{self.type_name} has no numpy reference")
 
+    def vjp(self, node, gy):
+        raise NotImplementedError(f"no gradient rule (vjp) for {self.type_name}")
+
     def __str__(self) -> str:
         attrs = ", ".join(f"{k}={v!r}" for k, v in self.attrs().items())
         return f"{self.type_name}[{attrs}]" if attrs else self.type_name
+
+
+def not_differentiable(reason: str):
+    """A ``vjp`` for ops with no useful derivative: gradients stop there (no gradient flows to the
+    inputs). ``reason`` says why, for error messages and docs."""
+
+    def vjp(self, node, gy):
+        return (None,) * len(node.inputs)
+
+    vjp.not_differentiable = reason
+    return vjp
+
+
+def has_gradient_rule(op_class: type) -> bool:
+    """True when ``op_class`` defines a real gradient rule (not the default, not ``not_differentiable``)."""
+    vjp = op_class.vjp
+    return vjp is not Op.vjp and not hasattr(vjp, "not_differentiable")

@@ -7,6 +7,7 @@ imported. Each family module lists its user functions in ``__all__``.
 from graphc.ops import conv as _conv
 from graphc.ops import elementwise as _elementwise
 from graphc.ops import indexing as _indexing
+from graphc.ops import like as _like
 from graphc.ops import linalg as _linalg
 from graphc.ops import nn as _nn
 from graphc.ops import random as _random
@@ -16,6 +17,7 @@ from graphc.ops.conv import *  # noqa: F403
 from graphc.ops.core import apply, as_tensor
 from graphc.ops.elementwise import *  # noqa: F403
 from graphc.ops.indexing import *  # noqa: F403
+from graphc.ops.like import *  # noqa: F403
 from graphc.ops.linalg import *  # noqa: F403
 from graphc.ops.nn import *  # noqa: F403
 from graphc.ops.random import *  # noqa: F403
@@ -33,7 +35,7 @@ from graphc.ops.state import (
     trainable_variables,
 )
 
-_FAMILIES = [_elementwise, _reduce, _linalg, _shape, _indexing, _nn, _conv, _random]
+_FAMILIES = [_elementwise, _like, _reduce, _linalg, _shape, _indexing, _nn, _conv, _random]
 __all__ = [name for family in _FAMILIES for name in family.__all__] + [
     "Variable",
     "apply",

@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcast_shapes
 from graphc.ops.core import apply, as_tensor, as_tensors_like
 
@@ -74,12 +74,14 @@ class Compare(Binary):
     abstract = True
     result = "bool"
     allow_bool = True
+    vjp = not_differentiable("comparisons have bool outputs")
 
 
 class Logical(Elementwise):
     abstract = True
     result = "bool"
     allow_bool = True
+    vjp = not_differentiable("logical ops have bool outputs")
 
     def compute_dtype(self, *in_dtypes):
         return dtypes.bool_
@@ -109,6 +111,9 @@ class Negative(Unary):
     scalar = "-({0})"
     fn = np.negative
 
+    def vjp(self, node, gy):
+        return (negative(gy),)
+
 
 @dataclass(frozen=True)
 class Abs(Unary):
@@ -116,6 +121,10 @@ class Abs(Unary):
 
     scalar = "abs({0})"
     fn = np.abs
+
+    def vjp(self, node, gy):
+        # sign(0) = 0: the subgradient at the kink is 0, as PyTorch
+        return (gy * sign(node.inputs[0]),)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,9 @@ class Sign(Unary):
     scalar = "np.sign({0})"
     fn = np.sign
 
+    def vjp(self, node, gy):
+        return (gy * 0.0,)  # piecewise constant: zero (NaN stays NaN)
+
 
 @dataclass(frozen=True)
 class Square(Unary):
@@ -132,6 +144,9 @@ class Square(Unary):
 
     scalar = "({0}) * ({0})"
     fn = np.square
+
+    def vjp(self, node, gy):
+        return (gy * (node.inputs[0] * 2.0),)
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,10 @@ class Relu(Unary):
     scalar = "max({0}, 0)"
     fn = staticmethod(lambda x: np.maximum(x, np.zeros((), x.dtype)))
 
+    def vjp(self, node, gy):
+        # 0 at x = 0, as PyTorch and TF
+        return (where(node.inputs[0] > 0, gy, 0.0),)
+
 
 @dataclass(frozen=True)
 class Exp(UnaryFloat):
@@ -148,6 +167,9 @@ class Exp(UnaryFloat):
 
     scalar = "math.exp({0})"
     fn = np.exp
+
+    def vjp(self, node, gy):
+        return (gy * node.outputs[0],)
 
 
 @dataclass(frozen=True)
@@ -157,6 +179,9 @@ class Log(UnaryFloat):
     scalar = "math.log({0})"
     fn = np.log
 
+    def vjp(self, node, gy):
+        return (gy / node.inputs[0],)
+
 
 @dataclass(frozen=True)
 class Log1p(UnaryFloat):
@@ -164,6 +189,9 @@ class Log1p(UnaryFloat):
 
     scalar = "math.log1p({0})"
     fn = np.log1p
+
+    def vjp(self, node, gy):
+        return (gy / (node.inputs[0] + 1.0),)
 
 
 @dataclass(frozen=True)
@@ -173,6 +201,9 @@ class Expm1(UnaryFloat):
     scalar = "math.expm1({0})"
     fn = np.expm1
 
+    def vjp(self, node, gy):
+        return (gy * (node.outputs[0] + 1.0),)
+
 
 @dataclass(frozen=True)
 class Sqrt(UnaryFloat):
@@ -180,6 +211,9 @@ class Sqrt(UnaryFloat):
 
     scalar = "math.sqrt({0})"
     fn = np.sqrt
+
+    def vjp(self, node, gy):
+        return (gy / (node.outputs[0] * 2.0),)
 
 
 @dataclass(frozen=True)
@@ -189,6 +223,10 @@ class Tanh(UnaryFloat):
     scalar = "math.tanh({0})"
     fn = np.tanh
 
+    def vjp(self, node, gy):
+        y = node.outputs[0]
+        return (gy * (1.0 - y * y),)
+
 
 @dataclass(frozen=True)
 class Sigmoid(UnaryFloat):
@@ -197,6 +235,10 @@ class Sigmoid(UnaryFloat):
     scalar = "sigmoid({0})"
     fn = staticmethod(_sigmoid)
 
+    def vjp(self, node, gy):
+        y = node.outputs[0]
+        return (gy * (y * (1.0 - y)),)
+
 
 @dataclass(frozen=True)
 class Softplus(UnaryFloat):
@@ -204,6 +246,9 @@ class Softplus(UnaryFloat):
 
     scalar = "softplus({0})"
     fn = staticmethod(_softplus)
+
+    def vjp(self, node, gy):
+        return (gy * sigmoid(node.inputs[0]),)
 
 
 # --- binary ------------------------------------------------------------------------------------
@@ -216,6 +261,9 @@ class Add(Binary):
     scalar = "({0}) + ({1})"
     fn = np.add
 
+    def vjp(self, node, gy):
+        return gy, gy
+
 
 @dataclass(frozen=True)
 class Subtract(Binary):
@@ -224,6 +272,9 @@ class Subtract(Binary):
     scalar = "({0}) - ({1})"
     fn = np.subtract
 
+    def vjp(self, node, gy):
+        return gy, negative(gy)
+
 
 @dataclass(frozen=True)
 class Multiply(Binary):
@@ -231,6 +282,10 @@ class Multiply(Binary):
 
     scalar = "({0}) * ({1})"
     fn = np.multiply
+
+    def vjp(self, node, gy):
+        x, y = node.inputs
+        return gy * y, gy * x
 
 
 @dataclass(frozen=True)
@@ -241,6 +296,10 @@ class Divide(Binary):
     fn = np.true_divide
     result = "float"
 
+    def vjp(self, node, gy):
+        x, y = node.inputs
+        return gy / y, negative(gy * node.outputs[0]) / y
+
 
 @dataclass(frozen=True)
 class FloorDivide(Binary):
@@ -248,6 +307,8 @@ class FloorDivide(Binary):
 
     scalar = "({0}) // ({1})"
     fn = np.floor_divide
+
+    vjp = not_differentiable("piecewise constant: no useful derivative (as TF's FloorDiv)")
 
 
 @dataclass(frozen=True)
@@ -257,6 +318,10 @@ class Mod(Binary):
     scalar = "np.mod({0}, {1})"
     fn = staticmethod(_mod)
 
+    def vjp(self, node, gy):
+        x, y = node.inputs  # x mod y = x - y * floor(x / y)
+        return gy, negative(gy * floor_divide(x, y))
+
 
 @dataclass(frozen=True)
 class Power(Binary):
@@ -264,6 +329,13 @@ class Power(Binary):
 
     scalar = "({0}) ** ({1})"
     fn = np.power
+
+    def vjp(self, node, gy):
+        x, y = node.inputs
+        # the masks keep 0 * inf out at x = 0, as PyTorch: d/dx is 0 where y == 0, d/dy 0 where x == 0
+        gx = where(equal(y, 0.0), 0.0, y * power(x, y - 1.0))
+        gp = where(logical_and(equal(x, 0.0), greater_equal(y, 0.0)), 0.0, node.outputs[0] * log(x))
+        return gy * gx, gy * gp
 
 
 @dataclass(frozen=True)
@@ -273,6 +345,13 @@ class Maximum(Binary):
     scalar = "np.maximum({0}, {1})"
     fn = np.maximum
 
+    def vjp(self, node, gy):
+        x, y = node.inputs  # ties split the gradient in half, as PyTorch
+        half = gy * 0.5
+        return where(equal(x, y), half, where(x > y, gy, 0.0)), where(
+            equal(x, y), half, where(y > x, gy, 0.0)
+        )
+
 
 @dataclass(frozen=True)
 class Minimum(Binary):
@@ -280,6 +359,13 @@ class Minimum(Binary):
 
     scalar = "np.minimum({0}, {1})"
     fn = np.minimum
+
+    def vjp(self, node, gy):
+        x, y = node.inputs  # ties split the gradient in half, as PyTorch
+        half = gy * 0.5
+        return where(equal(x, y), half, where(x < y, gy, 0.0)), where(
+            equal(x, y), half, where(y < x, gy, 0.0)
+        )
 
 
 # --- comparisons and logic -----------------------------------------------------------------------
@@ -383,6 +469,10 @@ class Where(Elementwise):
         d = self.compute_dtype(cond.dtype, x.dtype, y.dtype)
         return np.asarray(np.where(cond, x, y), dtype=d)
 
+    def vjp(self, node, gy):
+        cond = node.inputs[0]
+        return None, where(cond, gy, 0.0), where(cond, 0.0, gy)
+
 
 @dataclass(frozen=True)
 class Clip(Elementwise):
@@ -396,6 +486,15 @@ class Clip(Elementwise):
 
     def reference(self, x, low, high):
         return np.asarray(np.minimum(np.maximum(x, low), high), dtype=x.dtype)
+
+    def vjp(self, node, gy):
+        x, low, high = node.inputs
+        # min(max(x, low), high): x passes inside [low, high] (bounds included, as PyTorch's clamp);
+        # a bound gets the gradient where it is the output
+        inside = logical_and(x >= low, x <= high)
+        at_low = logical_and(x < low, low <= high)
+        at_high = maximum(x, low) > high
+        return where(inside, gy, 0.0), where(at_low, gy, 0.0), where(at_high, gy, 0.0)
 
 
 @dataclass(frozen=True)
@@ -419,6 +518,9 @@ class Cast(Unary):
 
     def reference(self, x):
         return x.astype(self.dtype)
+
+    def vjp(self, node, gy):
+        return (gy,)  # the driver casts it back to the input's dtype
 
 
 # --- user functions ------------------------------------------------------------------------------

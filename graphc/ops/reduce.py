@@ -21,6 +21,8 @@ from graphc.ir.graph import Tensor
 from graphc.ir.op import Op
 from graphc.ir.types import TensorType, normalize_axes, normalize_axis
 from graphc.ops.core import apply, as_tensor
+from graphc.ops.like import broadcast_like
+from graphc.ops.shape import expand_dims
 
 
 class Reduction(Op):
@@ -35,6 +37,15 @@ class Reduction(Op):
 
     def out_dtype(self, dtype: np.dtype) -> np.dtype:
         return dtype
+
+    def keep_reduced_dims(self, g: Tensor, ndim: int) -> Tensor:
+        """``g``, shaped like this reduction's output on a rank-``ndim`` input, with the reduced axes
+        present as size 1 (so that it broadcasts against the input)."""
+        if self.keepdims:
+            return g
+        for axis in self.reduced_axes(ndim):  # ascending: each lands at its final position
+            g = expand_dims(g, axis)
+        return g
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
         axes = self.reduced_axes(x.ndim)
@@ -67,6 +78,10 @@ class Sum(Reduce):
 
     def reference(self, x):
         return np.asarray(np.sum(x, axis=self.axes, dtype=self.out_dtype(x.dtype), keepdims=self.keepdims))
+
+    def vjp(self, node, gy):
+        x = node.inputs[0]
+        return (broadcast_like(self.keep_reduced_dims(gy, x.ndim), x),)
 
 
 @dataclass(frozen=True)

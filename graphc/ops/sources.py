@@ -10,7 +10,7 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import Graph, Tensor, get_default_graph
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, make_shape
 
 
@@ -23,6 +23,8 @@ class Placeholder(Op):
 
     def infer(self):
         return (TensorType(self.shape, self.dtype),)
+
+    vjp = not_differentiable("a source: no inputs")
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +47,8 @@ class Constant(Op):
     def infer(self):
         return (TensorType(self.value.shape, self.value.dtype),)
 
+    vjp = not_differentiable("a source: no inputs")
+
     def reference(self):
         return self.value
 
@@ -64,6 +68,8 @@ class ReadVariable(Op):
 
     def execute(self, node, state, arrays):
         return (state.read(self.var_name),)
+
+    vjp = not_differentiable("a source: no inputs")
 
 
 def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:

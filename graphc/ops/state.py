@@ -17,7 +17,7 @@ from graphc import init as initializers
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import Node, Tensor, get_default_graph
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import broadcast_shapes
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
 from graphc.ops.sources import ReadVariable
@@ -107,6 +107,7 @@ class _AssignBase(Op):
     var_name: str
     abstract = True
     stateful = True
+    vjp = not_differentiable("an assignment is a side effect (TF1 gives it no gradient either)")
 
     def infer(self, var, value):
         if value.dtype != var.dtype:
@@ -168,6 +169,8 @@ class Group(Op):
     def reference(self):
         return ()
 
+    vjp = not_differentiable("no outputs")
+
 
 @dataclass(frozen=True)
 class InitVariables(Op):
@@ -175,6 +178,7 @@ class InitVariables(Op):
 
     var_names: tuple
     stateful = True
+    vjp = not_differentiable("no outputs")
 
     def infer(self):
         return ()
