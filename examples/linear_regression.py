@@ -1,4 +1,5 @@
-"""Fit y = 3x + 2 from noisy samples with hand-written SGD updates through ``graphc.function``.
+"""Fit y = 3x + 2 from noisy samples by SGD: ``graphc.grad`` builds the gradients, ``graphc.function``
+applies the updates.
 
 Run: python examples/linear_regression.py
 """
@@ -20,11 +21,8 @@ def main(steps: int = 200, lr: float = 0.1, seed: int = 0) -> tuple[float, float
         w = gc.Variable(0.0, name="w")
         b = gc.Variable(0.0, name="b")
         with gc.name_scope("model"):
-            err = w * x + b - y
-            loss = gc.reduce_mean(gc.square(err), name="loss")
-        with gc.name_scope("sgd"):  # d loss / dw = 2 mean(err * x), d loss / db = 2 mean(err)
-            grad_w = 2.0 * gc.reduce_mean(err * x)
-            grad_b = 2.0 * gc.reduce_mean(err)
+            loss = gc.reduce_mean(gc.square(w * x + b - y), name="loss")
+        grad_w, grad_b = gc.grad(loss, [w, b])
         train = gc.function([x, y], loss, updates=[(w, w - lr * grad_w), (b, b - lr * grad_b)])
         params = gc.function([], [w, b])
 

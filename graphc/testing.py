@@ -61,7 +61,9 @@ def check_grad(
     graph = Graph()
     with graph.as_default(), Session(graph) as sess:
         shapes = static_shapes or [a.shape for a in arrays]
-        phs = [placeholder(a.dtype, s, name=f"x{i}") for i, (a, s) in enumerate(zip(arrays, shapes, strict=True))]
+        phs = [
+            placeholder(a.dtype, s, name=f"x{i}") for i, (a, s) in enumerate(zip(arrays, shapes, strict=True))
+        ]
         wrt = [phs[i] for i in float_idx]
         cost = _projected(fn(*phs), phs, arrays, sess, rng)
         for _ in range(order - 1):

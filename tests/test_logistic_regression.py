@@ -1,6 +1,5 @@
 """Logistic regression trained the two classic ways: TF1 style (placeholders, Variables, assign ops
-and Session.run with feeds) and Theano style (graphc.function with updates). Gradients are written by
-hand here; graphc.grad arrives with the autodiff pass."""
+and Session.run with feeds) and Theano style (graphc.function with updates), gradients by graphc.grad."""
 
 import numpy as np
 
@@ -23,10 +22,7 @@ def _model():
     logits = gc.reshape(x @ w, (-1,)) + b
     # binary cross-entropy with logits, the stable form: softplus(z) - y z
     loss = gc.reduce_mean(gc.softplus(logits) - y * logits)
-    residual = gc.sigmoid(logits) - y  # d loss / d logits, times the batch size
-    n = gc.cast(gc.shape(x)[0], "float32")
-    grad_w = gc.matmul(gc.transpose(x), gc.reshape(residual, (-1, 1))) / n
-    grad_b = gc.reduce_sum(residual) / n
+    grad_w, grad_b = gc.grad(loss, [w, b])
     accuracy = gc.reduce_mean(gc.cast(gc.equal(gc.cast(logits > 0, "float32"), y), "float32"))
     return x, y, w, b, loss, grad_w, grad_b, accuracy
 
@@ -58,3 +54,19 @@ def test_theano_style_training_with_function_updates():
                 train(points[start : start + 50], labels[start : start + 50])
         last, acc = evaluate(points, labels)
     assert last < 0.3 and acc > 0.9
+
+
+def test_grad_matches_the_hand_written_gradient():
+    points, labels = _blobs(n=64, seed=2)
+    with gc.Graph().as_default():
+        x, y, w, b, loss, grad_w, grad_b, accuracy = _model()
+        logits = gc.reshape(x @ w, (-1,)) + b
+        residual = gc.sigmoid(logits) - y  # d loss / d logits, times the batch size
+        n = gc.cast(gc.shape(x)[0], "float32")
+        by_hand_w = gc.matmul(gc.transpose(x), gc.reshape(residual, (-1, 1))) / n
+        by_hand_b = gc.reduce_sum(residual) / n
+        with gc.Session() as sess:
+            sess.run([gc.assign(w, [[0.3], [-0.2]]), gc.assign(b, 0.1)])
+            got = sess.run([grad_w, grad_b, by_hand_w, by_hand_b], {x: points, y: labels})
+    np.testing.assert_allclose(got[0], got[2], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got[1], got[3], rtol=1e-5, atol=1e-7)

@@ -113,12 +113,22 @@ class Conv2D(Op):
             raise ValueError(
                 f"input {x.shape} has {x.shape[1]} channels, weights {w.shape} expect {w.shape[1]}"
             )
-        pads = self.padding
-        if pads == "same":
-            pads = _resolve_same(x.shape, w.shape, self.stride, self.dilation)
-        win = _windows(x, pads, 0, w.shape[2:], self.stride, self.dilation)
+        win = _windows(x, self.pads(x.shape, w.shape), 0, w.shape[2:], self.stride, self.dilation)
         y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, OH, OW, C_out)
         return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+    def pads(self, x_shape: tuple, w_shape: tuple) -> tuple:
+        """The (top, bottom, left, right) pads for concrete input and weight shapes ("same" resolved)."""
+        if self.padding == "same":
+            return _resolve_same(x_shape, w_shape, self.stride, self.dilation)
+        return self.padding
+
+    def vjp(self, node, gy):
+        from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput, apply_as
+
+        x, w = node.inputs
+        # x and w are passed on for their run-time shapes ("same" pads, the exact H and W of dx)
+        return apply_as(Conv2DBackpropInput, self, gy, w, x), apply_as(Conv2DBackpropFilter, self, x, gy, w)
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,12 @@ class MaxPool2D(_Pool2D):
     def reference(self, x):
         return self.windows(x, -np.inf).max(axis=(-2, -1))
 
+    def vjp(self, node, gy):
+        from graphc.ops.conv_grad import MaxPool2DGrad, apply_as
+
+        # each window's gradient goes to one element: its first max in row-major order (PyTorch)
+        return (apply_as(MaxPool2DGrad, self, node.inputs[0], gy),)
+
 
 @dataclass(frozen=True)
 class AvgPool2D(_Pool2D):
@@ -172,6 +188,11 @@ class AvgPool2D(_Pool2D):
 
     def reference(self, x):
         return self.windows(x, 0).mean(axis=(-2, -1), dtype=x.dtype)
+
+    def vjp(self, node, gy):
+        from graphc.ops.conv_grad import AvgPool2DGrad, apply_as
+
+        return (apply_as(AvgPool2DGrad, self, gy, node.inputs[0]),)
 
 
 # --- user functions ------------------------------------------------------------------------------

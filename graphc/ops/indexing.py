@@ -3,6 +3,7 @@ axis, also ``x[int_tensor]``), ``one_hot`` and ``pad`` (define layer; see ``shap
 
 Index entries, depths and paddings are static attributes, normalized against the input's type as in
 ``shape.py`` (``apply_normalized``). Indices held in tensors are checked by numpy when the graph runs.
+The gradient ops (scatters back into the input's run-time shape) are in ``indexing_grad.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.errors import AxisError, DTypeError, ShapeError
 from graphc.ir.graph import Tensor
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axis
-from graphc.ops.core import as_tensor
+from graphc.ops.core import apply, as_tensor
 from graphc.ops.shape import apply_normalized, static_dims
 
 _FULL = ("slice", None, None, None)
@@ -103,6 +104,12 @@ class GetItem(Op):
     def reference(self, x):
         return np.asarray(x[tuple(_DECODE[e[0]](e) for e in self.index)])
 
+    def vjp(self, node, gy):
+        from graphc.ops.indexing_grad import GetItemGrad  # the gradient ops build on this module
+
+        x = node.inputs[0]
+        return (apply(GetItemGrad(self.normalize(x.type).index), [gy, x]),)
+
 
 @dataclass(frozen=True)
 class Take(Op):
@@ -122,6 +129,12 @@ class Take(Op):
 
     def reference(self, x, indices):
         return np.take(x, indices, axis=self.axis)
+
+    def vjp(self, node, gy):
+        from graphc.ops.indexing_grad import TakeGrad  # the gradient ops build on this module
+
+        x, indices = node.inputs
+        return apply(TakeGrad(self.normalize(x.type, indices.type).axis), [gy, indices, x]), None
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,8 @@ class OneHot(Op):
         classes = np.arange(self.depth).reshape([-1 if i == axis else 1 for i in range(indices.ndim + 1)])
         hot = np.expand_dims(indices, axis) == classes
         return np.where(hot, self.on_value, self.off_value).astype(self.dtype)
+
+    vjp = not_differentiable("one_hot's input is integer indices")
 
 
 _PAD_MODES = ("constant", "reflect", "symmetric", "edge")
@@ -195,6 +210,15 @@ class Pad(Op):
         if self.mode == "constant":
             return np.pad(x, self.paddings, constant_values=np.asarray(self.constant_values, x.dtype))
         return np.pad(x, self.paddings, mode=self.mode)
+
+    def vjp(self, node, gy):
+        op = self.normalize(node.inputs[0].type)
+        if op.mode == "constant":  # the padding is constant: the gradient is the middle of gy
+            index = tuple(("slice", b, -a if a else None, 1) for b, a in op.paddings)
+            return (apply_normalized(GetItem(index), [gy], None).outputs[0],)
+        from graphc.ops.indexing_grad import PadGrad  # the gradient ops build on this module
+
+        return (apply(PadGrad(op.paddings, op.mode), [gy]),)
 
 
 # --- user functions ------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ from graphc.ir.op import Op
 from graphc.ir.types import TensorType, broadcast_shapes, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor, as_tensors_like
 from graphc.ops.elementwise import multiply
+from graphc.ops.like import sum_like
+from graphc.ops.reduce import reduce_sum
+from graphc.ops.shape import expand_dims, squeeze
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,45 @@ class MatMul(Op):
     def reference(self, a, b):
         return np.asarray(np.matmul(a, b), dtype=dtypes.result_type(a.dtype, b.dtype))
 
+    def vjp(self, node, gy):
+        # on the promoted operands (a 1-D a is a row, a 1-D b a column): ga = gy @ b^T, gb = a^T @ gy,
+        # summed over the batch dims each operand was broadcast along, then demoted back to 1-D
+        a, b = node.inputs
+        a2 = a if a.ndim >= 2 else expand_dims(a, 0)
+        b2 = b if b.ndim >= 2 else expand_dims(b, 1)
+        g = gy if b.ndim >= 2 else expand_dims(gy, -1)
+        g = g if a.ndim >= 2 else expand_dims(g, -2)
+        ga = gb = None
+        if dtypes.is_float(a.dtype):
+            ga = _sum_batch(matmul(g, _swap_last(b2)), a2, b2)
+            ga = ga if a.ndim >= 2 else squeeze(ga, 0)
+        if dtypes.is_float(b.dtype):
+            gb = _sum_batch(matmul(_swap_last(a2), g), b2, a2)
+            gb = gb if b.ndim >= 2 else squeeze(gb, 1)
+        return ga, gb
+
+
+def _swap_last(x: Tensor) -> Tensor:
+    return transpose(x, (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2))
+
+
+def _sum_batch(g: Tensor, x: Tensor, other: Tensor) -> Tensor:
+    """``g``, shaped like the product of ``x`` and ``other`` (both rank >= 2), summed back to ``x``'s
+    shape over the batch dims ``x`` lacks or has as 1. Where x's batch dim is unknown and other's may
+    be larger, only the run time can tell whether it was broadcast: ``sum_like`` decides then."""
+    lead = g.ndim - x.ndim
+    size1_axes = []
+    for axis, d in enumerate(x.shape[:-2]):
+        from_end = x.ndim - axis
+        other_d = other.shape[other.ndim - from_end] if other.ndim >= from_end else 1
+        if d is None and other_d != 1:
+            return sum_like(g, x)
+        if d == 1 and g.shape[lead + axis] != 1:
+            size1_axes.append(axis)
+    if lead:
+        g = reduce_sum(g, tuple(range(lead)))
+    return reduce_sum(g, tuple(size1_axes), keepdims=True) if size1_axes else g
+
 
 @dataclass(frozen=True)
 class Transpose(Op):
@@ -81,6 +123,9 @@ class Transpose(Op):
 
     def reference(self, x):
         return np.transpose(x, self.axes)
+
+    def vjp(self, node, gy):
+        return (transpose(gy, tuple(int(a) for a in np.argsort(self.axes))),)  # the inverse permutation
 
 
 # --- user functions ------------------------------------------------------------------------------

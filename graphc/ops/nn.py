@@ -17,6 +17,8 @@ from graphc.ir.graph import Tensor
 from graphc.ir.op import Op
 from graphc.ir.types import TensorType, normalize_axis
 from graphc.ops.core import apply, as_tensor
+from graphc.ops.elementwise import exp
+from graphc.ops.reduce import reduce_sum
 
 
 def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
@@ -51,6 +53,10 @@ class Softmax(_AlongAxis):
         e = np.exp(_shifted(x.astype(dtypes.float_result(x.dtype)), self.axis))
         return e / np.sum(e, axis=self.axis, keepdims=True)
 
+    def vjp(self, node, gy):
+        s = node.outputs[0]
+        return (s * (gy - reduce_sum(gy * s, self.axis, keepdims=True)),)
+
 
 @dataclass(frozen=True)
 class LogSoftmax(_AlongAxis):
@@ -65,6 +71,9 @@ class LogSoftmax(_AlongAxis):
     def reference(self, x):
         s = _shifted(x.astype(dtypes.float_result(x.dtype)), self.axis)
         return s - np.log(np.sum(np.exp(s), axis=self.axis, keepdims=True))
+
+    def vjp(self, node, gy):
+        return (gy - exp(node.outputs[0]) * reduce_sum(gy, self.axis, keepdims=True),)
 
 
 def _axis(axis, ndim: int):

@@ -20,7 +20,7 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import Graph, Tensor
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType
 from graphc.ops.core import apply, graph_of
 from graphc.ops.sources import Constant
@@ -34,6 +34,9 @@ class _Random(Op):
 
     abstract = True
     stateful = True
+
+    # for gradients w.r.t. a distribution's parameters, draw standard noise z and write mean + stddev * z
+    vjp = not_differentiable("random draws; the only inputs are int dimensions")
 
     def infer(self, *dims: TensorType) -> tuple[TensorType]:
         for t in dims:

@@ -18,11 +18,12 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.errors import AxisError
 from graphc.ir.graph import Tensor
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, normalize_axes, normalize_axis
 from graphc.ops.core import apply, as_tensor
+from graphc.ops.elementwise import cast, equal, exp, floor_divide
 from graphc.ops.like import broadcast_like
-from graphc.ops.shape import expand_dims
+from graphc.ops.shape import expand_dims, size
 
 
 class Reduction(Op):
@@ -94,6 +95,13 @@ class Prod(Reduce):
     def reference(self, x):
         return np.asarray(np.prod(x, axis=self.axes, dtype=self.out_dtype(x.dtype), keepdims=self.keepdims))
 
+    def vjp(self, node, gy):
+        from graphc.ops.reduce_grad import prod_others  # it builds on this module's reductions
+
+        # the product of the other elements, not out / x: exact where x has zeros
+        x = node.inputs[0]
+        return (self.keep_reduced_dims(gy, x.ndim) * prod_others(x, self.axes),)
+
 
 @dataclass(frozen=True)
 class Mean(Reduce):
@@ -111,6 +119,13 @@ class Mean(Reduce):
         with np.errstate(invalid="ignore"):  # 0 / 0 over an empty axis is NaN, as numpy's mean
             return np.asarray(total / count, dtype=out)
 
+    def vjp(self, node, gy):
+        x, y = node.inputs[0], node.outputs[0]
+        dims = [x.shape[a] for a in self.axes]
+        # a dim unknown at build time: counted when the graph runs (exact in int64; 0 only when x is empty)
+        count = float(math.prod(dims)) if None not in dims else cast(floor_divide(size(x), size(y)), gy.dtype)
+        return (broadcast_like(self.keep_reduced_dims(gy / count, x.ndim), x),)
+
 
 @dataclass(frozen=True)
 class Max(Reduce):
@@ -119,6 +134,9 @@ class Max(Reduce):
     def reference(self, x):
         return np.asarray(np.max(x, axis=self.axes, keepdims=self.keepdims))
 
+    def vjp(self, node, gy):
+        return (_extremum_grad(self, node, gy),)
+
 
 @dataclass(frozen=True)
 class Min(Reduce):
@@ -126,6 +144,18 @@ class Min(Reduce):
 
     def reference(self, x):
         return np.asarray(np.min(x, axis=self.axes, keepdims=self.keepdims))
+
+    def vjp(self, node, gy):
+        return (_extremum_grad(self, node, gy),)
+
+
+def _extremum_grad(op: Reduce, node, gy: Tensor) -> Tensor:
+    """The gradient of max or min: it goes to the elements equal to the result, split evenly among
+    ties (as PyTorch's amax/amin and TF's reduce_max). A NaN result gives NaN, as PyTorch."""
+    x, y = node.inputs[0], node.outputs[0]
+    hit = cast(equal(x, op.keep_reduced_dims(y, x.ndim)), gy.dtype)
+    count = reduce_sum(hit, op.axes, keepdims=True)
+    return hit * (op.keep_reduced_dims(gy, x.ndim) / count)
 
 
 @dataclass(frozen=True)
@@ -151,6 +181,10 @@ class LogSumExp(Reduce):
             out = np.squeeze(out, axis=self.axes)
         return np.asarray(out, dtype=x.dtype)
 
+    def vjp(self, node, gy):
+        x, y = node.inputs[0], node.outputs[0]  # d/dx = exp(x - out), the softmax over the axes
+        return (self.keep_reduced_dims(gy, x.ndim) * exp(x - self.keep_reduced_dims(y, x.ndim)),)
+
 
 @dataclass(frozen=True)
 class ArgReduce(Reduction):
@@ -170,6 +204,8 @@ class ArgReduce(Reduction):
 
     def out_dtype(self, dtype):
         return dtypes.int64
+
+    vjp = not_differentiable("an index: integer output, piecewise constant in x")
 
 
 @dataclass(frozen=True)

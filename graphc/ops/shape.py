@@ -19,10 +19,11 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
 from graphc.ir.graph import Node, Tensor
-from graphc.ir.op import Op
+from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axes, normalize_axis
 from graphc.ops.core import apply_node, as_tensor, as_tensors_like
 from graphc.ops.elementwise import cast
+from graphc.ops.like import reshape_like, sum_like, zeros_like
 
 
 def apply_normalized(op: Op, inputs: list[Tensor], name: str | None) -> Node:
@@ -85,6 +86,12 @@ class Reshape(Op):
     def reference(self, x):
         return np.reshape(x, self.shape)
 
+    def vjp(self, node, gy):
+        x = node.inputs[0]
+        if x.shape.count(None) == 0 or (x.shape.count(None) == 1 and 0 not in x.shape):
+            return (reshape(gy, tuple(-1 if d is None else d for d in x.shape)),)
+        return (reshape_like(gy, x),)
+
 
 @dataclass(frozen=True)
 class ExpandDims(Op):
@@ -103,6 +110,9 @@ class ExpandDims(Op):
 
     def reference(self, x):
         return np.expand_dims(x, self.axis)
+
+    def vjp(self, node, gy):
+        return (squeeze(gy, self.normalize(node.inputs[0].type).axis),)
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,9 @@ class Squeeze(Op):
     def reference(self, x):
         return np.squeeze(x, axis=self.axis)
 
+    def vjp(self, node, gy):
+        return (expand_dims(gy, self.normalize(node.inputs[0].type).axis),)
+
 
 @dataclass(frozen=True)
 class BroadcastTo(Op):
@@ -146,6 +159,19 @@ class BroadcastTo(Op):
     def reference(self, x):
         # a copy: np.broadcast_to returns a read-only view with zero strides
         return np.array(np.broadcast_to(x, self.shape))
+
+    def vjp(self, node, gy):
+        from graphc.ops.reduce import reduce_sum  # reduce builds on this module
+
+        x = node.inputs[0]
+        target = self.normalize(x.type).shape
+        lead = len(target) - x.ndim
+        pairs = list(zip(x.shape, target[lead:], strict=True))
+        if any(d is None and t != 1 for d, t in pairs):
+            return (sum_like(gy, x),)  # only the run time tells whether x was 1 there
+        g = reduce_sum(gy, axis=tuple(range(lead))) if lead else gy
+        axes = tuple(i for i, (d, t) in enumerate(pairs) if d == 1 and t != 1)
+        return (reduce_sum(g, axis=axes, keepdims=True) if axes else g,)
 
 
 def _same_rank_and_dtype(types: tuple[TensorType, ...], what: str) -> None:
@@ -180,6 +206,15 @@ class Concat(Op):
     def reference(self, *xs):
         return np.concatenate(xs, axis=self.axis)
 
+    def vjp(self, node, gy):
+        axis = self.normalize(*(t.type for t in node.inputs)).axis
+        sizes = [t.shape[axis] for t in node.inputs]
+        if None not in sizes:
+            return tuple(split(gy, sizes, axis))
+        from graphc.ops.indexing_grad import split_like  # the gradient ops build on this module
+
+        return tuple(split_like(gy, node.inputs, axis))
+
 
 @dataclass(frozen=True)
 class Stack(Op):
@@ -200,6 +235,9 @@ class Stack(Op):
 
     def reference(self, *xs):
         return np.stack(xs, axis=self.axis)
+
+    def vjp(self, node, gy):
+        return tuple(unstack(gy, self.normalize(*(t.type for t in node.inputs)).axis))
 
 
 @dataclass(frozen=True)
@@ -239,6 +277,9 @@ class Split(Op):
         parts = np.split(x, np.cumsum(self.sizes)[:-1], axis=self.axis)
         return parts[0] if len(parts) == 1 else tuple(parts)
 
+    def vjp(self, node, gy):
+        return (concat_or_zeros(gy, node.outputs, self.normalize(node.inputs[0].type).axis),)
+
 
 @dataclass(frozen=True)
 class Shape(Op):
@@ -250,6 +291,8 @@ class Shape(Op):
     def reference(self, x):
         return np.array(x.shape, dtype=np.int64)
 
+    vjp = not_differentiable("the shape is an integer and does not depend on x's values")
+
 
 @dataclass(frozen=True)
 class Size(Op):
@@ -260,6 +303,16 @@ class Size(Op):
 
     def reference(self, x):
         return np.array(x.size, dtype=np.int64)
+
+    vjp = not_differentiable("the size is an integer and does not depend on x's values")
+
+
+def concat_or_zeros(gy, pieces: tuple[Tensor, ...], axis: int) -> Tensor:
+    """The gradients ``gy`` (one tensor, or a tuple with ``None`` for zeros) of the consecutive
+    ``pieces`` of a tensor cut along ``axis``, joined back: the adjoint of cutting."""
+    gys = gy if isinstance(gy, tuple) else (gy,)
+    parts = [zeros_like(y) if g is None else g for g, y in zip(gys, pieces, strict=True)]
+    return parts[0] if len(parts) == 1 else concat(parts, axis)
 
 
 # --- user functions ------------------------------------------------------------------------------

@@ -56,6 +56,8 @@ class Sample:
     atol: float = 1e-6
     exact_dtype: bool = True
     tags: tuple = field(default=())
+    #: (eps, rtol, atol) for the finite-difference check where float64 defaults do not fit (float32 paths)
+    grad_tol: tuple = ()
 
     @property
     def id(self) -> str:

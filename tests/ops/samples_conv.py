@@ -2,7 +2,7 @@
 
 Expected values come from explicit loops over output positions and kernel taps, with padding handled by
 bounds checks (not by padding the array), so they share nothing with the ops' window-view references.
-Shapes are small to keep the loops fast.
+Shapes are small to keep the loops fast (and the gradient checks, which run on every sample).
 """
 
 import numpy as np
@@ -80,10 +80,17 @@ def _conv(name, x, w, expect_kw, rtol=1e-5, **conv_kw):
     )
 
 
+def _pairs(kernel, stride, padding):
+    """(kernel, stride, padding) as pairs, the stride defaulting to the kernel."""
+
+    def pair(v):
+        return v if isinstance(v, tuple) else (v, v)
+
+    return pair(kernel), pair(kernel if stride is None else stride), pair(padding)
+
+
 def _pool(op, fn, reduce, name, x, kernel, stride=None, padding=(0, 0), **kw):
-    pads = padding if isinstance(padding, tuple) else (padding, padding)
-    kern = kernel if isinstance(kernel, tuple) else (kernel, kernel)
-    step = kern if stride is None else (stride if isinstance(stride, tuple) else (stride, stride))
+    kern, step, pads = _pairs(kernel, stride, padding)
     return Sample(
         op,
         lambda a: fn(a, kernel, stride=stride, padding=padding),
@@ -135,6 +142,16 @@ SAMPLES = [
     _conv(
         "unknown_batch", Arg((3, 3, 6, 5), F, static=(None, 3, 6, 5)), W, {"pads": (1, 1, 1, 1)}, padding=1
     ),
+    # 8 + 2 - 3 = 7 rows: not a multiple of the stride 3; column 5 is never read
+    _conv(
+        "stride3_dilation_unknown_batch",
+        Arg((2, 2, 8, 6), F, static=(None, 2, 8, 6)),
+        Arg((2, 2, 2, 3), F),
+        {"stride": (3, 2), "pads": (1, 1, 0, 0), "dilation": (2, 1)},
+        stride=(3, 2),
+        padding=(1, 0),
+        dilation=(2, 1),
+    ),
     _conv("unknown_channels", Arg((1, 3, 4, 4), F, static=(1, None, 4, 4)), Arg((2, 3, 2, 2), F), {}),
     _conv("empty_batch", Arg((0, 3, 6, 5), F, static=(None, 3, 6, 5)), W, {}),
     _conv("pointwise", Arg((2, 3, 4, 4), D), Arg((5, 3, 1, 1), D), {}, rtol=1e-12),
@@ -170,6 +187,16 @@ SAMPLES = [
         Arg((2, 3, 5, 7), F, static=(None, None, None, None)),
         2,
     ),
+    _pool(
+        "MaxPool2D",
+        gc.max_pool2d,
+        _max,
+        "unknown_batch_padded",
+        Arg((2, 2, 5, 5), F, static=(None, 2, 5, 5)),
+        3,
+        stride=2,
+        padding=1,
+    ),
     _pool("MaxPool2D", gc.max_pool2d, _max, "empty_batch", Arg((0, 3, 4, 4), F, static=(None, 3, 4, 4)), 2),
     _pool(
         "MaxPool2D", gc.max_pool2d, _max, "pad_half_even_kernel", Arg((1, 1, 3, 3), F), 2, stride=1, padding=1
@@ -202,6 +229,16 @@ SAMPLES = [
         "unknown_hw",
         Arg((2, 1, 5, 5), F, static=(2, 1, None, None)),
         2,
+    ),
+    _pool(
+        "AvgPool2D",
+        gc.avg_pool2d,
+        _mean_with_zeros,
+        "overlap_padded_unknown",
+        Arg((2, 1, 5, 4), F, static=(None, 1, None, 4)),
+        3,
+        stride=1,
+        padding=1,
     ),
     _pool("AvgPool2D", gc.avg_pool2d, _mean_with_zeros, "empty_channels", Arg((2, 0, 4, 4), F), 2),
     _pool("AvgPool2D", gc.avg_pool2d, _mean_with_zeros, "kernel1", Arg((1, 2, 3, 3), F), 1),

@@ -186,4 +186,12 @@ SAMPLES = [
         (Arg((3,), "bool"),),
         name="bool_to_f64",
     ),
+    Sample(
+        "Cast",
+        lambda x: gc.cast(x, "float32"),
+        lambda x: x.astype(np.float32),
+        (Arg((2, 3), "float64"),),
+        name="f64_to_f32",
+        grad_tol=(1e-2, 1e-3, 1e-4),  # the path is float32: finite differences need a large step
+    ),
 ]

@@ -50,6 +50,27 @@ SAMPLES = [
         _einsum(BMM),
         "unknown_inner",
     ),
+    # batch dims known only at run time: b's (None) is 1 when run, so its gradient is summed then
+    _mm(
+        (Arg((3, 2, 4), F, static=(None, 2, 4)), Arg((1, 4, 5), F, static=(None, 4, 5))),
+        _einsum(BMM),
+        "runtime_broadcast",
+    ),
+    _mm(
+        (Arg((2, 1, 3, 4), F, static=(None, 1, 3, 4)), Arg((5, 4, 2), F, static=(None, 4, 2))),
+        _einsum(BMM),
+        "broadcast_batch_unknown",
+    ),
+    _mm(
+        (Arg((4,), F), Arg((2, 4, 3), F, static=(None, 4, None))),
+        _einsum("j,bjk->bk"),
+        "vector_batch_unknown",
+    ),
+    _mm(
+        (Arg((2, 1, 3, 4), F, static=(2, None, 3, 4)), Arg((4,), F)),
+        _einsum("abij,j->abi"),
+        "batch_vector_unknown",
+    ),
     _mm((Arg((3, 0), F), Arg((0, 2), F)), lambda a, b: np.zeros((3, 2), F), "empty_inner"),
     _mm((Arg((0, 3, 4), F, static=(None, 3, 4)), Arg((4, 2), F)), _einsum(BMM), "empty_batch"),
     _mm((Arg((1, 1), F), Arg((1, 5), F)), _einsum("ij,jk->ik"), "size1"),

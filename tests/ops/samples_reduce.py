@@ -8,6 +8,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 import graphc as gc
+from graphc.ops.reduce_grad import ProdOthers
 from tests.ops.samples import Arg, Sample
 
 F = "float32"
@@ -34,6 +35,24 @@ def _lse(axis, keepdims=False):
 
 def _s(op, build, expect, arg, name="", **kw):
     return Sample(op, build, expect, (arg,), name=name, **kw)
+
+
+def _prod_others(axes):
+    """The product of the other elements of each group, one element at a time (np.delete)."""
+
+    def expect(x):
+        out = np.empty(x.shape, np.float64)
+        for idx in np.ndindex(*x.shape):
+            group = x[tuple(slice(None) if a in axes else i for a, i in enumerate(idx))]
+            pos = np.ravel_multi_index(tuple(idx[a] for a in axes), group.shape) if axes else 0
+            out[idx] = np.prod(np.delete(group.astype(np.float64).ravel(), pos))
+        return out.astype(x.dtype)
+
+    return expect
+
+
+def _po(axes, arg, name="", **kw):
+    return _s("ProdOthers", lambda x: gc.apply(ProdOthers(axes), [x]), _prod_others(axes), arg, name, **kw)
 
 
 SAMPLES = [
@@ -75,9 +94,28 @@ SAMPLES = [
         name="unknown_dim",
         rtol=1e-5,
     ),
+    _s("Mean", gc.reduce_mean, _f32(lambda x: x.mean()), BATCH, name="unknown_all", rtol=1e-5),
+    _s(
+        "Mean",
+        lambda x: gc.reduce_mean(x, 1, keepdims=True),
+        _f32(lambda x: x.mean(1, keepdims=True)),
+        BATCH,
+        name="keepdims_keep_unknown",
+        rtol=1e-5,
+    ),
+    _s("Mean", lambda x: gc.reduce_mean(x, ()), lambda x: x, M, name="no_axes"),
     _s("Mean", lambda x: gc.reduce_mean(x, 1), _f32(lambda x: x.mean(1)), I64, name="int64"),
     _s("Mean", lambda x: gc.reduce_mean(x, 0), _f32(lambda x: x.mean(0)), BOOL, name="bool"),
-    _s("Mean", lambda x: gc.reduce_mean(x, 0), lambda x: np.full(3, np.nan, F), EMPTY_ROWS, name="empty"),
+    # NaN outputs: finite differences are meaningless
+    _s(
+        "Mean",
+        lambda x: gc.reduce_mean(x, 0),
+        lambda x: np.full(3, np.nan, F),
+        EMPTY_ROWS,
+        name="empty",
+        tags=("no_grad",),
+    ),
+    _s("Mean", lambda x: gc.reduce_mean(x, 1), lambda x: np.zeros((0,), F), EMPTY_ROWS, name="empty_kept"),
     # Max and Min
     _s("Max", gc.reduce_max, lambda x: np.asarray(x.ravel()[np.argsort(x.ravel())[-1]]), M),
     _s(
@@ -88,6 +126,23 @@ SAMPLES = [
         name="neg_axis_keepdims",
     ),
     _s("Max", lambda x: gc.reduce_max(x, 0), lambda x: np.sort(x, 0)[-1], BATCH, name="unknown_dim"),
+    _s("Max", gc.reduce_max, lambda x: np.asarray(np.sort(x.ravel())[-1]), BATCH, name="unknown_all"),
+    _s(
+        "Max",
+        lambda x: gc.max(x, axis=(0, 2)),
+        lambda x: np.sort(np.moveaxis(x, 1, 0).reshape(3, -1), 1)[:, -1],
+        CUBE,
+        name="axes",
+    ),
+    # ties: the gradient is split among them (test_reduce.py checks it); no finite differences there
+    _s(
+        "Max",
+        lambda x: gc.reduce_max(x, 1),
+        lambda x: np.array([3.0, 2.0], F),
+        Arg((2, 3), F, value=[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]),
+        name="ties",
+        tags=("no_grad",),
+    ),
     _s("Max", lambda x: gc.reduce_max(x, 1), lambda x: np.zeros((0,), F), EMPTY_ROWS, name="empty_kept"),
     _s("Max", lambda x: gc.reduce_max(x, 1), lambda x: np.sort(x, 1)[:, -1], I32, name="int32"),
     _s("Max", lambda x: gc.reduce_max(x, 1), lambda x: x.any(1), BOOL, name="bool"),
@@ -113,6 +168,13 @@ SAMPLES = [
         BATCH,
         name="keepdims",
     ),
+    _s(
+        "Min",
+        lambda x: gc.reduce_min(x, (1, 2), keepdims=True),
+        lambda x: np.sort(x.reshape(2, -1), 1)[:, :1, None],
+        CUBE,
+        name="axes_keepdims",
+    ),
     _s("Min", lambda x: gc.reduce_min(x, 0), lambda x: np.sort(x, 0)[0], I64, name="int64"),
     # Prod
     _s("Prod", gc.reduce_prod, _f32(lambda x: x.prod()), Arg((2, 3), F, 0.5, 1.5), rtol=1e-5),
@@ -124,6 +186,23 @@ SAMPLES = [
         name="keepdims",
         rtol=1e-5,
     ),
+    _s(
+        "Prod",
+        lambda x: gc.prod(x, axis=(0, 2)),
+        _f32(lambda x: x.prod((0, 2))),
+        Arg((2, 3, 4), F, -1.5, 1.5),
+        name="axes",
+        rtol=1e-5,
+    ),
+    _s(
+        "Prod",
+        gc.reduce_prod,
+        _f32(lambda x: x.prod()),
+        Arg((2, 3), F, 0.5, 1.5, static=(None, None)),
+        name="unknown_all",
+        rtol=1e-5,
+    ),
+    _s("Prod", lambda x: gc.reduce_prod(x, ()), lambda x: x, M, name="no_axes"),
     _s("Prod", lambda x: gc.reduce_prod(x, 0), lambda x: np.ones(3, F), EMPTY_ROWS, name="empty"),
     _s("Prod", lambda x: gc.reduce_prod(x, 1), lambda x: x.prod(1).astype(np.int32), I32, name="int32"),
     _s("Prod", lambda x: gc.reduce_prod(x, 1), lambda x: x.all(1).astype(np.int64), BOOL, name="bool"),
@@ -153,8 +232,36 @@ SAMPLES = [
         Arg((3, 2), F, value=[[NEG_INF, NEG_INF], [NEG_INF, 0.0], [np.inf, 1.0]]),
         name="infinite",
     ),
-    _s("LogSumExp", lambda x: gc.logsumexp(x, 0), lambda x: np.full(3, NEG_INF, F), EMPTY_ROWS, name="empty"),
+    _s(
+        "LogSumExp",
+        lambda x: gc.logsumexp(x, axis=(0, 2)),
+        _lse((0, 2)),
+        Arg((2, 3, 4), F, static=(None, 3, None)),
+        name="axes_unknown",
+        rtol=1e-5,
+    ),
+    # -inf outputs: finite differences are meaningless
+    _s(
+        "LogSumExp",
+        lambda x: gc.logsumexp(x, 0),
+        lambda x: np.full(3, NEG_INF, F),
+        EMPTY_ROWS,
+        name="empty",
+        tags=("no_grad",),
+    ),
     _s("LogSumExp", lambda x: gc.logsumexp(x, 1), _lse(1), I32, name="int32", rtol=1e-5),
+    # ProdOthers (reduce_prod's gradient): exact with zeros, never out / x
+    _po((1,), M, rtol=1e-5),
+    _po((0, 2), CUBE, "axes", rtol=1e-5),
+    _po((0,), BATCH, "unknown_dim", rtol=1e-5),
+    _po(
+        (1,),
+        Arg((4, 3), F, value=[[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [0.0, 0.0, 0.0], [1.0, -2.0, 4.0]]),
+        "zeros",
+    ),
+    _po((), M, "no_axes"),
+    _po((0,), EMPTY_ROWS, "empty"),
+    _po((0, 1), Arg((2, 3), "float64"), "float64", rtol=1e-12),
     # ArgMax and ArgMin (ties and NaN: the first index)
     _s("ArgMax", gc.argmax, lambda x: np.asarray(np.flatnonzero(x == x.max())[0]), M),
     _s(

@@ -1,5 +1,6 @@
 """Samples for graphc/ops/shape.py: reshape, expand_dims, squeeze, broadcast_to, concat, stack, split,
-shape and size."""
+shape and size. Float samples are gradient-checked too (tests/ops/test_grad_contract.py): ``None`` dims
+and outputs left unused exercise the run-time forms of the gradient rules."""
 
 import numpy as np
 
@@ -43,6 +44,13 @@ SAMPLES = [
         name="empty",
     ),
     Sample("Reshape", lambda x: gc.reshape(x, (1, 1)), lambda x: x[None, None], (Arg((), F),), name="scalar"),
+    Sample(
+        "Reshape",
+        lambda x: gc.reshape(x, (-1, 2)),
+        lambda x: x.reshape(-1, 2),
+        (Arg((2, 4, 3), F, static=(None, None, 3)),),
+        name="two_unknown",
+    ),
     Sample(
         "Reshape",
         lambda x: x.reshape((2, 2)),
@@ -98,6 +106,27 @@ SAMPLES = [
         (Arg((1, 3), F),),
         name="to_empty",
     ),
+    Sample(
+        "BroadcastTo",
+        lambda x: gc.broadcast_to(x, (2, 4, 3)),
+        lambda x: np.array([x * np.ones((4, 1), F)] * 2),
+        (Arg((1, 3), F, static=(None, 3)),),
+        name="unknown_dim_was_one",
+    ),
+    Sample(
+        "BroadcastTo",
+        lambda x: gc.broadcast_to(x, (2, 4, 3)),
+        lambda x: np.array([x, x]),
+        (Arg((4, 3), F, static=(None, 3)),),
+        name="unknown_dim_was_full",
+    ),
+    Sample(
+        "BroadcastTo",
+        lambda x: gc.broadcast_to(x, (2, 4, 3)),
+        lambda x: np.array([np.hstack([x] * 3)] * 2),
+        (Arg((4, 1), F),),
+        name="static_one_and_lead",
+    ),
     # Concat
     Sample(
         "Concat",
@@ -111,6 +140,20 @@ SAMPLES = [
         lambda x, y, z: np.dstack([x, y, z]),
         (Arg((2, 3, 1), F), Arg((2, 3, 2), F, static=(None, 3, None)), Arg((2, 3, 0), F)),
         name="three_negative_axis",
+    ),
+    Sample(
+        "Concat",
+        lambda x, y: gc.concat([x, y, x], axis=1),
+        lambda x, y: np.hstack([x, y, x]),
+        (Arg((2, 3), F), Arg((2, 1), F)),
+        name="static_sizes",
+    ),
+    Sample(
+        "Concat",
+        lambda x, y: gc.concat([x, y, x], axis=0),
+        lambda x, y: np.vstack([x, y, x]),
+        (Arg((3, 2), F, static=(None, 2)), Arg((1, 2), F, static=(None, None))),
+        name="unknown_sizes",
     ),
     Sample(
         "Concat",
@@ -165,10 +208,31 @@ SAMPLES = [
     Sample("Split", lambda x: gc.split(x, 1), lambda x: x, (Arg((3,), F),), name="one_piece"),
     Sample(
         "Split",
+        lambda x: gc.split(x, [1, 2, 1], axis=1)[1],
+        lambda x: x[:, 1:3],
+        (Arg((3, 4), F, static=(None, 4)),),
+        name="middle_piece_only",
+    ),
+    Sample(
+        "Split",
+        lambda x: gc.split(x, [2, 2])[0],
+        lambda x: x[:2],
+        (Arg((4, 2), F, static=(None, None)),),
+        name="first_piece_only",
+    ),
+    Sample(
+        "Split",
         lambda x: gc.unstack(x, axis=1),
         lambda x: (x[:, 0], x[:, 1]),
         (Arg((3, 2), F, static=(None, 2)),),
         name="unstack",
+    ),
+    Sample(
+        "Split",
+        lambda x: gc.unstack(x, axis=-1)[2],
+        lambda x: x[..., 2],
+        (Arg((2, 3), F, static=(None, 3)),),
+        name="unstack_last_only",
     ),
     # Shape and Size
     Sample("Shape", gc.shape, _shape_of, (Arg((4, 3), F, static=(None, 3)),)),

@@ -144,3 +144,82 @@ def test_same_padding_resolved_at_run_time_matches_the_static_resolution(graph):
         got_a, got_b = sess.run([a, b], {x_dynamic: xv, x_static: xv})
     assert got_a.shape == (2, 4, 4, 2)
     np.testing.assert_array_equal(got_a, got_b)
+
+
+# --- gradients ---------------------------------------------------------------------------------
+# (values at every stride, padding and dilation are checked against finite differences, to first and
+# second order, by tests/ops/test_grad_contract.py on the samples of samples_conv*.py)
+
+
+def _run_grad(cost, wrt, feeds):
+    with gc.Session() as sess:
+        return sess.run(gc.grad(cost, wrt), feeds)
+
+
+def test_max_pool_gradient_goes_to_the_first_max_of_each_window_and_accumulates(graph):
+    x = _ph((1, 1, 3, 3), "float64", name="x")
+    # all ties: PyTorch gives each window's gradient to its first element in row-major order only
+    gx = _run_grad(gc.reduce_sum(gc.max_pool2d(x, 2, stride=1)), x, {x: np.ones((1, 1, 3, 3))})
+    np.testing.assert_array_equal(gx[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+    # a tie inside a window (the 5s) goes to the first; overlapping windows sharing a max add up
+    xv = np.array([[0, 5, 0], [0, 5, 0], [1, 0, 2]], np.float64).reshape(1, 1, 3, 3)
+    gx = _run_grad(gc.reduce_sum(gc.max_pool2d(x, 2, stride=1)), x, {x: xv})
+    np.testing.assert_array_equal(gx[0, 0], [[0, 2, 0], [0, 2, 0], [0, 0, 0]])
+
+
+def test_max_pool_gradient_never_goes_to_padding(graph):
+    x = _ph((1, 1, 2, 2), "float64", name="x")
+    xv = np.full((1, 1, 2, 2), -np.inf)  # ties with the -inf padding: an in-bounds pixel still wins
+    gx = _run_grad(gc.reduce_sum(gc.max_pool2d(x, 2, stride=1, padding=1)), x, {x: xv})
+    # 9 windows, each the first in-bounds pixel of its window: nothing is lost to the padding
+    np.testing.assert_array_equal(gx[0, 0], [[4, 2], [2, 1]])
+
+
+def test_max_pool_gradient_of_a_window_with_nans_goes_to_its_last_nan_as_pytorch(graph):
+    x = _ph((1, 1, 2, 2), "float64", name="x")
+    xv = np.array([[np.nan, 1.0], [np.nan, 0.0]]).reshape(1, 1, 2, 2)
+    gx = _run_grad(gc.reduce_sum(gc.max_pool2d(x, 2)), x, {x: xv})
+    np.testing.assert_array_equal(gx[0, 0], [[0, 0], [1, 0]])
+
+
+def test_conv_input_gradient_has_the_exact_input_size_with_zeros_where_unread(graph):
+    x = _ph((None, 1, None, None), "float64", name="x")
+    y = gc.conv2d(x, np.ones((1, 1, 2, 2)), stride=2)  # 5 x 4 input: row 4 is never read
+    gx = _run_grad(gc.reduce_sum(y), x, {x: np.zeros((1, 1, 5, 4))})
+    np.testing.assert_array_equal(gx[0, 0], [[1, 1, 1, 1]] * 4 + [[0, 0, 0, 0]])
+
+
+def test_avg_pool_gradient_spreads_evenly_including_padded_taps(graph):
+    x = _ph((1, 1, 2, 2), "float64", name="x")
+    gx = _run_grad(gc.reduce_sum(gc.avg_pool2d(x, 2, stride=2, padding=1)), x, {x: np.zeros((1, 1, 2, 2))})
+    np.testing.assert_array_equal(gx[0, 0], np.full((2, 2), 0.25))
+
+
+def test_conv_gradient_with_run_time_same_padding_matches_the_static_one(graph):
+    rng = np.random.default_rng(1)
+    xv, wv = rng.normal(size=(2, 2, 7, 6)), rng.normal(size=(3, 2, 3, 2))
+    w = _ph((3, 2, 3, 2), "float64", name="w")
+    grads = []
+    for shape in [(None, 2, None, None), (2, 2, 7, 6)]:
+        x = _ph(shape, "float64")
+        y = gc.conv2d(x, w, stride=(2, 3), dilation=(2, 1), padding="same")
+        assert (y.op.padding == "same") == (None in shape)
+        grads.append(_run_grad(gc.reduce_sum(y * y), [x, w], {x: xv, w: wv}))
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_gradient_ops_reject_a_gradient_of_the_wrong_shape(graph):
+    from graphc.ops.conv_grad import conv2d_backprop_filter, conv2d_backprop_input, max_pool2d_grad
+
+    x, w = _ph((1, 2, 6, 6)), _ph((3, 2, 3, 3))
+    with pytest.raises(gc.ShapeError, match=r"conv2d_backprop_input.*test_conv.py.*\(1, 3, 4, 4\)"):
+        conv2d_backprop_input(_ph((1, 3, 3, 4)), w, x)
+    with pytest.raises(gc.ShapeError, match=r"conv2d_backprop_filter.*test_conv.py"):
+        conv2d_backprop_filter(x, _ph((1, 2, 4, 4)), w)
+    with pytest.raises(gc.ShapeError, match=r"max_pool2d_grad.*test_conv.py"):
+        max_pool2d_grad(x, _ph((1, 2, 2, 2)), 2)
+    gy, xv = _ph((None, 3, None, None), name="gy"), np.zeros((1, 2, 6, 6), np.float32)
+    gx = conv2d_backprop_input(gy, w, x)
+    with gc.Session() as sess, pytest.raises(gc.RunError, match=r"conv2d_backprop_input.*expected"):
+        sess.run(gx, {gy: np.ones((1, 3, 3, 3), np.float32), w: np.ones((3, 2, 3, 3), np.float32), x: xv})

@@ -189,3 +189,68 @@ def test_pad_reflect_on_unknown_dim_too_short_fails_at_run_time(graph):
     y = gc.pad(x, 1, mode="reflect")
     with pytest.raises(gc.RunError, match=r"'pad.*test_indexing.py"):
         _run(y, {x: np.zeros(0, "float32")})
+
+
+# --- gradients -----------------------------------------------------------------------------------
+
+
+def test_getitem_gradient_scatters_into_zeros_of_the_run_time_shape(graph):
+    x = gc.placeholder("float32", (None, 3))
+    dx = gc.grad(gc.reduce_sum(x[-1, None, ::-2] * [[1.0, 2.0]]), x)
+    assert dx.op.type_name == "GetItemGrad" and dx.shape == (None, 3)
+    np.testing.assert_array_equal(_run(dx, {x: np.ones((2, 3), "float32")}), [[0, 0, 0], [2, 0, 1]])
+
+
+def test_take_gradient_adds_repeated_and_negative_indices(graph):
+    x = gc.placeholder("float32", (None,))
+    dx = gc.grad(gc.reduce_sum(gc.take(x, [0, 0, 2, -1, -3])), x)
+    assert dx.op.type_name == "TakeGrad"
+    np.testing.assert_array_equal(_run(dx, {x: np.ones(3, "float32")}), [3.0, 0.0, 2.0])
+
+
+def test_take_gradient_out_of_range_index_fails_at_run_time(graph):
+    from graphc.ops.indexing_grad import TakeGrad
+
+    g, x = gc.placeholder("float32", (2,)), gc.placeholder("float32", (None,))
+    dx = gc.apply(TakeGrad(0), [g, gc.constant([0, 3]), x])
+    with pytest.raises(gc.RunError, match=r"'take_grad.*test_indexing.py"):
+        _run(dx, {g: np.ones(2, "float32"), x: np.ones(3, "float32")})
+
+
+def test_take_gradient_of_a_wrong_shape_raises_shape_error(graph):
+    from graphc.ops.indexing_grad import TakeGrad
+
+    g, x = gc.placeholder("float32", (2, 4)), gc.placeholder("float32", (None, 3))
+    with pytest.raises(gc.ShapeError, match=r"'take_grad.*gradient of shape \(\?, 2\)"):
+        gc.apply(TakeGrad(1), [g, gc.constant([0, 1]), x])
+
+
+def test_pad_gradient_slices_constant_padding_and_folds_mirrored_padding(graph):
+    x = gc.placeholder("float32", (None,))
+    dc = gc.grad(gc.reduce_sum(gc.pad(x, (2, 1), constant_values=5.0) * np.arange(6.0, dtype="float32")), x)
+    assert dc.op.type_name == "GetItem"
+    np.testing.assert_array_equal(_run(dc, {x: np.ones(3, "float32")}), [2.0, 3.0, 4.0])
+    feeds = {x: np.ones(3, "float32")}
+    # [a, b, c] padded by (4, 2): reflect a b c b [a b c] b a, symmetric c c b a [a b c] c b,
+    # edge a a a a [a b c] c c: the gradient counts the copies of each element
+    want = {"reflect": [3.0, 4.0, 2.0], "symmetric": [2.0, 3.0, 4.0], "edge": [5.0, 1.0, 3.0]}
+    for mode, expected in want.items():
+        dx = gc.grad(gc.reduce_sum(gc.pad(x, (4, 2), mode=mode)), x)
+        assert dx.op.type_name == "PadGrad"
+        np.testing.assert_array_equal(_run(dx, feeds), expected, err_msg=mode)
+
+
+def test_pad_gradient_of_an_axis_shorter_than_the_padding_raises_shape_error(graph):
+    from graphc.ops.indexing_grad import PadGrad
+
+    with pytest.raises(gc.ShapeError, match=r"'pad_grad.*axis 0 of \(3,\) is too short"):
+        gc.apply(PadGrad(((2, 2),), "edge"), [gc.placeholder("float32", (3,))])
+    with pytest.raises(gc.ShapeError, match=r"'pad_grad.*axis 0 of \(4,\) is too short"):
+        gc.apply(PadGrad(((2, 2),), "reflect"), [gc.placeholder("float32", (4,))])
+
+
+def test_no_gradient_flows_through_one_hot(graph):
+    x = gc.placeholder("float32", (3,))
+    hot = gc.one_hot(gc.cast(x, "int64"), 4)
+    with pytest.raises(gc.GraphcError, match="does not depend on"):
+        gc.grad(gc.reduce_sum(hot), x)

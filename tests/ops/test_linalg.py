@@ -131,3 +131,36 @@ def test_dot_with_nd_second_operand_is_not_implemented(graph):
     b = gc.placeholder("float32", (4, 3, 5))
     with pytest.raises(NotImplementedError, match=r"matmul"):
         gc.dot(a, b)
+
+
+# --- gradients (the sample table checks their values against finite differences) ---
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"),
+    [((4,), (4, 5)), ((2, 3, 4), (4,)), ((4,), (4,)), ((4,), (None, 4, 3)), ((2, 1, 3, 4), (None, 4, 2))],
+)
+def test_matmul_gradients_have_the_operands_static_shapes(graph, a_shape, b_shape):
+    a = gc.placeholder("float32", a_shape)
+    b = gc.placeholder("float32", b_shape)
+    ga, gb = gc.grad(gc.reduce_sum(gc.matmul(a, b)), [a, b])
+    assert (ga.shape, gb.shape) == (a.shape, b.shape)
+
+
+def test_matmul_gradient_sums_a_batch_dim_broadcast_at_run_time(graph):
+    # b's batch dim is unknown when built and 1 when run: its gradient is summed over a's batch
+    a = gc.placeholder("float64", (None, 2, 3))
+    b = gc.placeholder("float64", (None, 3, 4))
+    gb = gc.grad(gc.reduce_sum(gc.matmul(a, b)), b)
+    a_value = np.arange(18.0).reshape(3, 2, 3)
+    with gc.Session() as sess:
+        got = sess.run(gb, {a: a_value, b: np.ones((1, 3, 4))})
+    np.testing.assert_array_equal(got, np.broadcast_to(a_value.sum(axis=(0, 1))[None, :, None], (1, 3, 4)))
+
+
+def test_transpose_gradient_applies_the_inverse_permutation(graph):
+    x = gc.placeholder("float64", (2, 3, 4))
+    w = np.arange(24.0).reshape(4, 2, 3)
+    gx = gc.grad(gc.reduce_sum(gc.transpose(x, (2, 0, 1)) * w), x)
+    with gc.Session() as sess:
+        np.testing.assert_array_equal(sess.run(gx, {x: np.zeros((2, 3, 4))}), np.transpose(w, (1, 2, 0)))

@@ -81,3 +81,17 @@ def test_exp_of_log_softmax_is_softmax(graph):
     x = gc.constant(np.random.default_rng(1).normal(size=(3, 5)))
     a, b = _run([gc.exp(gc.log_softmax(x)), gc.softmax(x)])
     np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_softmax_outputs_sum_to_a_constant_so_their_sum_has_zero_gradient(graph):
+    x = gc.placeholder("float64", (None, 5))
+    gx = gc.grad(gc.reduce_sum(gc.softmax(x)), x)
+    got = _run(gx, {x: np.random.default_rng(2).normal(size=(3, 5))})
+    np.testing.assert_allclose(got, np.zeros((3, 5)), atol=1e-15)
+
+
+def test_log_softmax_gradient_is_finite_for_extreme_inputs(graph):
+    # d sum_j log_softmax(x)_j / dx = 1 - n * softmax(x): exact even where softmax underflows
+    x = gc.placeholder("float64", (2,))
+    gx = gc.grad(gc.reduce_sum(gc.log_softmax(x)), x)
+    np.testing.assert_allclose(_run(gx, {x: [0.0, -1e4]}), [-1.0, 1.0], rtol=1e-12)

@@ -186,3 +186,20 @@ def test_bad_distribution_parameters_are_value_errors(graph):
         gc.random_uniform((2,), minval=1.0, maxval=0.0)
     with pytest.raises(ValueError, match="stddev >= 0"):
         gc.random_normal((2,), stddev=-1.0)
+
+
+# --- gradients -------------------------------------------------------------------------------------
+
+
+def test_random_ops_have_no_gradient_and_a_draw_acts_as_a_constant(graph):
+    from graphc.ir.op import has_gradient_rule
+    from graphc.ops.random import RandomNormal, RandomUniform
+
+    assert not has_gradient_rule(RandomUniform) and not has_gradient_rule(RandomNormal)
+    assert "random" in RandomNormal.vjp.not_differentiable
+    x = gc.placeholder("float64", (3,), name="x")
+    z = gc.random_normal((3,), mean=1.0, dtype="float64", seed=1)
+    dx = gc.grad(gc.reduce_sum(x * z), x)
+    with gc.Session() as sess:
+        got, draw = sess.run([dx, z], {x: np.ones(3)})  # one run: the gradient sees the same draw
+    np.testing.assert_array_equal(got, draw)

@@ -122,3 +122,71 @@ def test_argmax_over_a_run_time_empty_tensor_raises_run_error_naming_node(graph)
     y = gc.argmax(x)
     with gc.Session() as sess, pytest.raises(gc.RunError, match=r"'argmax'.*test_reduce.py"):
         sess.run(y, {x: np.zeros((0,), np.float32)})
+
+
+# --- gradients (the sample table checks them against finite differences away from ties and zeros) ---
+
+
+def _grad_values(graph, fn, x_value, static=None):
+    """d sum(fn(x)) / dx at ``x_value`` (float64)."""
+    x = gc.placeholder("float64", static or np.shape(x_value))
+    dx = gc.grad(gc.reduce_sum(fn(x)), x)
+    with gc.Session() as sess:
+        return sess.run(dx, {x: np.asarray(x_value, np.float64)})
+
+
+@pytest.mark.parametrize("fn", [gc.reduce_max, gc.reduce_min])
+def test_max_and_min_gradients_split_ties_evenly(graph, fn):
+    # as PyTorch's amax/amin and TF's reduce_max: each element equal to the result gets gy / count
+    x = [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [-1.0, 3.0, -1.0]]
+    got = _grad_values(graph, lambda t: fn(t, axis=1), x)
+    expected = {
+        gc.reduce_max: [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.0, 1.0, 0.0]],
+        gc.reduce_min: [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.0, 0.5]],
+    }[fn]
+    np.testing.assert_array_equal(got, np.asarray(expected))
+
+
+def test_max_over_all_axes_splits_ties_across_the_whole_tensor(graph):
+    got = _grad_values(graph, gc.reduce_max, [[4.0, 1.0], [4.0, 4.0]], static=(None, 2))
+    np.testing.assert_array_equal(got, [[1 / 3, 0.0], [1 / 3, 1 / 3]])
+
+
+def test_mean_gradient_divides_by_the_run_time_count(graph):
+    got = _grad_values(graph, lambda t: gc.reduce_mean(t, axis=(0, 1)), np.ones((5, 2, 3)), (None, 2, 3))
+    np.testing.assert_array_equal(got, np.full((5, 2, 3), 0.1))
+
+
+def _others(row, skip):
+    return np.prod([v for k, v in enumerate(row) if k not in skip])
+
+
+ZEROS = [[2.0, 0.0, 3.0, 4.0], [0.0, 0.0, 5.0, -1.0], [0.0, 0.0, 0.0, 2.0], [1.0, -2.0, 3.0, 0.5]]
+
+
+def test_prod_gradient_is_exact_where_x_has_zeros(graph):
+    # the product of the other elements, not out / x (0 / 0 at a zero)
+    got = _grad_values(graph, lambda t: gc.reduce_prod(t, axis=1), ZEROS)
+    expected = [[_others(row, {j}) for j in range(4)] for row in ZEROS]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_prod_second_derivatives_are_exact_where_x_has_zeros(graph):
+    # d2 prod / dx_j dx_m = product of the elements other than j and m (0 on the diagonal)
+    w = np.random.default_rng(0).normal(size=(4, 4))
+    x = gc.placeholder("float64", (None, 4))
+    (dx,) = gc.grad(gc.reduce_sum(gc.reduce_prod(x, axis=1)), [x])
+    hw = gc.grad(gc.reduce_sum(dx * w), x)
+    with gc.Session() as sess:
+        got = sess.run(hw, {x: np.asarray(ZEROS)})
+    hessians = [
+        [[0.0 if j == m else _others(row, {j, m}) for m in range(4)] for j in range(4)] for row in ZEROS
+    ]
+    expected = np.einsum("rjm,rj->rm", np.asarray(hessians), w)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_argmax_and_argmin_have_no_gradient(graph):
+    x = gc.placeholder("float64", (3,))
+    y = gc.reduce_sum(gc.cast(gc.argmax(x), "float64") + gc.cast(gc.argmin(x), "float64"))
+    assert gc.grad(y, x, unconnected="none") is None

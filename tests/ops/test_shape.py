@@ -248,3 +248,67 @@ def test_shape_and_size_are_computed_at_run_time(graph):
     got_s, got_n = _run([s, n], {x: np.zeros((5, 3), "float32")})
     np.testing.assert_array_equal(got_s, [5, 3])
     assert got_n == 15
+
+
+# --- gradients -----------------------------------------------------------------------------------
+
+
+def _op_names(tensors) -> set[str]:
+    return {t.op.type_name for t in tensors}
+
+
+def test_reshape_gradient_is_a_static_reshape_unless_two_dims_are_unknown(graph):
+    x = gc.placeholder("float32", (None, 2, 3))
+    assert gc.grad(gc.reduce_sum(gc.reshape(x, (-1, 6))), x).op.type_name == "Reshape"
+    y = gc.placeholder("float32", (None, None, 3))
+    assert gc.grad(gc.reduce_sum(gc.reshape(y, (-1,))), y).op.type_name == "ReshapeLike"
+
+
+def test_broadcast_to_gradient_sums_statically_unless_a_dim_may_have_been_one(graph):
+    x = gc.placeholder("float32", (4, 1))
+    dx = gc.grad(gc.reduce_sum(gc.broadcast_to(x, (2, 4, 3))), x)
+    assert dx.op.type_name == "Sum" and dx.shape == (4, 1)
+    np.testing.assert_array_equal(_run(dx, {x: np.zeros((4, 1), "float32")}), np.full((4, 1), 6.0))
+    y = gc.placeholder("float32", (None, 3))
+    dy = gc.grad(gc.reduce_sum(gc.broadcast_to(y, (4, 3))), y)
+    assert dy.op.type_name == "SumLike"
+    np.testing.assert_array_equal(_run(dy, {y: np.zeros((1, 3), "float32")}), np.full((1, 3), 4.0))
+    np.testing.assert_array_equal(_run(dy, {y: np.zeros((4, 3), "float32")}), np.ones((4, 3)))
+
+
+def test_concat_gradient_splits_statically_or_by_the_inputs_run_time_sizes(graph):
+    x, y = gc.placeholder("float32", (2, 3)), gc.placeholder("float32", (1, 3))
+    dx, dy = gc.grad(gc.reduce_sum(gc.concat([x, y]) * [[1.0], [2.0], [3.0]]), [x, y])
+    assert dx.op.type_name == dy.op.type_name == "Split"
+    u, v = gc.placeholder("float32", (None, 3)), gc.placeholder("float32", (None, 3))
+    du, dv = gc.grad(gc.reduce_sum(gc.concat([u, v]) * [[1.0], [2.0], [3.0]]), [u, v])
+    assert du.op.type_name == dv.op.type_name == "SplitLike"
+    feeds = {u: np.zeros((1, 3), "float32"), v: np.zeros((2, 3), "float32")}
+    got_u, got_v = _run([du, dv], feeds)
+    np.testing.assert_array_equal(got_u, [[1.0] * 3])
+    np.testing.assert_array_equal(got_v, [[2.0] * 3, [3.0] * 3])
+
+
+def test_split_gradient_is_zero_for_unused_pieces(graph):
+    x = gc.placeholder("float32", (None, 4))
+    _, b, _ = gc.split(x, [1, 2, 1], axis=1)
+    dx = gc.grad(gc.reduce_sum(b * 2.0), x)
+    assert dx.op.type_name == "Concat"
+    np.testing.assert_array_equal(_run(dx, {x: np.ones((2, 4), "float32")}), [[0.0, 2.0, 2.0, 0.0]] * 2)
+
+
+def test_stack_gradient_unstacks(graph):
+    x, y = gc.placeholder("float32", (None, 2)), gc.placeholder("float32", (None, 2))
+    dx, dy = gc.grad(gc.reduce_sum(gc.stack([x, y], axis=1) * [[1.0, 1.0], [5.0, 5.0]]), [x, y])
+    feeds = {x: np.zeros((3, 2), "float32"), y: np.zeros((3, 2), "float32")}
+    got_x, got_y = _run([dx, dy], feeds)
+    np.testing.assert_array_equal(got_x, np.ones((3, 2)))
+    np.testing.assert_array_equal(got_y, np.full((3, 2), 5.0))
+
+
+def test_no_gradient_flows_through_shape_and_size(graph):
+    x = gc.placeholder("float32", (None, 3))
+    cost = gc.reduce_sum(gc.cast(gc.shape(x), "float32")) + gc.cast(gc.size(x), "float32")
+    with pytest.raises(gc.GraphcError, match="does not depend on"):
+        gc.grad(cost, x)
+    assert gc.grad(cost, x, unconnected="none") is None

@@ -1,0 +1,202 @@
+"""graphc.grad: the driver's behaviour (structure, errors, accumulation, scopes, growth) and composite
+gradients checked against finite differences and analytic formulas."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.testing import check_grad
+
+
+@pytest.fixture
+def graph():
+    g = gc.Graph()
+    with g.as_default():
+        yield g
+
+
+def _run(fetches, feeds=None):
+    with gc.Session() as sess:
+        return sess.run(fetches, feeds or {})
+
+
+def test_result_mirrors_wrt(graph):
+    x = gc.placeholder("float64", (2,), name="x")
+    y = gc.placeholder("float64", (2,), name="y")
+    cost = gc.reduce_sum(x * y)
+    assert isinstance(gc.grad(cost, x), gc.Tensor)
+    assert isinstance(gc.grad(cost, [x, y]), list)
+    assert isinstance(gc.grad(cost, (x, y)), tuple)
+
+
+def test_gradient_of_a_variable(graph):
+    w = gc.Variable(np.array([1.0, 2.0]), name="w")
+    dw = gc.grad(gc.reduce_sum(w * w * w), w)
+    np.testing.assert_allclose(_run(dw), [3.0, 12.0])
+
+
+def test_gradients_of_a_tensor_used_twice_accumulate(graph):
+    x = gc.placeholder("float64", (), name="x")
+    y = gc.exp(x) + x * x
+    dx = gc.grad(y, x)
+    assert _run(dx, {x: 0.5}) == pytest.approx(np.exp(0.5) + 1.0)
+
+
+def test_non_scalar_cost_needs_grad_cost(graph):
+    x = gc.placeholder("float64", (3,), name="x")
+    with pytest.raises(gc.ShapeError, match=r"not a scalar.*grad_cost"):
+        gc.grad(x * 2.0, x)
+
+
+def test_grad_cost_gives_a_vector_jacobian_product(graph):
+    x = gc.placeholder("float64", (3,), name="x")
+    v = np.array([1.0, -2.0, 0.5])
+    dx = gc.grad(x * x, x, grad_cost=gc.constant(v))
+    np.testing.assert_allclose(_run(dx, {x: [1.0, 2.0, 3.0]}), 2 * np.array([1.0, 2.0, 3.0]) * v)
+
+
+def test_integer_wrt_is_refused_naming_it(graph):
+    i = gc.placeholder("int64", (3,), name="counts")
+    cost = gc.reduce_sum(gc.cast(i, "float64"))
+    with pytest.raises(gc.DTypeError, match=r"node 'counts'.*i64\[3\]"):
+        gc.grad(cost, i)
+
+
+def test_unconnected_wrt_raises_by_default_naming_it(graph):
+    x = gc.placeholder("float64", (), name="x")
+    lonely = gc.placeholder("float64", (), name="lonely")
+    with pytest.raises(gc.GraphcError, match=r"node 'lonely'.*does not depend"):
+        gc.grad(x * 2.0, [x, lonely])
+
+
+def test_unconnected_zero_and_none(graph):
+    x = gc.placeholder("float64", (2,), name="x")
+    lonely = gc.placeholder("float64", (None, 3), name="lonely")
+    cost = gc.reduce_sum(x)
+    dzero = gc.grad(cost, lonely, unconnected="zero")
+    assert gc.grad(cost, lonely, unconnected="none") is None
+    out = _run(dzero, {lonely: np.ones((4, 3))})
+    np.testing.assert_array_equal(out, np.zeros((4, 3)))
+
+
+def test_path_through_integers_is_not_differentiable(graph):
+    x = gc.placeholder("float64", (3,), name="x")
+    cost = gc.reduce_sum(gc.cast(gc.argmax(x) + 0, "float64"))
+    with pytest.raises(gc.GraphcError, match="does not depend"):
+        gc.grad(cost, x)
+
+
+def test_stop_gradient_blocks_the_gradient(graph):
+    x = gc.placeholder("float64", (), name="x")
+    y = x * gc.stop_gradient(x * 3.0)
+    assert _run(gc.grad(y, x), {x: 2.0}) == 6.0
+
+
+def test_gradient_nodes_live_under_gradients_scope_and_link_to_forward_nodes(graph):
+    x = gc.placeholder("float64", (2,), name="x")
+    with gc.name_scope("model"):
+        h = gc.tanh(x, name="act")
+        cost = gc.reduce_sum(h, name="total")
+    first = len(graph.nodes)
+    gc.grad(cost, x)
+    added = graph.nodes[first:]
+    assert added and all(n.name.startswith("gradients/") for n in added)
+    tanh_grad = [n for n in added if n.grad_of is h.node]
+    assert tanh_grad and all(n.name.startswith("gradients/model/act_grad/") for n in tanh_grad)
+
+
+def test_gradient_graph_grows_linearly_with_the_forward_graph():
+    def added_nodes(depth):
+        g = gc.Graph()
+        with g.as_default():
+            x = gc.placeholder("float64", (None,), name="x")
+            y = x
+            for _ in range(depth):
+                y = gc.tanh(y) * 1.01 + x  # each step reuses x: many consumers to accumulate
+            cost = gc.reduce_sum(y)
+            before = len(g.nodes)
+            gc.grad(cost, x)
+            return before, len(g.nodes) - before
+
+    forward_small, small = added_nodes(40)
+    forward_big, big = added_nodes(160)
+    assert forward_big > 100
+    assert big <= 6 * forward_big
+    assert big / small < 4.5  # 4x the depth: linear growth, not quadratic (16x)
+
+
+def test_second_derivative_of_sum_tanh_cubed_matches_the_formula(graph):
+    x = gc.placeholder("float64", (None,), name="x")
+    first = gc.grad(gc.reduce_sum(gc.tanh(x) ** 3.0), x)
+    second = gc.grad(gc.reduce_sum(first), x)  # elementwise f', so this is f'' elementwise
+    values = np.linspace(-2.0, 2.0, 9)
+    t = np.tanh(values)
+    got_first, got_second = _run([first, second], {x: values})
+    np.testing.assert_allclose(got_first, 3 * t**2 * (1 - t**2), rtol=1e-12)
+    np.testing.assert_allclose(got_second, (6 * t - 12 * t**3) * (1 - t**2), rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_vector_product(graph):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 4))
+    x = gc.placeholder("float64", (4,), name="x")
+    v = gc.placeholder("float64", (4,), name="v")
+    f = 0.5 * gc.reduce_sum(x * gc.matmul(gc.constant(a), x)) + gc.reduce_sum(gc.exp(x))
+    g = gc.grad(f, x)
+    hv = gc.grad(gc.reduce_sum(g * v), x)
+    xv, vv = rng.normal(size=4), rng.normal(size=4)
+    hessian = 0.5 * (a + a.T) + np.diag(np.exp(xv))
+    np.testing.assert_allclose(_run(hv, {x: xv, v: vv}), hessian @ vv, rtol=1e-10)
+
+
+def test_gradient_penalty_trains_through_a_second_derivative(graph):
+    # d/dw of (d f / d x)^2 with f = w * x^2: d f/dx = 2 w x, penalty = 4 w^2 x^2, d/dw = 8 w x^2
+    w = gc.Variable(np.float64(1.5), name="w")
+    x = gc.placeholder("float64", (), name="x")
+    dfdx = gc.grad(w * x * x, x)
+    dw = gc.grad(dfdx * dfdx, w)
+    assert _run(dw, {x: 2.0}) == pytest.approx(8 * 1.5 * 4.0)
+
+
+def test_mlp_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+
+    def mlp(x, labels, w1, b1, w2, b2):
+        h = gc.relu(gc.matmul(x, w1) + b1)
+        logits = gc.matmul(h, w2) + b2
+        picked = gc.reduce_sum(gc.log_softmax(logits) * gc.one_hot(labels, 3, dtype="float64"), axis=1)
+        return -gc.reduce_mean(picked)
+
+    inputs = [
+        rng.normal(size=(5, 4)),
+        rng.integers(0, 3, 5),
+        rng.normal(size=(4, 6)),
+        rng.normal(size=6),
+        rng.normal(size=(6, 3)),
+        rng.normal(size=3),
+    ]
+    static = [(None, 4), (None,), (4, 6), (6,), (6, 3), (3,)]
+    check_grad(mlp, inputs, static_shapes=static)
+
+
+def test_cnn_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(2)
+
+    def cnn(images, labels, k1, k2, w):
+        h = gc.max_pool2d(gc.relu(gc.conv2d(images, k1, padding=1)), 2)
+        h = gc.avg_pool2d(gc.tanh(gc.conv2d(h, k2, stride=2, padding="same")), 1)
+        logits = gc.matmul(gc.reshape(h, (-1, 3 * 2 * 2)), w)
+        return gc.reduce_mean(
+            gc.reduce_logsumexp(logits, axis=1)
+            - gc.reduce_sum(logits * gc.one_hot(labels, 2, dtype="float64"), axis=1)
+        )
+
+    inputs = [
+        rng.normal(size=(2, 2, 8, 8)),
+        rng.integers(0, 2, 2),
+        rng.normal(size=(4, 2, 3, 3)),
+        rng.normal(size=(3, 4, 3, 3)),
+        rng.normal(size=(12, 2)),
+    ]
+    static = [(None, 2, 8, 8), (None,), (4, 2, 3, 3), (3, 4, 3, 3), (12, 2)]
+    check_grad(cnn, inputs, static_shapes=static)
