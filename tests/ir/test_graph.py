@@ -6,13 +6,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def test_nodes_are_appended_in_creation_order(graph):
     x = gc.placeholder("float32", (2,), name="x")
     y = gc.exp(x)

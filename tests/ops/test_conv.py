@@ -6,13 +6,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def _ph(shape, dtype="float32", name=None):
     return gc.placeholder(dtype, shape, name=name)
 

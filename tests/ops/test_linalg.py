@@ -9,13 +9,6 @@ from graphc.ops.elementwise import Multiply
 from graphc.ops.linalg import MatMul, Transpose
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def test_inner_dimension_mismatch_raises_shape_error_naming_node_and_shapes(graph):
     a = gc.placeholder("float32", (2, 3))
     b = gc.placeholder("float32", (4, 5))

@@ -6,13 +6,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def _run(t, feeds=None):
     with gc.Session() as sess:
         return sess.run(t, feeds)

@@ -6,13 +6,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def _draws(t, runs=2, feeds=None):
     """``runs`` successive values of ``t`` in one new session."""
     with gc.Session(t.graph) as sess:

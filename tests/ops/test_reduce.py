@@ -8,13 +8,6 @@ import graphc as gc
 from graphc.ops.reduce import ArgMax, Sum
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def test_out_of_range_axis_raises_axis_error_naming_node(graph):
     x = gc.placeholder("float32", (3, 4))
     with pytest.raises(gc.AxisError, match=r"'sum'.*test_reduce.py.*axis 2 is out of range"):

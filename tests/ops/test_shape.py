@@ -7,13 +7,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def _run(fetch, feeds):
     with gc.Session() as sess:
         return sess.run(fetch, feeds)

@@ -8,13 +8,6 @@ import graphc as gc
 from graphc.testing import check_grad
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def _run(fetches, feeds=None):
     with gc.Session() as sess:
         return sess.run(fetches, feeds or {})

@@ -6,13 +6,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def test_function_maps_positional_arrays_to_outputs(graph):
     x = gc.placeholder("float32", (None,), name="x")
     y = gc.placeholder("float32", (None,), name="y")

@@ -8,13 +8,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def test_run_returns_numpy_array_of_fetched_tensor(graph):
     x = gc.placeholder("float32", (None, 2), name="x")
     y = x * 3.0

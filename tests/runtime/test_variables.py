@@ -6,13 +6,6 @@ import pytest
 import graphc as gc
 
 
-@pytest.fixture
-def graph():
-    g = gc.Graph()
-    with g.as_default():
-        yield g
-
-
 def test_variable_is_initialized_on_first_read(graph):
     v = gc.Variable(np.arange(3.0), name="v")
     with gc.Session() as sess:
