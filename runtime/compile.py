@@ -1,59 +1,65 @@
 """``compile``: turn (fetches, feeds, updates) into an ``Executable`` for a device.
 
-This is the one entry ``Session.run`` and ``graphc.function`` share. It prunes the graph to what the
-fetches and updates need (stopping at fed tensors), checks that every needed placeholder is fed, and
-hands the schedule to the device's backend.
+This is the one entry ``Session.run`` and ``graphc.function`` share: extract the program graph (what the
+fetches and updates need, fed tensors as placeholders), run the optimization pipeline over it
+(``passes/pipeline.py``) unless ``optimize=False``, and hand the result to the device's backend. The
+executable keeps every stage for inspection: ``source`` (before the passes), ``program`` (after),
+``stats`` (per pass), ``dump()``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir.errors import FeedError, GraphMismatchError
+from graphc.ir.errors import GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor
-from graphc.ops.sources import Placeholder
+from graphc.ir.printing import format_graph
 from graphc.ops.state import Variable
+from graphc.passes.manager import PassManager, PassStat
+from graphc.passes.pipeline import PIPELINE
+from graphc.passes.program import extract_program
 
 DEVICES = ("reference",)
 
 
-def schedule_for(targets: Sequence[Tensor | Node], feeds: Sequence[Tensor]) -> list[Node]:
-    """The nodes needed to compute ``targets`` when ``feeds`` are given, in creation order."""
-    fed = set(feeds)
-    stack = [t.node if isinstance(t, Tensor) else t for t in targets if t not in fed]
-    seen: set[Node] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.extend(t.node for t in node.inputs if t not in fed)
-        stack.extend(node.control_inputs)
-    return sorted(seen, key=lambda n: n.index)
-
-
 @dataclass
 class Executable:
-    """A compiled computation: ``run(feed_values, state) -> fetch values``; updates are written to
-    ``state`` after every fetch and update value was computed."""
+    """A compiled computation: ``run(feed_values, state) -> fetch values`` (``None`` for fetched ops);
+    variable updates are written to ``state`` after every fetch and update value was computed."""
 
     graph: Graph
     feeds: list[Tensor]
     fetches: list[Tensor | Node]
     updates: list[tuple[Variable, Tensor]]
     device: str
-    backend: object
-    schedule: list[Node]
+    source: Graph
+    program: Graph
+    stats: list[PassStat] = field(default_factory=list)
+    backend: object = None
+
+    @property
+    def schedule(self) -> list[Node]:
+        """The nodes the backend runs, in order (the program's nodes less its fed placeholders)."""
+        fed = {t.node for t in self.program.inputs}
+        return [n for n in self.program.nodes if n not in fed]
 
     def run(self, feed_values: list[np.ndarray], state) -> list:
         values = self.backend.run(feed_values, state)
-        n = len(self.fetches)
-        for (var, _), value in zip(self.updates, values[n:], strict=True):
-            state.write(var.var_name, value)
-        return values[:n]
+        it = iter(values)
+        out = [next(it) if isinstance(f, Tensor) else None for f in self.fetches]
+        for var, _ in self.updates:
+            state.write(var.var_name, next(it))
+        return out
+
+    def dump(self) -> str:
+        """The per-pass statistics and the optimized program, as text."""
+        lines = [f"executable on {self.device}: {len(self.source.nodes)} -> {len(self.program.nodes)} nodes"]
+        lines += [f"  {s}" for s in self.stats]
+        return "\n".join(lines) + "\n" + format_graph(self.program)
 
 
 def compile(
@@ -61,50 +67,38 @@ def compile(
     feeds: Sequence[Tensor] = (),
     updates: Sequence[tuple[Variable, Tensor]] = (),
     device: str = "reference",
+    optimize: bool | None = None,
 ) -> Executable:
     """Compile ``fetches`` (tensors or ops) given fed tensors ``feeds`` and variable ``updates``.
+
+    Args:
+        optimize: run the optimization pipeline (default: on, unless ``GRAPHC_OPTIMIZE=0``); off is
+            for debugging: the program then runs exactly as written.
 
     Example:
         >>> import graphc as gc
         >>> g = gc.Graph()
         >>> with g.as_default():
         ...     x = gc.placeholder("float32", (None,), name="x")
-        ...     exe = gc.compile([x * 2.0], feeds=[x])
-        >>> len(exe.schedule)
-        2
+        ...     exe = gc.compile([x * (2.0 * 3.0)], feeds=[x])
+        >>> [n.op.type_name for n in exe.schedule]  # 2.0 * 3.0 was folded
+        ['Constant', 'Multiply']
     """
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
     fetches, feeds, updates = list(fetches), list(feeds), list(updates)
     graph = _common_graph(fetches, feeds, updates)
-    update_values = [value for _, value in updates]
-    tensors = [f for f in fetches if isinstance(f, Tensor)] + update_values
-    schedule = schedule_for(fetches + update_values, feeds)
-    for node in schedule:
-        if isinstance(node.op, Placeholder):
-            raise FeedError(
-                "placeholder is needed by the fetches but was not fed; add it to feed_dict",
-                node.where,
-            )
+    outputs = [f for f in fetches if isinstance(f, Tensor)] + [value for _, value in updates]
+    targets = [f for f in fetches if isinstance(f, Node)]
+    source = extract_program(graph, outputs, targets, feeds)
+    if optimize is None:
+        optimize = os.environ.get("GRAPHC_OPTIMIZE", "1") != "0"
+    program, stats = PassManager(PIPELINE).run(source) if optimize else (source, [])
     from graphc.runtime.reference import ReferenceExecutable
 
-    backend = ReferenceExecutable(schedule, feeds, tensors)
-    return Executable(graph, feeds, fetches, updates, device, _NodeFetches(backend, fetches), schedule)
-
-
-class _NodeFetches:
-    """Adapts a backend so that fetched ops (nodes) give ``None`` in the result list."""
-
-    def __init__(self, backend, fetches):
-        self.backend = backend
-        self.mask = [isinstance(f, Tensor) for f in fetches]
-        self.n_tensors = sum(self.mask)
-
-    def run(self, feed_values, state):
-        values = self.backend.run(feed_values, state)
-        it = iter(values)
-        out = [next(it) if is_tensor else None for is_tensor in self.mask]
-        return out + list(it)
+    exe = Executable(graph, feeds, fetches, updates, device, source, program, stats)
+    exe.backend = ReferenceExecutable(exe.schedule, list(program.inputs), list(program.outputs))
+    return exe
 
 
 def _common_graph(fetches, feeds, updates) -> Graph:

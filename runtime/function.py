@@ -53,7 +53,9 @@ class Function:
         self.session = session if session is not None else session_for(graph)
         if self.session.graph is not graph:
             raise GraphMismatchError("function's tensors belong to another graph than its session's")
-        self.executable = compile(outs, inputs, pairs, device=device or self.session.device)
+        self.executable = compile(
+            outs, inputs, pairs, device=device or self.session.device, optimize=self.session.optimize
+        )
         self.inputs = inputs
         self._single = single
 

@@ -27,6 +27,8 @@ class Session:
     Args:
         graph: the graph to run (default: the default graph when the session is made).
         device: ``"reference"`` (the numpy interpreter).
+        optimize: run the optimization pipeline on what it compiles (default: on, unless
+            ``GRAPHC_OPTIMIZE=0``); ``False`` runs graphs exactly as written, for debugging.
 
     Example:
         >>> import graphc as gc
@@ -39,11 +41,12 @@ class Session:
         array([3., 5.], dtype=float32)
     """
 
-    def __init__(self, graph: Graph | None = None, device: str = "reference"):
+    def __init__(self, graph: Graph | None = None, device: str = "reference", optimize: bool | None = None):
         if device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
         self.graph = graph if graph is not None else get_default_graph()
         self.device = device
+        self.optimize = optimize
         self._values: dict[str, np.ndarray] = {}
         self._counters: dict[str, int] = {}
         self._entropy = int.from_bytes(os.urandom(8), "little")
@@ -81,7 +84,7 @@ class Session:
         flat: list = []
         rebuild = _flatten(fetches, flat, self.graph)
         feeds = [self._as_feed_tensor(k) for k in feed_dict]
-        return compile(flat, feeds, device=self.device), rebuild
+        return compile(flat, feeds, device=self.device, optimize=self.optimize), rebuild
 
     def _as_feed_tensor(self, key) -> Tensor:
         t = self.graph.get_tensor(key) if isinstance(key, str) else key

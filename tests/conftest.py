@@ -1,6 +1,11 @@
-"""Shared fixtures: most tests build their graph inside a fresh default graph."""
+"""Shared fixtures: most tests build their graph inside a fresh default graph. The pass manager verifies
+the graph after every pass in the whole test suite."""
+
+import os
 
 import pytest
+
+os.environ.setdefault("GRAPHC_VERIFY", "1")
 
 import graphc as gc
 

@@ -279,6 +279,13 @@ class Graph:
         self._control: list[tuple[Node, ...]] = []
         self._lock = threading.Lock()
         self._random_ops = itertools.count()
+        self._locations: list[tuple[str, int]] = []
+        # A program graph (what the compiler optimizes) names its interface: the fed tensors in feed
+        # order, the tensors it computes, and the nodes it runs for their effects. User graphs leave
+        # them empty.
+        self.inputs: tuple[Tensor, ...] = ()
+        self.outputs: tuple[Tensor, ...] = ()
+        self.targets: tuple[Node, ...] = ()
 
     # -- building ---------------------------------------------------------------------------------
     def apply(self, op: Op, inputs: Sequence[Tensor] = (), name: str | None = None) -> Node:
@@ -291,19 +298,58 @@ class Graph:
                     f"{op.type_name} input {t.name} belongs to another graph; build all tensors of "
                     "one computation in the same graph"
                 )
-        location = _user_location()
+        location = self._locations[-1] if self._locations else _user_location()
         control = tuple(dict.fromkeys(n for deps in self._control for n in deps))
         with self._lock:
-            full_name = self._unique_name(name or op.default_name)
-            node = Node(self, op, tuple(inputs), full_name, location, control, len(self.nodes))
-            try:
-                types = op.infer(*(t.type for t in inputs))
-            except GraphcError as e:
-                raise e.with_context(node.where) from None
-            node.outputs = tuple(Tensor(node, i, t) for i, t in enumerate(types))
-            self._names.add(full_name)
-            self.nodes.append(node)
+            return self._add(op, inputs, self._unique_name(name or op.default_name), location, control)
+
+    def add_node(
+        self,
+        op: Op,
+        inputs: Sequence[Tensor],
+        name: str,
+        location: tuple[str, int],
+        control_inputs: Sequence[Node] = (),
+        grad_of: Node | None = None,
+    ) -> Node:
+        """Add a node with an explicit name (kept when free, else made unique, ignoring scopes) and
+        source location: how passes copy nodes into the graphs they build."""
+        for t in inputs:
+            if t.graph is not self:
+                raise GraphMismatchError(f"{op.type_name} input {t.name} belongs to another graph")
+        with self._lock:
+            unique = name if name not in self._names else self._unique_name_unscoped(name)
+            node = self._add(op, inputs, unique, location, tuple(control_inputs))
+        node.grad_of = grad_of
         return node
+
+    def _add(self, op: Op, inputs, full_name: str, location, control) -> Node:
+        node = Node(self, op, tuple(inputs), full_name, location, control, len(self.nodes))
+        try:
+            types = op.infer(*(t.type for t in inputs))
+        except GraphcError as e:
+            raise e.with_context(node.where) from None
+        node.outputs = tuple(Tensor(node, i, t) for i, t in enumerate(types))
+        self._names.add(full_name)
+        self.nodes.append(node)
+        return node
+
+    def _unique_name_unscoped(self, base: str) -> str:
+        saved, self._scopes = self._scopes, []
+        try:
+            return self._unique_name(base)
+        finally:
+            self._scopes = saved
+
+    @contextlib.contextmanager
+    def located_at(self, location: tuple[str, int]) -> Iterator[None]:
+        """Nodes created inside record ``location`` (passes use it: a rewrite's nodes point at the
+        user's line of the node they replace)."""
+        self._locations.append(location)
+        try:
+            yield
+        finally:
+            self._locations.pop()
 
     def _unique_name(self, base: str) -> str:
         base = "/".join([*self._scopes, base]) if self._scopes else base

@@ -35,11 +35,16 @@ class Op:
 
     #: ops that read or write session state or draw random numbers; never folded, merged or reordered
     stateful: ClassVar[bool] = False
+    #: the output is a function of the inputs and attributes alone (false for stateful ops and for
+    #: placeholders); only pure nodes may be folded or merged
+    pure: ClassVar[bool] = True
     #: abstract bases set this in their own body so they stay out of the registry
     abstract: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.stateful:
+            cls.pure = False
         if not cls.__dict__.get("abstract", False):
             cls.abstract = False
             OPS[cls.__name__] = cls

@@ -20,6 +20,7 @@ class Placeholder(Op):
 
     dtype: np.dtype
     shape: tuple | None  # None: any rank (not supported yet), tuple with None dims: any size there
+    pure = False  # its value comes from the feed, not from its (absent) inputs
 
     def infer(self):
         return (TensorType(self.shape, self.dtype),)

@@ -1,0 +1,50 @@
+"""``fold_constants``: evaluate nodes whose inputs are all constants, with the op's numpy reference.
+
+requires: nothing. ensures: no pure node with only constant inputs remains, except where the result
+would be larger than FOLD_LIMIT elements (folding must not bloat the graph) or the op is stateful or
+random. Never changes values: the reference is the definition of every op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.graph import Graph
+from graphc.ops.sources import Constant
+from graphc.passes.builder import GraphBuilder
+
+FOLD_LIMIT = 1 << 16  # elements: results above this stay computed at run time
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """Replace constant subgraphs by Constant nodes holding their value."""
+    builder = GraphBuilder(graph)
+    changed = False
+    for node in graph.nodes:
+        new_inputs = [builder.tensors[t] for t in node.inputs]
+        values = [t.node.op.value for t in new_inputs if isinstance(t.node.op, Constant)]
+        foldable = (
+            node.inputs
+            and len(values) == len(new_inputs)
+            and node.op.pure
+            and all(_size(t.type.shape) <= FOLD_LIMIT for t in node.outputs)
+        )
+        if not foldable:
+            builder.copy(node)
+            continue
+        with np.errstate(all="ignore"):
+            result = node.op.reference(*values)
+        results = (result,) if len(node.outputs) == 1 else tuple(result)
+        outs = []
+        for i, (t, value) in enumerate(zip(node.outputs, results, strict=True)):
+            arr = np.array(value, dtype=t.dtype, copy=True)
+            arr.setflags(write=False)
+            name = node.name if len(node.outputs) == 1 else f"{node.name}_{i}"
+            outs.append(builder.graph.add_node(Constant(arr), (), name, node.location).outputs[0])
+        builder.replace(node, outs)
+        changed = True
+    return builder.finish() if changed else graph
+
+
+def _size(shape) -> float:
+    return float("inf") if None in shape else float(np.prod(shape, dtype=np.float64))

@@ -1,0 +1,85 @@
+"""``PassManager``: runs a pipeline of passes over a program graph and owns the cross-cutting concerns.
+
+- verify (``verify=True``, or ``GRAPHC_VERIFY=1``; on in the test suite): after each pass, check the
+  graph's invariants; a failure names the pass and the passes before it.
+- dump (``GRAPHC_DUMP=dir``): write the graph after each pass as ``NN-name.txt``, and ``rules.txt`` with
+  per-rule hit counts.
+- time: per-pass wall time and node counts, kept as ``PassStat`` records for ``Executable.stats``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from graphc.ir.graph import Graph
+from graphc.ir.printing import format_graph
+from graphc.passes.rewrite import RulePass
+from graphc.passes.verify import VerifyError, verify
+
+Pass = Callable[[Graph], Graph]
+
+
+@dataclass
+class PassStat:
+    """What one pass did: node counts before and after, seconds, and rule hits for rule passes."""
+
+    name: str
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+    hits: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        rules = "".join(f"\n    {n}: {k}" for n, k in sorted(self.hits.items()))
+        counts = f"{self.nodes_before:5d} -> {self.nodes_after:5d} nodes"
+        return f"{self.name:16s} {counts}  {self.seconds * 1e3:8.2f} ms{rules}"
+
+
+@dataclass
+class PassManager:
+    """Runs ``pipeline`` in order: ``run(graph) -> (graph, stats)``."""
+
+    pipeline: Sequence[Pass]
+    verify: bool | None = None
+    dump_dir: str | None = None
+
+    def run(self, graph: Graph) -> tuple[Graph, list[PassStat]]:
+        check = self.verify if self.verify is not None else os.environ.get("GRAPHC_VERIFY") == "1"
+        dump_dir = self.dump_dir if self.dump_dir is not None else os.environ.get("GRAPHC_DUMP")
+        stats: list[PassStat] = []
+        if dump_dir:
+            _dump(dump_dir, "00-input", graph)
+        for i, p in enumerate(self.pipeline, 1):
+            name = getattr(p, "__name__", type(p).__name__)
+            hits: Counter = Counter()
+            before, start = len(graph.nodes), time.perf_counter()
+            graph = p(graph, hits) if isinstance(p, RulePass) else p(graph)
+            stats.append(PassStat(name, before, len(graph.nodes), time.perf_counter() - start, dict(hits)))
+            if check:
+                try:
+                    verify(graph)
+                except VerifyError as e:
+                    ran = ", ".join(s.name for s in stats)
+                    raise VerifyError(f"after pass {name!r} (passes run: {ran}): {e}") from None
+            if dump_dir:
+                _dump(dump_dir, f"{i:02d}-{name}", graph)
+        if dump_dir:
+            lines = [f"{s.name}: {rule} {k}" for s in stats for rule, k in sorted(s.hits.items())]
+            _write(os.path.join(dump_dir, "rules.txt"), "\n".join(lines) + "\n")
+        return graph, stats
+
+
+def _dump(directory: str, stem: str, graph: Graph) -> None:
+    os.makedirs(directory, exist_ok=True)
+    _write(os.path.join(directory, f"{stem}.txt"), format_graph(graph) + "\n")
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)  # a reader never sees half a dump

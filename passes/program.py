@@ -1,0 +1,54 @@
+"""Extracting the program graph the compiler works on: what the fetches and updates need, with every fed
+tensor turned into a placeholder, as a new self-contained graph (``inputs``, ``outputs``, ``targets``).
+
+The user's graph is never touched: passes optimize the program graph, and a new program is extracted for
+each (fetches, feeds, updates) a session compiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphc.ir.errors import FeedError
+from graphc.ir.graph import Graph, Node, Tensor
+from graphc.ops.sources import Placeholder
+from graphc.passes.builder import GraphBuilder
+
+
+def needed_nodes(targets: Sequence[Tensor | Node], stop: set[Tensor] = frozenset()) -> list[Node]:
+    """The nodes ``targets`` need (data and control inputs), not looking past ``stop``, in graph order."""
+    stack = [t.node if isinstance(t, Tensor) else t for t in targets if t not in stop]
+    seen: set[Node] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(t.node for t in node.inputs if t not in stop)
+        stack.extend(node.control_inputs)
+    return sorted(seen, key=lambda n: n.index)
+
+
+def extract_program(
+    graph: Graph, outputs: Sequence[Tensor], targets: Sequence[Node], feeds: Sequence[Tensor]
+) -> Graph:
+    """A new graph computing ``outputs`` and running ``targets`` from placeholders standing for ``feeds``.
+
+    Raises FeedError naming a placeholder that is needed but not fed.
+    """
+    fed = set(feeds)
+    builder = GraphBuilder(graph)
+    for t in dict.fromkeys(feeds):
+        node = builder.graph.add_node(Placeholder(t.dtype, t.shape), (), t.node.name, t.node.location)
+        builder.tensors[t] = node.outputs[0]
+    for node in needed_nodes([*outputs, *targets], fed):
+        if isinstance(node.op, Placeholder):
+            raise FeedError(
+                "placeholder is needed by the fetches but was not fed; add it to feed_dict", node.where
+            )
+        builder.copy(node)
+    program = builder.graph
+    program.inputs = tuple(builder.tensors[t] for t in feeds)
+    program.outputs = tuple(builder.tensors[t] for t in outputs)
+    program.targets = tuple(builder.nodes[n] for n in targets)
+    return program
