@@ -67,7 +67,8 @@ def ancestors(fetches) -> list[Node]:
 
 
 def print_graph(x=None, file=None) -> str:
-    """Print (and return) the text form of a graph, or of what the given tensors depend on.
+    """Print (and return) the text form of a graph, of what the given tensors depend on, or of the
+    optimized program of a compiled executable (``gc.compile(...)``).
 
     Example:
         >>> import graphc as gc
@@ -85,6 +86,8 @@ def print_graph(x=None, file=None) -> str:
 
     if x is None:
         text = format_graph(get_default_graph())
+    elif isinstance(getattr(x, "program", None), Graph):  # a compiled Executable
+        text = format_graph(x.program)
     elif isinstance(x, Graph):
         text = format_graph(x)
     else:

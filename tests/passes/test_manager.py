@@ -1,0 +1,69 @@
+"""The pass manager and compile(): stats, dumps, verification naming the pass, the optimize flag."""
+
+import os
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir.graph import Graph
+from graphc.passes.builder import GraphBuilder
+from graphc.passes.manager import PassManager
+from graphc.passes.verify import VerifyError
+from tests.passes.helpers import program
+
+
+def test_compile_reports_per_pass_statistics(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([x * (gc.constant(2.0) * 3.0) + gc.exp(x) * 0.0], feeds=[x])
+    names = [s.name for s in exe.stats]
+    assert names[0] == "prune" and "fold_constants" in names
+    assert all(s.seconds >= 0 and s.nodes_after >= 0 for s in exe.stats)
+    assert len(exe.program.nodes) < len(exe.source.nodes)
+    text = exe.dump()
+    assert "fold_constants" in text and "Multiply" in text
+
+
+def test_optimize_false_runs_the_graph_as_written(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([x * (gc.constant(2.0) * 3.0)], feeds=[x], optimize=False)
+    assert exe.stats == [] and exe.program is exe.source
+    with gc.Session(optimize=False) as sess:
+        assert sess.run(x * 2.0, {x: [1.0]})[0] == 2.0
+
+
+def test_graphc_dump_writes_the_graph_after_every_pass(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([x * (gc.constant(2.0) * 3.0)], feeds=[x])
+    files = sorted(os.listdir(tmp_path))
+    assert files[0] == "00-input.txt" and "rules.txt" in files
+    assert len([f for f in files if f[:2].isdigit()]) == len(exe.stats) + 1
+    assert "Multiply" in (tmp_path / files[-2]).read_text()
+
+
+def _break_types(graph: Graph) -> Graph:
+    """A broken pass: swaps a node's op for one with a different output type."""
+    builder = GraphBuilder(graph)
+    for node in graph.nodes:
+        new = builder.copy(node)
+        if node.op.type_name == "Exp":
+            new.op = gc.ops.elementwise.Cast(np.dtype("float64"))
+    return builder.finish()
+
+
+def test_verify_names_the_pass_that_broke_the_graph(graph):
+    x = gc.placeholder("float32", (3,), name="x")
+    prog = program([gc.exp(x)], [x])
+    manager = PassManager([_break_types], verify=True)
+    with pytest.raises(VerifyError, match=r"after pass '_break_types'.*stored types differ"):
+        manager.run(prog)
+
+
+def test_session_runs_through_the_pipeline_by_default(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = x * (gc.constant(2.0) * 3.0)
+    with gc.Session() as sess:
+        np.testing.assert_array_equal(sess.run(y, {x: [1.0]}), [6.0])
+        exe = next(iter(sess._cache.values()))[0]
+    assert exe.stats and "fold_constants" in [s.name for s in exe.stats]
