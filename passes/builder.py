@@ -46,5 +46,5 @@ class GraphBuilder:
         g = self.graph
         g.inputs = tuple(self.tensors[t] for t in self.source.inputs)
         g.outputs = tuple(self.tensors[t] for t in self.source.outputs)
-        g.targets = tuple(self.nodes[n] for n in self.source.targets if n in self.nodes)
+        g.targets = tuple(dict.fromkeys(self.nodes[n] for n in self.source.targets if n in self.nodes))
         return g

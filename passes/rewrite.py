@@ -54,11 +54,15 @@ def rewrite_to_fixpoint(graph: Graph, rules: Sequence[Rule], hits: Counter | Non
 
 
 def _rewrite_once(graph: Graph, rules: Sequence[Rule], hits: Counter | None) -> tuple[Graph, bool]:
+    from graphc.passes.program import needed_nodes
+
+    # dead nodes (left by earlier rounds) are copied but never rewritten, or the fixpoint never settles
+    live = set(needed_nodes([*graph.outputs, *graph.targets])) if graph.outputs or graph.targets else None
     builder = GraphBuilder(graph)
     fired = False
     for node in graph.nodes:
         new = builder.copy(node)
-        if node.op.stateful:
+        if node.op.stateful or (live is not None and node not in live):
             continue
         for rule in rules:
             m = rule.match(new)

@@ -20,6 +20,7 @@ from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
 from graphc.ops.state import Variable
 from graphc.passes.manager import PassManager, PassStat
+from graphc.passes.memory import plan_memory
 from graphc.passes.pipeline import PIPELINE
 from graphc.passes.program import extract_program
 
@@ -54,6 +55,14 @@ class Executable:
         for var, _ in self.updates:
             state.write(var.var_name, next(it))
         return out
+
+    def memory_plan(self, input_shapes: Sequence[tuple[int, ...]]):
+        """The buffer plan of the optimized program for concrete feed shapes (in ``feeds`` order):
+        reuse, in-place variable updates, peak bytes against the naive sum (``passes/memory.py``)."""
+        n = len(self.updates)
+        update_tensors = self.program.outputs[len(self.program.outputs) - n :] if n else ()
+        updates = [(var.var_name, t) for (var, _), t in zip(self.updates, update_tensors, strict=True)]
+        return plan_memory(self.program, input_shapes, updates)
 
     def dump(self) -> str:
         """The per-pass statistics and the optimized program, as text."""

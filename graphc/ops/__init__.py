@@ -7,6 +7,7 @@ imported. Each family module lists its user functions in ``__all__``.
 from graphc.ops import conv as _conv
 from graphc.ops import conv_grad as _conv_grad
 from graphc.ops import elementwise as _elementwise
+from graphc.ops import fused as _fused
 from graphc.ops import indexing as _indexing
 from graphc.ops import indexing_grad as _indexing_grad
 from graphc.ops import like as _like

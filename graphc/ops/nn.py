@@ -1,8 +1,11 @@
-"""Neural-network ops that are primitives for numerical stability: ``softmax`` and ``log_softmax``.
+"""Neural-network ops that are primitives for numerical stability: ``softmax``, ``log_softmax`` and
+the fused loss ``sparse_softmax_cross_entropy``.
 
-Both are written as one op rather than ``exp(x) / reduce_sum(exp(x))`` because the stable form (shift by
+They are written as one op rather than ``exp(x) / reduce_sum(exp(x))`` because the stable form (shift by
 the maximum along the axis first) cannot overflow, and ``log_softmax`` never takes the log of an
-underflowed zero. They sit in the define layer (``graphc/ops``); backends register kernels per op type.
+underflowed zero. The cross-entropy op also skips the one-hot product entirely (the ``stabilize`` pass
+rewrites ``-sum(log_softmax(z) * one_hot(labels), -1)`` into it). They sit in the define layer
+(``graphc/ops``); backends register kernels per op type.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import AxisError, DTypeError
+from graphc.ir.errors import AxisError, DTypeError, RunError, ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.op import Op
-from graphc.ir.types import TensorType, normalize_axis
+from graphc.ir.types import TensorType, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor
 from graphc.ops.elementwise import exp
+from graphc.ops.indexing import one_hot
 from graphc.ops.reduce import reduce_sum
+from graphc.ops.shape import expand_dims
 
 
 def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
@@ -74,6 +79,54 @@ class LogSoftmax(_AlongAxis):
 
     def vjp(self, node, gy):
         return (gy - exp(node.outputs[0]) * reduce_sum(gy, self.axis, keepdims=True),)
+
+
+@dataclass(frozen=True)
+class SoftmaxCrossEntropy(Op):
+    """loss[...] = logsumexp(z[..., :]) - z[..., labels[...]] = -log_softmax(z)[..., labels[...]].
+
+    Float logits ``z`` of shape (..., K) with K known at build time, integer ``labels`` of shape (...)
+    (the same batch shape: no broadcasting). Output: z's dtype and batch shape. Computed from the
+    max-shifted logits as ``log_softmax`` is, so it is finite for any finite logits. A label outside
+    [0, K) is a run-time error (where the unfused ``one_hot`` form would silently give a loss of 0).
+    """
+
+    def infer(self, z: TensorType, labels: TensorType) -> tuple[TensorType]:
+        if not dtypes.is_float(z.dtype):
+            raise DTypeError(f"softmax cross-entropy needs float logits, got {z}")
+        if not dtypes.is_int(labels.dtype):
+            raise DTypeError(f"softmax cross-entropy needs int32 or int64 labels, got {labels}")
+        if z.ndim == 0 or z.shape[-1] is None:
+            raise ShapeError(f"logits {z} need a last (class) axis whose size is known at build time")
+        if labels.ndim != z.ndim - 1:
+            raise ShapeError(
+                f"labels {labels} must have the logits' batch shape {format_shape(z.shape[:-1])}"
+            )
+        batch = []
+        for a, b in zip(z.shape[:-1], labels.shape, strict=True):
+            if a is not None and b is not None and a != b:
+                raise ShapeError(
+                    f"labels {labels} must have the logits' batch shape {format_shape(z.shape[:-1])}"
+                )
+            batch.append(a if a is not None else b)
+        return (TensorType(tuple(batch), z.dtype),)
+
+    def reference(self, z, labels):
+        k = z.shape[-1]
+        if labels.shape != z.shape[:-1]:
+            raise RunError(f"labels of shape {labels.shape} do not match logits of shape {z.shape}")
+        bad = labels[(labels < 0) | (labels >= k)]
+        if bad.size:
+            raise RunError(f"label {int(bad.flat[0])} is out of range [0, {k}) for logits of shape {z.shape}")
+        s = _shifted(z, -1)
+        picked = np.take_along_axis(s, labels[..., None].astype(np.intp), axis=-1)[..., 0]
+        # -(s_l - log sum exp s): the same rounding as -log_softmax(z)[label], its unfused form
+        return np.asarray(-(picked - np.log(np.sum(np.exp(s), axis=-1))), dtype=z.dtype)
+
+    def vjp(self, node, gy):
+        z, labels = node.inputs
+        hot = one_hot(labels, z.shape[-1], dtype=z.dtype)
+        return ((softmax(z) - hot) * expand_dims(gy, -1), None)
 
 
 def _axis(axis, ndim: int):
@@ -140,4 +193,44 @@ def log_softmax(x, axis: int = -1, name: str | None = None) -> Tensor:
     return apply(LogSoftmax(_axis(axis, x.ndim)), [x], name)
 
 
-__all__ = ["log_softmax", "softmax"]
+def sparse_softmax_cross_entropy(logits, labels, name: str | None = None) -> Tensor:
+    """The softmax cross-entropy of ``logits`` against integer class ``labels``, one loss per example:
+    ``-log_softmax(logits)[..., label]``, computed stably (TF's
+    ``sparse_softmax_cross_entropy_with_logits``).
+
+    Args:
+        logits: a float tensor of shape (..., K); K must be known at build time.
+        labels: an int32 or int64 tensor of shape (...), each in [0, K).
+        name: the node name.
+
+    Returns:
+        A tensor of shape (...) and the logits' dtype. Its gradient with respect to the logits is
+        ``softmax(logits) - one_hot(labels)`` (times the incoming gradient); labels get none.
+
+    Raises:
+        ShapeError: the labels' shape is not the logits' batch shape, or K is unknown.
+        DTypeError: the logits are not float or the labels not integer.
+        RunError: (when the graph runs) a label outside [0, K).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     z = gc.constant([[0.0, 0.0], [1e4, 0.0]])
+        ...     loss = gc.sparse_softmax_cross_entropy(z, gc.constant([1, 1]))
+        ...     with gc.Session() as sess:
+        ...         sess.run(loss)
+        array([6.931472e-01, 1.000000e+04], dtype=float32)
+    """
+    return apply(SoftmaxCrossEntropy(), [as_tensor(logits), as_tensor(labels)], name)
+
+
+#: TF's name for the same loss
+sparse_softmax_cross_entropy_with_logits = sparse_softmax_cross_entropy
+
+__all__ = [
+    "log_softmax",
+    "softmax",
+    "sparse_softmax_cross_entropy",
+    "sparse_softmax_cross_entropy_with_logits",
+]

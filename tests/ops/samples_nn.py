@@ -91,3 +91,58 @@ SAMPLES = [
         "LogSoftmax", gc.log_softmax, lambda x: EXTREME_LOG_SOFTMAX, (EXTREME,), name="extreme", rtol=1e-6
     ),
 ]
+
+
+def _cross_entropy(z, labels):
+    """-log_softmax(z)[label] in float64 (scipy's logsumexp), rounded to z's dtype."""
+    from scipy.special import logsumexp
+
+    z64 = z.astype(D)
+    picked = np.take_along_axis(z64, labels[..., None].astype(np.intp), axis=-1)[..., 0]
+    return (logsumexp(z64, axis=-1) - picked).astype(z.dtype)
+
+
+_XE = gc.sparse_softmax_cross_entropy
+EXTREME_LABELS = Arg((3,), "int64", value=[2, 0, 1])
+
+SAMPLES += [
+    Sample("SoftmaxCrossEntropy", _XE, _cross_entropy, (Arg((4, 5), F), Arg((4,), "int64", 0, 5))),
+    Sample(
+        "SoftmaxCrossEntropy",
+        _XE,
+        _cross_entropy,
+        (Arg((2, 3, 4), D), Arg((2, 3), "int32", 0, 4)),
+        name="batch_2d_f64_int32",
+        rtol=1e-12,
+    ),
+    Sample(
+        "SoftmaxCrossEntropy",
+        _XE,
+        _cross_entropy,
+        (Arg((6, 3), F, static=(None, 3)), Arg((6,), "int64", 0, 3, static=(None,))),
+        name="unknown_batch",
+    ),
+    Sample(
+        "SoftmaxCrossEntropy",
+        _XE,
+        _cross_entropy,
+        (Arg((0, 3), F, static=(None, 3)), Arg((0,), "int64", 0, 3, static=(None,))),
+        name="empty_batch",
+    ),
+    Sample(
+        "SoftmaxCrossEntropy",
+        _XE,
+        _cross_entropy,
+        (Arg((3,), D), Arg((), "int64", 0, 3)),
+        name="single_example",
+        rtol=1e-12,
+    ),
+    Sample(
+        "SoftmaxCrossEntropy",
+        _XE,
+        lambda z, labels: np.array([-np.log(_P[2]), -np.log(_P[0]), 2e4], F),
+        (EXTREME, EXTREME_LABELS),
+        name="extreme",
+        rtol=1e-6,
+    ),
+]

@@ -88,3 +88,73 @@ def test_log_softmax_gradient_is_finite_for_extreme_inputs(graph):
     x = gc.placeholder("float64", (2,))
     gx = gc.grad(gc.reduce_sum(gc.log_softmax(x)), x)
     np.testing.assert_allclose(_run(gx, {x: [0.0, -1e4]}), [-1.0, 1.0], rtol=1e-12)
+
+
+# --- sparse_softmax_cross_entropy ------------------------------------------------------------------
+
+
+def test_cross_entropy_is_minus_log_softmax_at_the_label(graph):
+    rng = np.random.default_rng(3)
+    z, labels = rng.normal(size=(4, 6)), rng.integers(0, 6, 4)
+    loss = gc.sparse_softmax_cross_entropy(gc.constant(z), gc.constant(labels))
+    want = -_run(gc.log_softmax(gc.constant(z)))[np.arange(4), labels]
+    np.testing.assert_array_equal(_run(loss), want)
+
+
+def test_cross_entropy_alias_is_tf_name(graph):
+    assert gc.sparse_softmax_cross_entropy_with_logits is gc.sparse_softmax_cross_entropy
+
+
+def test_cross_entropy_of_extreme_logits_is_finite(graph):
+    z = gc.constant(np.array([[1e4, -1e4], [-1e4, 1e4]], "float32"))
+    got = _run(gc.sparse_softmax_cross_entropy(z, gc.constant([1, 1])))
+    np.testing.assert_array_equal(got, np.array([2e4, 0.0], "float32"))
+
+
+def test_cross_entropy_out_of_range_label_is_a_run_error_naming_the_node(graph):
+    z = gc.placeholder("float32", (None, 3))
+    labels = gc.placeholder("int64", (None,))
+    loss = gc.sparse_softmax_cross_entropy(z, labels, name="xent")
+    for bad in (3, -1):
+        with pytest.raises(gc.RunError, match=rf"xent.*test_nn.py.*label {bad} is out of range \[0, 3\)"):
+            _run(loss, {z: np.zeros((2, 3), "float32"), labels: [0, bad]})
+
+
+def test_cross_entropy_run_time_batch_mismatch_is_a_run_error(graph):
+    z = gc.placeholder("float32", (None, 3))
+    labels = gc.placeholder("int64", (None,))
+    loss = gc.sparse_softmax_cross_entropy(z, labels, name="xent")
+    with pytest.raises(gc.RunError, match=r"xent.*do not match"):
+        _run(loss, {z: np.zeros((2, 3), "float32"), labels: [0]})
+
+
+def test_cross_entropy_build_errors_name_the_node(graph):
+    z = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.ShapeError, match=r"softmax_cross_entropy.*test_nn.py.*batch shape"):
+        gc.sparse_softmax_cross_entropy(z, gc.placeholder("int64", (3,)))
+    with pytest.raises(gc.ShapeError, match=r"batch shape"):
+        gc.sparse_softmax_cross_entropy(z, gc.placeholder("int64", (2, 1)))
+    with pytest.raises(gc.DTypeError, match=r"int32 or int64 labels"):
+        gc.sparse_softmax_cross_entropy(z, gc.placeholder("float32", (2,)))
+    with pytest.raises(gc.DTypeError, match=r"float logits"):
+        gc.sparse_softmax_cross_entropy(gc.placeholder("int32", (2, 3)), gc.placeholder("int64", (2,)))
+    with pytest.raises(gc.ShapeError, match=r"known at build time"):
+        gc.sparse_softmax_cross_entropy(gc.placeholder("float32", (2, None)), gc.placeholder("int64", (2,)))
+
+
+def test_cross_entropy_batch_shape_takes_the_known_dims(graph):
+    z = gc.placeholder("float64", (None, 3, 5))
+    labels = gc.placeholder("int32", (4, None))
+    loss = gc.sparse_softmax_cross_entropy(z, labels)
+    assert loss.shape == (4, 3) and loss.dtype == np.float64
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_hot(graph):
+    rng = np.random.default_rng(4)
+    z = gc.placeholder("float64", (None, 4))
+    labels = gc.placeholder("int64", (None,))
+    gz = gc.grad(gc.reduce_sum(gc.sparse_softmax_cross_entropy(z, labels) * 2.0), z)
+    zv, lv = rng.normal(size=(3, 4)), np.array([0, 3, 1])
+    e = np.exp(zv - zv.max(-1, keepdims=True))
+    want = 2.0 * (e / e.sum(-1, keepdims=True) - np.eye(4)[lv])
+    np.testing.assert_allclose(_run(gz, {z: zv, labels: lv}), want, rtol=1e-12)
