@@ -75,9 +75,8 @@ def test_mlp_training_pipeline_report(graph, capsys):
     fused = [n for n in exe.program.nodes if n.op.type_name == "FusedOp"]
     plan = exe.memory_plan([(128, 784), (128,)])
     with capsys.disabled():
-        print(
-            f"\nMLP 784-128-128-10 + Adam training step: {len(exe.source.nodes)} -> {len(exe.program.nodes)} nodes"
-        )
+        nodes = f"{len(exe.source.nodes)} -> {len(exe.program.nodes)} nodes"
+        print(f"\nMLP 784-128-128-10 + Adam training step: {nodes}")
         print(f"fused groups: {len(fused)} (ops per body: {sorted(len(n.op.body) for n in fused)})")
         print(f"memory at batch 128: {plan.peak_bytes} B planned vs {plan.naive_bytes} B naive")
     assert len(exe.program.nodes) < 0.5 * len(exe.source.nodes)
