@@ -1,15 +1,31 @@
 """Fit y = 3x + 2 from noisy samples by SGD: ``graphc.grad`` builds the gradients, ``graphc.function``
 applies the updates.
 
-Run: python examples/linear_regression.py
+Run: python examples/linear_regression.py   (writes the graph picture and the saved graph to out/)
 """
+
+import os
 
 import numpy as np
 
 import graphc as gc
 
 
-def main(steps: int = 200, lr: float = 0.1, seed: int = 0) -> tuple[float, float]:
+def write_pictures(executable, session, out_dir: str, stem: str) -> list[str]:
+    """The training step's graph as HTML (always) and SVG (when Graphviz is installed), and the saved
+    graph with the trained values (JSON + npz) that ``python -m graphc viz|info`` reads."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = [gc.viz.to_html(executable, os.path.join(out_dir, f"{stem}.html"))]
+    try:
+        written.append(gc.viz.render(executable, os.path.join(out_dir, f"{stem}.svg")))
+    except gc.viz.GraphvizNotFound:
+        print("(no SVG: Graphviz's dot is not installed; the HTML view needs nothing)")
+    saved = os.path.join(out_dir, f"{stem}.json")
+    gc.save_graph(executable.fetches + [value for _, value in executable.updates], saved, session=session)
+    return [*written, saved]
+
+
+def main(steps: int = 200, lr: float = 0.1, seed: int = 0, out_dir: str = "out") -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     x_data = rng.uniform(-1.0, 1.0, 256).astype(np.float32)
     y_data = (3.0 * x_data + 2.0 + rng.normal(0.0, 0.1, 256)).astype(np.float32)
@@ -33,6 +49,8 @@ def main(steps: int = 200, lr: float = 0.1, seed: int = 0) -> tuple[float, float
             print(f"step {step:4d}  loss {float(value):.4f}")
     w_value, b_value = (float(v) for v in params())
     print(f"w = {w_value:.3f} (true 3), b = {b_value:.3f} (true 2)")
+    for path in write_pictures(train.executable, train.session, out_dir, "linear_regression"):
+        print(f"wrote {path}")
     return w_value, b_value
 
 

@@ -15,7 +15,7 @@ Example:
     array([[3.]], dtype=float32)
 """
 
-from graphc import init, testing
+from graphc import init, testing, viz
 from graphc.ir import (
     AxisError,
     DTypeError,
@@ -40,6 +40,7 @@ from graphc.ops import *  # noqa: F403
 from graphc.ops import abs  # noqa: A004
 from graphc.passes.autodiff import grad
 from graphc.runtime import Executable, Function, Session, compile, function, get_default_session
+from graphc.serialize import LoadedGraph, SerializationError, load_graph, save_graph
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,8 @@
 
 - verify (``verify=True``, or ``GRAPHC_VERIFY=1``; on in the test suite): after each pass, check the
   graph's invariants; a failure names the pass and the passes before it.
-- dump (``GRAPHC_DUMP=dir``): write the graph after each pass as ``NN-name.txt``, and ``rules.txt`` with
+- dump (``GRAPHC_DUMP=dir``): write the graph after each pass as ``NN-name.txt`` and ``NN-name.dot``, and
+  ``rules.txt`` with
   per-rule hit counts.
 - time: per-pass wall time and node counts, kept as ``PassStat`` records for ``Executable.stats``.
 """
@@ -19,6 +20,7 @@ from graphc.ir.graph import Graph
 from graphc.ir.printing import format_graph
 from graphc.passes.rewrite import RulePass
 from graphc.passes.verify import VerifyError, verify
+from graphc.viz.dot import to_dot
 
 Pass = Callable[[Graph], Graph]
 
@@ -76,6 +78,7 @@ class PassManager:
 def _dump(directory: str, stem: str, graph: Graph) -> None:
     os.makedirs(directory, exist_ok=True)
     _write(os.path.join(directory, f"{stem}.txt"), format_graph(graph) + "\n")
+    _write(os.path.join(directory, f"{stem}.dot"), to_dot(graph, title=stem))
 
 
 def _write(path: str, text: str) -> None:

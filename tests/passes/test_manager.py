@@ -37,9 +37,12 @@ def test_graphc_dump_writes_the_graph_after_every_pass(graph, tmp_path, monkeypa
     x = gc.placeholder("float32", (None,), name="x")
     exe = gc.compile([x * (gc.constant(2.0) * 3.0)], feeds=[x])
     files = sorted(os.listdir(tmp_path))
-    assert files[0] == "00-input.txt" and "rules.txt" in files
-    assert len([f for f in files if f[:2].isdigit()]) == len(exe.stats) + 1
-    assert "Multiply" in (tmp_path / files[-2]).read_text()
+    assert "00-input.txt" in files and "00-input.dot" in files and "rules.txt" in files
+    assert len([f for f in files if f[:2].isdigit() and f.endswith(".txt")]) == len(exe.stats) + 1
+    assert len([f for f in files if f.endswith(".dot")]) == len(exe.stats) + 1
+    last = sorted(f for f in files if f[:2].isdigit())[-1].rsplit(".", 1)[0]
+    assert "Multiply" in (tmp_path / f"{last}.txt").read_text()
+    assert "Multiply" in (tmp_path / f"{last}.dot").read_text()
 
 
 def _break_types(graph: Graph) -> Graph:

@@ -1,0 +1,360 @@
+"""Our own layered (Sugiyama-style) graph layout, so the HTML page needs neither Graphviz nor a server.
+
+Steps, each simple and linear or near-linear in the graph's size: break cycles (collapsed scopes can
+make them) by reversing DFS back edges; longest-path layering from the top, then sources moved down next
+to their first consumer (constants and variables sit beside the op that reads them instead of all at
+the top); long edges split by dummy nodes; a few barycenter sweeps reorder each layer to reduce edge
+crossings (the best ordering seen is kept); x coordinates by weighted isotonic regression (each layer
+placed as close as its order and the spacing allow to the mean of its neighbours, which straightens
+long edges); edge endpoints spread along the node's top and bottom sides so parallel edges stay apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+#: gaps between boxes in a layer, between a box and a dummy (an edge's bend) and between layers
+NODE_GAP, DUMMY_GAP, LAYER_GAP = 22.0, 8.0, 46.0
+DUMMY_WIDTH = 6.0
+MARGIN = 24.0
+#: label metrics shared with the page's CSS: first line bold 12px sans, others 10.5px monospace
+TITLE_CHAR, DETAIL_CHAR, LINE_HEIGHT, PAD_X, PAD_Y = 7.4, 6.4, 14.0, 12.0, 7.0
+MAX_LINES, MAX_CHARS = 3, 34
+
+
+@dataclass
+class Box:
+    """A node's place: center ``x``, ``y``, size ``w`` by ``h``, and its ``layer`` (0 is the top)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    layer: int
+
+
+@dataclass
+class Layout:
+    """``boxes`` by id; ``routes[i]`` are the points of edge ``i`` (source end first); the drawing's size."""
+
+    boxes: dict[str, Box]
+    routes: list[list[tuple[float, float]]]
+    width: float
+    height: float
+    scopes: list[tuple[str, float, float, float, float]] = field(default_factory=list)  # name, x, y, w, h
+
+
+def label_lines(label: str) -> list[str]:
+    """The lines a box shows: at most ``MAX_LINES``, each at most ``MAX_CHARS`` (cut with an ellipsis).
+
+    Example:
+        >>> label_lines("Transpose\\naxes=(1, 0)")
+        ['Transpose', 'axes=(1, 0)']
+    """
+    lines = label.split("\n") or [""]
+    if len(lines) > MAX_LINES:
+        lines = lines[: MAX_LINES - 1] + ["…"]
+    return [line if len(line) <= MAX_CHARS else line[: MAX_CHARS - 1] + "…" for line in lines]
+
+
+def label_size(label: str) -> tuple[float, float]:
+    """The (width, height) of a box that fits ``label`` (see ``label_lines``).
+
+    Example:
+        >>> label_size("MatMul")
+        (68.4, 28.0)
+    """
+    lines = label_lines(label)
+    chars = max([len(lines[0]) * TITLE_CHAR] + [len(line) * DETAIL_CHAR for line in lines[1:]])
+    return round(max(chars, 30.0) + 2 * PAD_X, 1), len(lines) * LINE_HEIGHT + 2 * PAD_Y
+
+
+def layered_layout(
+    ids: Sequence[str],
+    edges: Sequence[tuple[str, str]],
+    sizes: Mapping[str, tuple[float, float]],
+    sweeps: int = 6,
+) -> Layout:
+    """Lay out a directed graph top to bottom: every id gets a ``Box``, every edge a polyline.
+
+    ``ids`` in creation (topological) order give the best start; self loops and edges to unknown ids
+    get an empty route. Cycles are allowed (drawn with some edges pointing up).
+
+    Example:
+        >>> lay = layered_layout(["a", "b", "c"], [("a", "b"), ("a", "c"), ("b", "c")],
+        ...                      {k: (40.0, 20.0) for k in "abc"})
+        >>> [lay.boxes[k].layer for k in "abc"]
+        [0, 1, 2]
+        >>> len(lay.routes[1])  # a -> c bends once, around b
+        3
+    """
+    index = {v: i for i, v in enumerate(ids)}
+    n = len(ids)
+    pairs = [(index[s], index[d]) for s, d in edges if s in index and d in index and s != d]
+    upward = _back_edges(n, pairs)
+    dag = [(d, s) if (s, d) in upward else (s, d) for s, d in pairs]
+    layer = _layers(n, dag)
+    # chains of dummies: each edge becomes unit steps between consecutive layers
+    widths = [sizes[v][0] for v in ids]
+    heights = [sizes[v][1] for v in ids]
+    succ: list[list[int]] = [[] for _ in range(n)]
+    pred: list[list[int]] = [[] for _ in range(n)]
+    chains: dict[tuple[int, int], list[int]] = {}
+    for s, d in dict.fromkeys(dag):
+        chain = [s]
+        for lay in range(layer[s] + 1, layer[d]):
+            layer.append(lay)
+            widths.append(DUMMY_WIDTH)
+            heights.append(0.0)
+            succ.append([])
+            pred.append([])
+            chain.append(len(layer) - 1)
+        chain.append(d)
+        for a, b in pairwise(chain):
+            succ[a].append(b)
+            pred[b].append(a)
+        chains[(s, d)] = chain
+    total = len(layer)
+    rows: list[list[int]] = [[] for _ in range(max(layer, default=-1) + 1)]
+    for v in range(total):  # creation order within a layer is the starting order
+        rows[layer[v]].append(v)
+    rows = _order(rows, succ, pred, sweeps)
+    xs = _coordinates(rows, succ, pred, widths, n)
+    ys, y = [0.0] * total, MARGIN
+    for row in rows:
+        tallest = max(heights[v] for v in row)
+        for v in row:
+            ys[v] = y + tallest / 2
+        y += tallest + LAYER_GAP
+    left = min((xs[v] - widths[v] / 2 for v in range(total)), default=0.0)
+    xs = [x - left + MARGIN for x in xs]
+    boxes = {ids[i]: Box(xs[i], ys[i], widths[i], heights[i], layer[i]) for i in range(n)}
+    ports = _ports(chains, xs, ys, widths, heights)
+    routes: list[list[tuple[float, float]]] = []
+    for s, d in ((index.get(s), index.get(d)) for s, d in edges):
+        if s is None or d is None or s == d:
+            routes.append([])
+            continue
+        reverse = (s, d) in upward
+        chain = chains[(d, s) if reverse else (s, d)]
+        points = [ports[(chain[0], chain[1], "out")]]
+        points += [(xs[v], ys[v]) for v in chain[1:-1]]
+        points.append(ports[(chain[-2], chain[-1], "in")])
+        routes.append(points[::-1] if reverse else points)
+    width = max((xs[v] + widths[v] / 2 for v in range(total)), default=0.0) + MARGIN
+    return Layout(boxes, routes, width, max(y - LAYER_GAP + MARGIN, 2 * MARGIN))
+
+
+def _back_edges(n: int, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Edges that close a cycle in an iterative DFS (reversing them leaves a DAG)."""
+    out: list[list[int]] = [[] for _ in range(n)]
+    for s, d in pairs:
+        out[s].append(d)
+    state = [0] * n  # 0 new, 1 on the stack, 2 done
+    back = set()
+    for root in range(n):
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, iter(out[root]))]
+        while stack:
+            v, it = stack[-1]
+            for w in it:
+                if state[w] == 1:
+                    back.add((v, w))
+                elif state[w] == 0:
+                    state[w] = 1
+                    stack.append((w, iter(out[w])))
+                    break
+            else:
+                state[v] = 2
+                stack.pop()
+    return back
+
+
+def _layers(n: int, dag: list[tuple[int, int]]) -> list[int]:
+    """Longest path from the sources, then nodes moved down to just above their first consumer where
+    that shortens edges: sources always (a constant sits beside the op that reads it), other nodes when
+    they have no more inputs from non-sources than consumers (an optimizer's update chain moves down
+    to the gradient it waits for instead of stretching edges from the top)."""
+    out: list[list[int]] = [[] for _ in range(n)]
+    fed_by = [0] * n  # inputs from nodes that are not sources (sources follow a node down for free)
+    indegree = [0] * n
+    for s, d in dag:
+        out[s].append(d)
+        indegree[d] += 1
+    source = [d == 0 for d in indegree]
+    for s, d in dag:
+        fed_by[d] += not source[s]
+    layer = [0] * n
+    ready = [v for v in range(n) if indegree[v] == 0]
+    topo = []
+    while ready:
+        v = ready.pop()
+        topo.append(v)
+        for w in out[v]:
+            layer[w] = max(layer[w], layer[v] + 1)
+            indegree[w] -= 1
+            if indegree[w] == 0:
+                ready.append(w)
+    for v in reversed(topo):  # consumers are final before their producers move
+        if out[v] and fed_by[v] <= len(out[v]):
+            layer[v] = max(layer[v], min(layer[w] for w in out[v]) - 1)
+    return layer
+
+
+def _crossings(rows: list[list[int]], succ: list[list[int]]) -> int:
+    """Edge crossings between consecutive layers: inversions of the lower ends (a Fenwick tree counts)."""
+    total = 0
+    for upper, lower in pairwise(rows):
+        pos = {v: i for i, v in enumerate(lower)}
+        ends = [pos[w] for v in upper for w in sorted(succ[v], key=pos.__getitem__)]
+        tree = [0] * (len(lower) + 1)
+        for seen, p in enumerate(ends):
+            i, below = p + 1, 0
+            while i > 0:
+                below += tree[i]
+                i -= i & -i
+            total += seen - below  # earlier edges ending to the right of p cross this one
+            i = p + 1
+            while i <= len(lower):
+                tree[i] += 1
+                i += i & -i
+    return total
+
+
+def _order(rows: list[list[int]], succ, pred, sweeps: int) -> list[list[int]]:
+    """Barycenter sweeps down and up; the ordering with the fewest crossings wins."""
+    best, best_cost = [list(r) for r in rows], _crossings(rows, succ)
+    for sweep in range(sweeps):
+        down = sweep % 2 == 0
+        order = range(1, len(rows)) if down else range(len(rows) - 2, -1, -1)
+        for i in order:
+            fixed = rows[i - 1] if down else rows[i + 1]
+            pos = {v: p for p, v in enumerate(fixed)}
+            neighbours = pred if down else succ
+            keys = {}
+            for p, v in enumerate(rows[i]):
+                near = [pos[w] for w in neighbours[v]]
+                # nodes without neighbours on that side keep their place
+                keys[v] = (sum(near) / len(near) if near else p * len(fixed) / max(len(rows[i]), 1), p)
+            rows[i].sort(key=keys.__getitem__)
+        cost = _crossings(rows, succ)
+        if cost < best_cost:
+            best, best_cost = [list(r) for r in rows], cost
+    return best
+
+
+def _coordinates(rows, succ, pred, widths, n_real: int) -> list[float]:
+    """x per node: layers packed, then alternately pulled toward upper and lower neighbours."""
+    xs = [0.0] * len(widths)
+
+    def gap(a: int, b: int) -> float:
+        between = NODE_GAP if a < n_real and b < n_real else DUMMY_GAP
+        return (widths[a] + widths[b]) / 2 + between
+
+    for row in rows:
+        x = 0.0
+        for k, v in enumerate(row):
+            x = x + gap(row[k - 1], v) if k else 0.0
+            xs[v] = x
+    for sweep in range(8):
+        sides = (pred,) if sweep % 3 == 0 else (succ,) if sweep % 3 == 1 else (pred, succ)
+        for row in rows:
+            targets, weights = [], []
+            for v in row:
+                near = [w for side in sides for w in side[v]]
+                if near:
+                    # dummy chains pull harder: long edges come out straight
+                    weight = sum(4.0 if v >= n_real and w >= n_real else 1.0 for w in near)
+                    targets.append(sum(xs[w] for w in near) / len(near))
+                    weights.append(weight)
+                else:
+                    targets.append(xs[v])
+                    weights.append(0.05)
+            placed = _isotonic(targets, weights, [gap(a, b) for a, b in pairwise(row)])
+            for v, x in zip(row, placed, strict=True):
+                xs[v] = x
+    return xs
+
+
+def _isotonic(targets: list[float], weights: list[float], gaps: list[float]) -> list[float]:
+    """Positions closest (weighted least squares) to ``targets`` with ``x[i+1] - x[i] >= gaps[i]``.
+
+    Shifting by the cumulative gaps turns the constraint into ``y[i+1] >= y[i]``: pool adjacent
+    violators solves that exactly in linear time.
+    """
+    offsets = [0.0]
+    for g in gaps:
+        offsets.append(offsets[-1] + g)
+    blocks: list[list[float]] = []  # [weighted sum, weight, count]
+    for t, w, o in zip(targets, weights, offsets, strict=True):
+        blocks.append([(t - o) * w, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, w2, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += w2
+            blocks[-1][2] += c
+    ys = [b[0] / b[1] for b in blocks for _ in range(int(b[2]))]
+    return [y + o for y, o in zip(ys, offsets, strict=True)]
+
+
+def _ports(chains, xs, ys, widths, heights) -> dict[tuple[int, int, str], tuple[float, float]]:
+    """Where each edge leaves its source's bottom and enters its target's top, spread along the side in
+    the order of the other ends (so edges into one box neither cross nor overlap there)."""
+    sides: dict[tuple[int, str], list[tuple[float, int, int]]] = {}
+    for chain in chains.values():
+        a, b = chain[0], chain[1]
+        sides.setdefault((a, "out"), []).append((xs[b], a, b))
+        y, z = chain[-2], chain[-1]
+        sides.setdefault((z, "in"), []).append((xs[y], y, z))
+    ports = {}
+    for (v, side), ends in sides.items():
+        ends.sort()
+        span = widths[v] * 0.6
+        dy = heights[v] / 2 if side == "out" else -heights[v] / 2
+        for k, (_, a, b) in enumerate(ends):
+            dx = 0.0 if len(ends) == 1 else span * (k / (len(ends) - 1) - 0.5)
+            ports[(a, b, side)] = (xs[v] + dx, ys[v] + dy)
+    return ports
+
+
+def layout_view(view) -> Layout:
+    """Lay out a ``GraphView``: boxes sized to their labels, plus a rectangle around the nodes of each name
+    scope whose nodes lie close together (outer scopes padded more than the scopes inside them).
+
+    Example:
+        >>> import graphc as gc
+        >>> from graphc.viz import graph_view
+        >>> g = gc.Graph()
+        >>> with g.as_default(), gc.name_scope("layer"):
+        ...     y = gc.placeholder("float32", (2,), name="x") * 2.0
+        >>> lay = layout_view(graph_view(g))
+        >>> sorted(lay.boxes), [s[0] for s in lay.scopes]
+        (['layer/const', 'layer/multiply', 'layer/x'], ['layer'])
+    """
+    ids = [v.id for v in view.nodes]
+    sizes = {v.id: label_size(v.label) for v in view.nodes}
+    lay = layered_layout(ids, [(e.src, e.dst) for e in view.edges], sizes)
+    members: dict[tuple[str, ...], list[str]] = {}
+    deepest: dict[tuple[str, ...], int] = {}
+    for v in view.nodes:
+        for k in range(1, len(v.scope) + 1):
+            members.setdefault(v.scope[:k], []).append(v.id)
+            deepest[v.scope[:k]] = max(deepest.get(v.scope[:k], 0), len(v.scope))
+    for scope, inside in sorted(members.items(), key=lambda item: len(item[0])):
+        pad = 6.0 + 6.0 * (deepest[scope] - len(scope))
+        boxes = [lay.boxes[i] for i in inside]
+        x0 = min(b.x - b.w / 2 for b in boxes) - pad
+        y0 = min(b.y - b.h / 2 for b in boxes) - pad - 10.0  # room for the scope's name
+        x1 = max(b.x + b.w / 2 for b in boxes) + pad
+        y1 = max(b.y + b.h / 2 for b in boxes) + pad
+        # layering ignores scopes, so a scope's members may be scattered: a rectangle that would mostly
+        # cover other nodes says nothing and hides the picture, so only compact scopes get one
+        mine = set(inside)
+        strangers = sum(1 for k, b in lay.boxes.items() if k not in mine and x0 < b.x < x1 and y0 < b.y < y1)
+        if strangers <= max(1, len(inside) // 4):
+            lay.scopes.append(("/".join(scope), x0, y0, x1 - x0, y1 - y0))
+    return lay

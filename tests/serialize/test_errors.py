@@ -1,0 +1,160 @@
+"""Files that cannot be loaded (missing, truncated, corrupt, another format or version, unknown ops,
+missing arrays) and graphs that cannot be saved give a SerializationError naming the file and problem;
+saving writes both files atomically."""
+
+import json
+import os
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir import OPS, GraphcError
+from graphc.serialize import SerializationError, load_graph, save_graph
+
+
+@pytest.fixture
+def saved(graph, tmp_path):
+    """A small saved model: (json path, npz path)."""
+    x = gc.placeholder("float32", (None, 2), name="x")
+    w = gc.Variable([[1.0], [2.0]], name="w")
+    gc.exp(x @ w + gc.constant(1.0), name="y")
+    path = tmp_path / "model.json"
+    save_graph(graph, path)
+    return path, tmp_path / "model.npz"
+
+
+def _edit(path, change):
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _node(doc, name):
+    return next(n for n in doc["nodes"] if n["name"] == name)
+
+
+def _load_error(path) -> str:
+    with pytest.raises(SerializationError) as info:
+        load_graph(path)
+    assert isinstance(info.value, GraphcError)
+    return str(info.value)
+
+
+def test_missing_file_is_reported(tmp_path):
+    message = _load_error(tmp_path / "nothing.json")
+    assert "nothing.json" in message and "no such file" in message
+
+
+def test_non_json_file_is_reported(saved):
+    path, _ = saved
+    path.write_text("graph { x = 1 }")
+    message = _load_error(path)
+    assert str(path) in message and "not a graphc graph file" in message
+
+
+def test_truncated_json_is_reported(saved):
+    path, _ = saved
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    assert "truncated" in _load_error(path)
+
+
+def test_other_format_is_reported(saved):
+    path, _ = saved
+    _edit(path, lambda doc: doc.update(format="onnx"))
+    message = _load_error(path)
+    assert "'onnx'" in message and "'graphc-graph'" in message
+
+
+def test_unknown_version_names_the_supported_ones(saved):
+    path, _ = saved
+    _edit(path, lambda doc: doc.update(version=99))
+    message = _load_error(path)
+    assert "version 99 is not supported" in message and "reads version 1" in message
+
+
+def test_unknown_op_names_the_node_and_op(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "y").update(op="Exq"))
+    message = _load_error(path)
+    assert "'y'" in message and "unknown op 'Exq'" in message and str(path) in message
+
+
+def test_missing_npz_is_reported(saved):
+    path, npz = saved
+    os.remove(npz)
+    message = _load_error(path)
+    assert str(npz) in message and "missing" in message
+
+
+def test_truncated_npz_fails_its_checksum(saved):
+    path, npz = saved
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    message = _load_error(path)
+    assert str(npz) in message and "checksum" in message
+
+
+def test_missing_array_key_names_the_node(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "const")["attrs"].update(value={"array": "a99"}))
+    message = _load_error(path)
+    assert "'const'" in message and "no array 'a99'" in message
+
+
+def test_missing_variable_value_names_the_variable(saved):
+    path, _ = saved
+    _edit(path, lambda doc: doc["variables"][0].update(value="v99"))
+    message = _load_error(path)
+    assert "variable 'w'" in message and "no array 'v99'" in message
+
+
+def test_types_that_do_not_reinfer_are_corrupt(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "y")["outputs"][0].update(shape=[None, 7]))
+    message = _load_error(path)
+    assert "corrupt" in message and "'y'" in message and "f32[?,7]" in message
+
+
+def test_input_from_a_later_node_is_corrupt(saved):
+    path, _ = saved
+    _edit(path, lambda doc: doc["nodes"][0]["inputs"].append([5, 0]))
+    assert "corrupt" in _load_error(path)
+
+
+def test_duplicate_node_names_are_corrupt(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "y").update(name="x"))
+    assert "used twice" in _load_error(path)
+
+
+def test_npz_path_is_refused_as_the_graph_path(graph, tmp_path):
+    gc.placeholder("float32", (2,), name="x")
+    with pytest.raises(ValueError, match="JSON path"):
+        save_graph(graph, tmp_path / "model.npz")
+
+
+def test_unsupported_attribute_names_the_node_and_writes_nothing(graph, tmp_path):
+    x = gc.placeholder("float32", (2,), name="x")
+    gc.apply(OPS["Pad"](paddings=((1, 1),), constant_values=Fraction(1, 3)), [x], name="odd")
+    with pytest.raises(SerializationError, match="node 'odd'.*Fraction"):
+        save_graph(graph, tmp_path / "model.json")
+    assert os.listdir(tmp_path) == []
+
+
+def test_session_of_another_graph_is_refused(graph, tmp_path):
+    gc.Variable(1.0, name="v")
+    with gc.Session(gc.Graph()) as other, pytest.raises(gc.GraphMismatchError):
+        save_graph(graph, tmp_path / "model.json", session=other)
+
+
+def test_saving_over_a_model_replaces_both_files_and_leaves_no_temporaries(saved, graph):
+    path, npz = saved
+    gc.negative(graph.get_tensor("y"), name="z")
+    save_graph(graph, path)
+    assert sorted(os.listdir(path.parent)) == ["model.json", "model.npz"]
+    assert load_graph(path).tensor("z").name == "z:0"
+    with gc.Session(load_graph(path).graph) as sess:
+        np.testing.assert_allclose(sess.run("z:0", {"x": [[0.0, 0.0]]}), -np.exp([[1.0]]), rtol=1e-6)

@@ -1,0 +1,96 @@
+"""``render``: SVG/PNG through ``dot`` (skipped without Graphviz), the format from the suffix or the
+argument, a clear error when ``dot`` is missing, and no half-written file when ``dot`` fails."""
+
+import os
+import shutil
+import stat
+import sys
+
+import pytest
+
+import graphc as gc
+from graphc.viz import GraphvizNotFound, render
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
+
+
+def _graph_output():
+    x = gc.placeholder("float32", (None, 2), name="x")
+    with gc.name_scope("layer"):
+        return gc.exp(x) * 2.0
+
+
+def _fake_dot(directory, script: str) -> None:
+    """A ``dot`` in ``directory`` running the Python ``script`` (``out`` is the ``-o`` file), so the
+    tests need no shell tools on PATH."""
+    path = directory / "dot"
+    path.write_text(f"#!{sys.executable}\nimport sys\nout = sys.argv[3]\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@needs_dot
+def test_svg_suffix_writes_an_svg_file(graph, tmp_path):
+    path = tmp_path / "g.svg"
+    assert render(_graph_output(), path) == str(path)
+    assert "<svg" in path.read_text()
+
+
+@needs_dot
+def test_png_suffix_writes_a_png_file(graph, tmp_path):
+    path = tmp_path / "g.png"
+    render(_graph_output(), path, depth=0)
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+@needs_dot
+def test_format_argument_wins_over_the_suffix(graph, tmp_path):
+    path = tmp_path / "picture.out"
+    render(_graph_output(), path, format="svg")
+    assert "<svg" in path.read_text()
+
+
+@needs_dot
+def test_render_leaves_no_temporary_files(graph, tmp_path):
+    render(_graph_output(), tmp_path / "g.svg")
+    assert os.listdir(tmp_path) == ["g.svg"]
+
+
+def test_unknown_format_is_a_value_error(graph, tmp_path):
+    with pytest.raises(ValueError, match=r"\.svg or \.png"):
+        render(_graph_output(), tmp_path / "g.bmp")
+
+
+def test_missing_dot_raises_graphviz_not_found_with_install_hints(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot anywhere
+    with pytest.raises(GraphvizNotFound) as info:
+        render(_graph_output(), tmp_path / "g.svg")
+    message = str(info.value)
+    assert isinstance(info.value, RuntimeError)
+    assert "apt-get install graphviz" in message and "brew install graphviz" in message
+    assert "to_dot" in message and "to_html" in message
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_failing_dot_leaves_the_old_file_and_no_partial_output(graph, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_dot(bin_dir, 'open(out, "w").write("<svg half"); sys.exit("syntax error")')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "g.svg").write_text("old picture")
+    with pytest.raises(RuntimeError, match="syntax error"):
+        render(_graph_output(), out / "g.svg")
+    assert (out / "g.svg").read_text() == "old picture"
+    assert os.listdir(out) == ["g.svg"]
+
+
+def test_dot_receives_the_dot_text_on_stdin(graph, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_dot(bin_dir, 'open(out, "w").write(sys.stdin.read())')  # the "picture" is the DOT text
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    path = tmp_path / "g.svg"
+    render(_graph_output(), path, depth=0)
+    text = path.read_text()
+    assert text.startswith("digraph graphc {") and "layer (3 nodes)" in text
