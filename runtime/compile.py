@@ -24,7 +24,7 @@ from graphc.passes.memory import plan_memory
 from graphc.passes.pipeline import PIPELINE
 from graphc.passes.program import extract_program
 
-DEVICES = ("reference",)
+DEVICES = ("reference", "cpu")
 
 
 @dataclass
@@ -63,6 +63,11 @@ class Executable:
         update_tensors = self.program.outputs[len(self.program.outputs) - n :] if n else ()
         updates = [(var.var_name, t) for (var, _), t in zip(self.updates, update_tensors, strict=True)]
         return plan_memory(self.program, input_shapes, updates)
+
+    def sources(self) -> dict[str, str]:
+        """Node name -> the generated source of its kernel (cpu device; empty on the reference)."""
+        sources = getattr(self.backend, "sources", None)
+        return sources() if sources else {}
 
     def dump(self) -> str:
         """The per-pass statistics and the optimized program, as text."""
@@ -103,11 +108,37 @@ def compile(
     if optimize is None:
         optimize = os.environ.get("GRAPHC_OPTIMIZE", "1") != "0"
     program, stats = PassManager(PIPELINE).run(source) if optimize else (source, [])
+    exe = Executable(graph, feeds, fetches, updates, device, source, program, stats)
+    exe.backend = _backend(device)(exe.schedule, list(program.inputs), list(program.outputs))
+    dump_dir = os.environ.get("GRAPHC_DUMP")
+    if dump_dir:
+        _dump_sources(dump_dir, exe)
+    return exe
+
+
+def _backend(device: str):
+    if device == "cpu":
+        from graphc.runtime.cpu import CpuExecutable
+
+        return CpuExecutable
     from graphc.runtime.reference import ReferenceExecutable
 
-    exe = Executable(graph, feeds, fetches, updates, device, source, program, stats)
-    exe.backend = ReferenceExecutable(exe.schedule, list(program.inputs), list(program.outputs))
-    return exe
+    return ReferenceExecutable
+
+
+def _dump_sources(directory: str, exe: Executable) -> None:
+    """Write the generated kernel source of each node next to the per-pass dumps."""
+    sources = exe.sources()
+    if not sources:
+        return
+    folder = os.path.join(directory, "kernels")
+    os.makedirs(folder, exist_ok=True)
+    for name, source in sources.items():
+        path = os.path.join(folder, name.replace("/", "__") + ".py")
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)
 
 
 def _common_graph(fetches, feeds, updates) -> Graph:

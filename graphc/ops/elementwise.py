@@ -21,7 +21,11 @@ from graphc.ops.core import apply, as_tensor, as_tensors_like
 
 
 class Elementwise(Op):
-    """Base of elementwise ops: broadcast the inputs, compute ``fn`` in ``compute dtype``, cast out."""
+    """Base of elementwise ops: broadcast the inputs, compute ``fn`` in ``compute dtype``, cast out.
+
+    ``scalar`` may call ``math.*``, ``np.*`` scalar functions and the helpers every backend provides
+    under the same names (``sigmoid``, ``softplus``, ``relu``, ``maximum``, ``minimum``, ``sign``: see
+    ``runtime/cpu/scalar.py``)."""
 
     abstract = True
     arity: ClassVar[int] = 1
@@ -39,6 +43,11 @@ class Elementwise(Op):
 
     def out_dtype(self, *in_dtypes: np.dtype) -> np.dtype:
         return dtypes.bool_ if self.result == "bool" else self.compute_dtype(*in_dtypes)
+
+    def operand_dtypes(self, *in_dtypes: np.dtype) -> tuple[np.dtype, ...]:
+        """The dtype each operand is converted to before ``scalar`` is evaluated (code generation)."""
+        cd = self.compute_dtype(*in_dtypes)
+        return (cd,) * len(in_dtypes)
 
     def infer(self, *types: TensorType):
         if not self.allow_bool and any(dtypes.is_bool(t.dtype) for t in types):
@@ -131,7 +140,7 @@ class Abs(Unary):
 class Sign(Unary):
     """sign(x): -1, 0 or 1 (0 for 0; NaN for NaN)."""
 
-    scalar = "np.sign({0})"
+    scalar = "sign({0})"
     fn = np.sign
 
     def vjp(self, node, gy):
@@ -153,7 +162,7 @@ class Square(Unary):
 class Relu(Unary):
     """max(x, 0); NaN stays NaN."""
 
-    scalar = "max({0}, 0)"
+    scalar = "relu({0})"
     fn = staticmethod(lambda x: np.maximum(x, np.zeros((), x.dtype)))
 
     def vjp(self, node, gy):
@@ -315,7 +324,7 @@ class FloorDivide(Binary):
 class Mod(Binary):
     """x mod y with the sign of y, as numpy's ``%`` and Python's (integer mod 0 gives 0)."""
 
-    scalar = "np.mod({0}, {1})"
+    scalar = "({0}) % ({1})"
     fn = staticmethod(_mod)
 
     def vjp(self, node, gy):
@@ -342,7 +351,7 @@ class Power(Binary):
 class Maximum(Binary):
     """max(x, y) elementwise; NaN if either is NaN."""
 
-    scalar = "np.maximum({0}, {1})"
+    scalar = "maximum({0}, {1})"
     fn = np.maximum
 
     def vjp(self, node, gy):
@@ -357,7 +366,7 @@ class Maximum(Binary):
 class Minimum(Binary):
     """min(x, y) elementwise; NaN if either is NaN."""
 
-    scalar = "np.minimum({0}, {1})"
+    scalar = "minimum({0}, {1})"
     fn = np.minimum
 
     def vjp(self, node, gy):
@@ -460,6 +469,10 @@ class Where(Elementwise):
     def compute_dtype(self, cond, x, y):
         return dtypes.result_type(x, y)
 
+    def operand_dtypes(self, cond, x, y):
+        cd = self.compute_dtype(cond, x, y)
+        return (dtypes.bool_, cd, cd)
+
     def infer(self, cond, x, y):
         if not dtypes.is_bool(cond.dtype):
             raise DTypeError(f"where condition must be bool, got {cond}")
@@ -479,7 +492,7 @@ class Clip(Elementwise):
     """min(max(x, low), high); output dtype is x's."""
 
     arity = 3
-    scalar = "min(max({0}, {1}), {2})"
+    scalar = "minimum(maximum({0}, {1}), {2})"
 
     def compute_dtype(self, x, low, high):
         return x

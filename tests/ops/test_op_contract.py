@@ -82,3 +82,21 @@ def test_infer_agrees_with_reference(sample):
         value = np.asarray(value)
         assert value.dtype == t.dtype, f"{node.name}: reference {value.dtype}, infer {t.dtype}"
         assert t.type.is_compatible(value.shape), f"{node.name}: reference {value.shape}, infer {t.type}"
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
+def test_cpu_matches_reference(sample):
+    """The compiled CPU device agrees with the reference device on every sample (float32: 1e-5
+    relative; 1e-4 for convolutions and large reductions)."""
+    g, phs, arrays, outs = _build(sample)
+    feeds = dict(zip(phs, arrays, strict=True))
+    with gc.Session(g, device="reference") as ref, gc.Session(g, device="cpu") as cpu:
+        for sess in (ref, cpu):
+            sess._entropy = 0  # unseeded random ops draw the same numbers on both devices
+        want = ref.run(outs, feeds)
+        got = cpu.run(outs, feeds)
+    conv = sample.op.startswith(("Conv", "MaxPool", "AvgPool"))
+    rtol = 1e-4 if conv else 1e-5
+    for t, a, b in zip(outs, got, want, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape, t.name
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6 if b.dtype.kind == "f" else 0, err_msg=t.name)

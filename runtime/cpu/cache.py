@@ -1,0 +1,100 @@
+"""Generated source on disk: content-hashed module files that Numba can cache machine code for.
+
+``load_module(source)`` writes ``k_<sha256>.py`` under ``GRAPHC_CACHE_DIR`` (default
+``~/.cache/graphc``) atomically, registers the module in ``sys.modules`` before executing it (Numba's
+``cache=True`` needs an importable module, see NUMBA_NOTES.md), and memoizes it in-process. The name is
+a hash of the content, so a changed kernel is a new file and Numba's cache can never serve stale code.
+A file whose content does not match its name (corrupt or truncated) is rewritten; a module that fails to
+load is rewritten once and loaded again, so a damaged cache costs a recompile, never a wrong result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from types import ModuleType
+
+import numba
+
+_modules: dict[str, ModuleType] = {}
+_lock = threading.Lock()
+# generated modules import the backend's scalar helpers: a change there must change every hash
+_SALT = f"numba {numba.__version__}\n"
+
+
+def cache_dir() -> str:
+    return os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
+
+
+def module_name(source: str) -> str:
+    return "graphc_k_" + hashlib.sha256((_SALT + source).encode()).hexdigest()[:32]
+
+
+def load_module(source: str) -> ModuleType:
+    """Import ``source`` as a module backed by a content-named file (memoized per process)."""
+    name = module_name(source)
+    module = _modules.get(name)
+    if module is not None:
+        return module
+    with _lock:
+        module = _modules.get(name)
+        if module is None:
+            module = _modules[name] = _import(name, source)
+    return module
+
+
+def _import(name: str, source: str) -> ModuleType:
+    directory = cache_dir()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.py")
+    if not _has_content(path, source):
+        _write_atomically(path, source)
+    try:
+        return _exec(name, path)
+    except Exception:  # noqa: BLE001 - a damaged file or Numba index: rewrite and load once more
+        sys.modules.pop(name, None)
+        _write_atomically(path, source)
+        _clear_numba_index(directory, name)
+        return _exec(name, path)
+
+
+def _exec(name: str, path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before executing: Numba pickles the module name into its cache index
+    spec.loader.exec_module(module)
+    return module
+
+
+def _has_content(path: str, source: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == source
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _write_atomically(path: str, source: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".py", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(source)
+        os.replace(tmp, path)  # readers see the old file or the whole new one, never half
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _clear_numba_index(directory: str, name: str) -> None:
+    cache = os.path.join(directory, "__pycache__")
+    if os.path.isdir(cache):
+        for entry in os.listdir(cache):
+            if entry.startswith(name):
+                try:
+                    os.remove(os.path.join(cache, entry))
+                except OSError:
+                    pass

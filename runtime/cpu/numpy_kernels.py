@@ -1,0 +1,46 @@
+"""CPU kernels that are numpy calls: data movement and shape ops (reshape, transpose, concat, indexing,
+padding...), where numpy's C loops or views are what a kernel would do anyway, plus the ops whose Numba
+kernels are not written yet. Each op is listed here by name, on purpose: an op missing from every
+kernel table fails at compile time instead of falling back silently.
+
+These kernels call the op's numpy ``reference`` (the op's definition), so they agree with the reference
+device exactly.
+"""
+
+from __future__ import annotations
+
+from graphc.ir.graph import Node
+from graphc.ir.op import OPS
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+
+#: data movement and shape: numpy is the right implementation on the CPU
+DATA_MOVEMENT = (
+    "Constant", "Reshape", "ReshapeLike", "ExpandDims", "Squeeze", "BroadcastTo", "BroadcastLike",
+    "Transpose", "Concat", "Stack", "Split", "SplitLike", "GetItem", "GetItemGrad", "Take", "TakeGrad",
+    "OneHot", "Pad", "PadGrad", "Shape", "Size", "StopGradient", "SumLike", "Group",
+)  # fmt: skip
+#: compute ops still served by numpy (vectorized C and BLAS) until their Numba kernels land
+NUMPY_FOR_NOW = (
+    "MatMul", "Sum", "Mean", "Max", "Min", "Prod", "LogSumExp", "ArgMax", "ArgMin", "ProdOthers",
+    "Softmax", "LogSoftmax", "SoftmaxCrossEntropy", "Conv2D", "Conv2DBackpropInput",
+    "Conv2DBackpropFilter", "MaxPool2D", "MaxPool2DGrad", "MaxPool2DGather", "AvgPool2D", "AvgPool2DGrad",
+)  # fmt: skip
+
+
+def _reference_kernel(op, node: Node) -> Kernel:
+    reference = op.reference
+    if len(node.outputs) == 1:
+
+        def fn(*arrays):
+            return (reference(*arrays),)
+
+    else:
+
+        def fn(*arrays):
+            return tuple(reference(*arrays))
+
+    return Kernel(fn, f"numpy[{op.type_name}]", notes=["runs the op's numpy reference"])
+
+
+for _name in DATA_MOVEMENT + NUMPY_FOR_NOW:
+    cpu_kernel.register(OPS[_name])(_reference_kernel)

@@ -1,0 +1,59 @@
+"""The CPU backend's kernel table: one builder per op type, registered in the module mirroring the op's
+family (``runtime/cpu/linalg.py`` for ``graphc/ops/linalg.py``...).
+
+A builder gets the op and its node (types known statically) and returns a ``Kernel``: a callable taking
+the input arrays and returning a tuple of output arrays, plus the generated source it runs, for users to
+read. Looking up an op with no builder fails when the graph is compiled, naming the op and the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from graphc.ir.graph import Node
+
+Builder = Callable[[object, Node], "Kernel"]
+
+
+@dataclass
+class Kernel:
+    """``fn(*arrays) -> tuple of arrays``; ``source`` is the generated code behind it (if any)."""
+
+    fn: Callable
+    name: str
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class KernelRegistry:
+    """Maps op classes to kernel builders; subclasses of a registered class use its builder."""
+
+    def __init__(self):
+        self._builders: dict[type, Builder] = {}
+
+    def register(self, *op_classes: type):
+        def decorate(builder: Builder) -> Builder:
+            for cls in op_classes:
+                self._builders[cls] = builder
+            return builder
+
+        return decorate
+
+    def builder_for(self, op_class: type) -> Builder | None:
+        for cls in op_class.__mro__:
+            if cls in self._builders:
+                return self._builders[cls]
+        return None
+
+    def covers(self, op_class: type) -> bool:
+        return self.builder_for(op_class) is not None
+
+    def build(self, node: Node) -> Kernel:
+        builder = self.builder_for(type(node.op))
+        if builder is None:
+            raise NotImplementedError(f"no cpu kernel for {node.op.type_name} ({node.where})")
+        return builder(node.op, node)
+
+
+cpu_kernel = KernelRegistry()

@@ -1,0 +1,59 @@
+"""Scalar helper functions that generated kernels call by name from the ops' ``scalar`` expressions
+(``"sigmoid({0})"``, ``"maximum({0}, {1})"``): the few elementwise ops whose numpy semantics (NaN
+propagation, stability) a plain Python expression would get wrong inside ``njit``."""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+_OPTIONS = {"inline": "always", "error_model": "numpy", "cache": True}
+
+
+@njit(**_OPTIONS)
+def sigmoid(x):
+    if x >= 0:
+        z = math.exp(-x)
+        return 1.0 / (1.0 + z)
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+@njit(**_OPTIONS)
+def softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(**_OPTIONS)
+def relu(x):
+    if x > 0 or x != x:  # NaN stays NaN, as np.maximum(x, 0)
+        return x
+    return x * 0
+
+
+@njit(**_OPTIONS)
+def maximum(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@njit(**_OPTIONS)
+def minimum(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@njit(**_OPTIONS)
+def sign(x):
+    if x > 0:
+        return x - x + 1
+    if x < 0:
+        return x - x - 1
+    return x  # 0, -0 and NaN keep themselves, as np.sign
