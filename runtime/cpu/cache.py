@@ -10,6 +10,7 @@ load is rewritten once and loaded again, so a damaged cache costs a recompile, n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -94,7 +95,5 @@ def _clear_numba_index(directory: str, name: str) -> None:
     if os.path.isdir(cache):
         for entry in os.listdir(cache):
             if entry.startswith(name):
-                try:
+                with contextlib.suppress(OSError):
                     os.remove(os.path.join(cache, entry))
-                except OSError:
-                    pass
