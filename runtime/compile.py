@@ -80,7 +80,7 @@ def compile(
     fetches: Sequence[Tensor | Node],
     feeds: Sequence[Tensor] = (),
     updates: Sequence[tuple[Variable, Tensor]] = (),
-    device: str = "reference",
+    device: str = "cpu",
     optimize: bool | None = None,
 ) -> Executable:
     """Compile ``fetches`` (tensors or ops) given fed tensors ``feeds`` and variable ``updates``.

@@ -26,7 +26,8 @@ class Session:
 
     Args:
         graph: the graph to run (default: the default graph when the session is made).
-        device: ``"reference"`` (the numpy interpreter).
+        device: ``"cpu"`` (Numba-compiled kernels, the default) or ``"reference"`` (the numpy
+            interpreter every device is tested against).
         optimize: run the optimization pipeline on what it compiles (default: on, unless
             ``GRAPHC_OPTIMIZE=0``); ``False`` runs graphs exactly as written, for debugging.
 
@@ -41,7 +42,7 @@ class Session:
         array([3., 5.], dtype=float32)
     """
 
-    def __init__(self, graph: Graph | None = None, device: str = "reference", optimize: bool | None = None):
+    def __init__(self, graph: Graph | None = None, device: str = "cpu", optimize: bool | None = None):
         if device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
         self.graph = graph if graph is not None else get_default_graph()

@@ -68,7 +68,23 @@ def _exec(name: str, path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # before executing: Numba pickles the module name into its cache index
     spec.loader.exec_module(module)
+    for value in vars(module).values():
+        _check_numba_cache(value)
     return module
+
+
+def _check_numba_cache(dispatcher) -> None:
+    """Numba reads its cache files lazily, at the first call, and a damaged file raises there. Read
+    them now (once per process and module) and empty the index of a function whose files are damaged,
+    so that the first call recompiles instead."""
+    files = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if files is None:
+        return
+    try:
+        for data_name in files._load_index().values():
+            files._load_data(data_name)
+    except Exception:  # noqa: BLE001 - any unreadable entry: start this function's cache afresh
+        files.flush()
 
 
 def _has_content(path: str, source: str) -> bool:

@@ -1,0 +1,121 @@
+"""The on-disk kernel cache: content-named files, atomic writes, and faults that cost a recompile but
+never a crash or a wrong result."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime.cpu import cache
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    saved = dict(cache._modules)
+    cache._modules.clear()
+    yield tmp_path
+    cache._modules.clear()
+    cache._modules.update(saved)
+
+
+def _forget_loaded_modules():
+    """As if a new process started: drop the in-process memo and the imported modules."""
+    for name in list(cache._modules):
+        sys.modules.pop(name, None)
+    cache._modules.clear()
+
+
+def _compiled_value():
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (None,), name="x")
+        y = gc.tanh(x) * 2.0 + gc.exp(x)  # a FusedOp: one generated kernel
+        with gc.Session(device="cpu") as sess:
+            return sess.run(y, {x: np.array([0.5, -1.0, 2.0], np.float32)})
+
+
+EXPECTED = np.tanh(np.float32([0.5, -1.0, 2.0])) * 2 + np.exp(np.float32([0.5, -1.0, 2.0]))
+
+
+def test_kernels_are_written_as_content_named_files(cache_dir):
+    np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+    files = [f for f in os.listdir(cache_dir) if f.endswith(".py")]
+    assert files and all(f.startswith("graphc_k_") for f in files)
+    for f in files:
+        assert cache.module_name((cache_dir / f).read_text()) + ".py" == f
+
+
+def test_a_truncated_kernel_file_is_rewritten(cache_dir):
+    _compiled_value()
+    for f in os.listdir(cache_dir):
+        if f.endswith(".py"):
+            path = cache_dir / f
+            path.write_text(path.read_text()[:40])  # cut mid-source: would not even parse
+    _forget_loaded_modules()
+    np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+
+
+def test_a_kernel_file_with_wrong_content_is_not_trusted(cache_dir):
+    _compiled_value()
+    for f in os.listdir(cache_dir):
+        if f.endswith(".py"):
+            text = (cache_dir / f).read_text()
+            (cache_dir / f).write_text(text.replace("math.tanh", "math.sinh"))  # same name, other code
+    _forget_loaded_modules()
+    np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+
+
+def test_a_corrupt_numba_cache_entry_is_recompiled(cache_dir):
+    _compiled_value()
+    pycache = cache_dir / "__pycache__"
+    damaged = 0
+    for f in os.listdir(pycache):
+        if f.endswith((".nbc", ".nbi")):
+            (pycache / f).write_bytes(b"\x00garbage")
+            damaged += 1
+    assert damaged
+    _forget_loaded_modules()
+    np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+
+
+def test_two_processes_filling_one_empty_cache_at_once(cache_dir):
+    script = textwrap.dedent(
+        """
+        import numpy as np, graphc as gc
+        x = gc.placeholder("float32", (None, 3), name="x")
+        w = gc.Variable(np.ones((3, 2), np.float32), name="w")
+        y = gc.reduce_sum(gc.sigmoid(gc.matmul(x, w)) * 3.0 - 1.0, axis=1)
+        with gc.Session(device="cpu") as sess:
+            print(repr(sess.run(y, {x: np.arange(6, dtype=np.float32).reshape(2, 3)}).tolist()))
+        """
+    )
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    values = [eval(out) for out, _ in outputs]  # noqa: S307 - our own script's repr of a list of floats
+    s = 1 / (1 + np.exp(-np.array([3.0, 12.0])))
+    np.testing.assert_allclose(values[0], 2 * (s * 3 - 1), rtol=1e-6)  # two equal columns summed
+    assert values[0] == values[1]
+
+
+def test_graphc_dump_writes_generated_kernel_sources(tmp_path, monkeypatch, cache_dir):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "dump"))
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (None,), name="x")
+        exe = gc.compile([gc.exp(x) * 2.0 + 1.0], feeds=[x], device="cpu")
+    kernels = os.listdir(tmp_path / "dump" / "kernels")
+    assert kernels and exe.sources()
+    assert "@njit" in (tmp_path / "dump" / "kernels" / kernels[0]).read_text()
