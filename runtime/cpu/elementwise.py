@@ -4,8 +4,8 @@ The loop is written from the ops' ``scalar`` expressions: every value is convert
 computes in and the result to the op's output dtype (``np.float32(...)``), because Numba's own promotion
 differs from numpy's (NUMBA_NOTES.md). Two loop shapes are generated on demand and cached:
 
-- flat: every input is either exactly the output's shape and C-contiguous (indexed ``a[i]``) or a single
-  element (passed as a scalar): one 1-D loop, the common case;
+- flat: every input is exactly the output's shape and C-contiguous, or a row repeated over the leading
+  axes (a bias), or a single element (passed as a scalar): two plain loops, the common case;
 - broadcast: inputs are broadcast views of the output's shape; one nested loop per output rank.
 
 A ``FusedOp`` whose body ends in a reduction computes the reduced value's elementwise input in the loop,
@@ -64,20 +64,16 @@ def _ctor(dtype: np.dtype) -> str:
 
 
 def flat_source(body: Body, pattern: str) -> str:
-    """A 1-D loop; ``pattern[i]`` is "a" for an array input, "s" for a scalar input."""
+    """Loops over a (rows, cols) view of the output; ``pattern[i]`` says how input i is read: "a" the
+    whole array (``a[r * cols + c]``), "r" a row repeated over the rows (``a[c]``), "s" a scalar."""
     ins = [f"a{i}" for i in range(body.n_inputs)]
     outs = [f"o{j}" for j in range(len(body.outputs))]
-    lines = [
-        HEADER,
-        "",
-        "@njit(**OPTIONS)",
-        f"def kernel({', '.join(ins + outs)}):",
-        "    for i in range(o0.shape[0]):",
-    ]
-    for i, kind in enumerate(pattern):
-        lines.append(f"        v{i} = a{i}[i]" if kind == "a" else f"        v{i} = a{i}")
-    lines += [f"        {line}" for line in body.lines()]
-    lines += [f"        o{j}[i] = v{v}" for j, v in enumerate(body.outputs)]
+    lines = [HEADER, "", "@njit(**OPTIONS)", f"def kernel({', '.join(ins + outs)}, rows, cols):"]
+    lines += ["    for r in range(rows):", "        for c in range(cols):", "            i = r * cols + c"]
+    read = {"a": "a{0}[i]", "r": "a{0}[c]", "s": "a{0}"}
+    lines += [f"            v{i} = " + read[kind].format(i) for i, kind in enumerate(pattern)]
+    lines += [f"            {line}" for line in body.lines()]
+    lines += [f"            o{j}[i] = v{v}" for j, v in enumerate(body.outputs)]
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +94,8 @@ def broadcast_source(body: Body, rank: int) -> str:
 
 
 class LoopKernel:
-    """Runs a body over numpy arrays: picks the flat or the broadcast loop per call."""
+    """Runs a body over numpy arrays: picks the flat loop (every input full, a row repeated over the
+    leading axes, or a single element) or the broadcast loop, per call."""
 
     def __init__(self, body: Body, reduction=None):
         self.body = body
@@ -109,26 +106,30 @@ class LoopKernel:
 
     def __call__(self, *arrays):
         shape = arrays[0].shape
-        if any(a.shape != shape for a in arrays):
-            shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        for a in arrays:
+            if a.shape != shape:
+                shape = broadcast_shape(arrays)
+                break
         outs = [np.empty(shape, d) for d in self.out_dtypes]
-        args, pattern = [], []
+        size = outs[0].size
+        args, pattern, inner = [], "", 0
         for a in arrays:
             if a.shape == shape and a.flags.c_contiguous:
                 args.append(a.reshape(-1))
-                pattern.append("a")
+                pattern += "a"
             elif a.size == 1:
                 args.append(a.reshape(-1)[0])
-                pattern.append("s")
+                pattern += "s"
+            elif a.flags.c_contiguous and _is_trailing(a.shape, shape) and inner in (0, a.size):
+                inner = a.size  # a row repeated over the leading axes, e.g. a bias
+                args.append(a.reshape(-1))
+                pattern += "r"
             else:
-                break
-        else:
-            key = "".join(pattern)
-            fn = self._flat.get(key) or self._load_flat(key)
-            fn(*args, *(o.reshape(-1) for o in outs))
-            return self._finish(outs)
-        fn = self._nd.get(len(shape)) or self._load_nd(len(shape))
-        fn(*(np.broadcast_to(a, shape) for a in arrays), *outs)
+                fn = self._nd.get(len(shape)) or self._load_nd(len(shape))
+                fn(*(np.broadcast_to(a, shape) for a in arrays), *outs)
+                return self._finish(outs)
+        fn = self._flat.get(pattern) or self._load_flat(pattern)
+        fn(*args, *(o.reshape(-1) for o in outs), size // inner if inner else size, inner or 1)
         return self._finish(outs)
 
     def _finish(self, outs):
@@ -147,7 +148,29 @@ class LoopKernel:
 
     @property
     def source(self) -> str:
-        return broadcast_source(self.body, 2)
+        return flat_source(self.body, "a" * self.body.n_inputs)
+
+
+def broadcast_shape(arrays) -> tuple:
+    """numpy's broadcast of the arrays' shapes (a plain loop: np.broadcast_shapes costs microseconds)."""
+    ndim = max(a.ndim for a in arrays)
+    out = [1] * ndim
+    for a in arrays:
+        for k, d in enumerate(a.shape, ndim - a.ndim):
+            if d != 1:
+                if out[k] not in (1, d):
+                    raise ValueError(f"shapes {[x.shape for x in arrays]} cannot be broadcast together")
+                out[k] = d
+    return tuple(out)
+
+
+def _is_trailing(small: tuple, shape: tuple) -> bool:
+    """Whether ``small`` (leading 1s dropped) equals the trailing part of ``shape``."""
+    k = 0
+    while k < len(small) and small[k] == 1:
+        k += 1
+    tail = small[k:]
+    return len(tail) <= len(shape) and shape[len(shape) - len(tail) :] == tail
 
 
 def _node_body(node: Node) -> tuple[Body, object]:

@@ -1,1 +1,76 @@
-"""CPU kernels for graphc/ops/linalg.py (being written; until then numpy_kernels.py serves these ops)."""
+"""CPU kernels for graphc/ops/linalg.py: ``MatMul`` with ``numpy.matmul`` semantics.
+
+Float32 and float64 products with operands of one dtype run as BLAS GEMMs called from Numba
+(``np.dot(a, b, out)`` on 2-D arrays, scipy's OpenBLAS; NUMBA_NOTES.md section 4): 1-D operands become a
+row or a column, a stack of matrices times one matrix is one GEMM over the stacked rows, and other
+batches (broadcast leading dims) loop over the pairs inside Numba. Transposed operands (F-contiguous
+views, what the gradients pass) go to BLAS as they are; other strided views are copied first, since
+Numba would copy them anyway (with a performance warning) and compile one more version.
+
+numpy (the op's reference, ``np.matmul``) stays for integer and mixed-dtype products: Numba's BLAS
+binding rejects them (NUMBA_NOTES.md section 4), and none is on a hot path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from graphc.ir.graph import Node
+from graphc.ops.linalg import MatMul
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+
+_OPTIONS = {"cache": True, "nogil": True}
+
+
+@njit(**_OPTIONS)
+def gemm(a, b, out):
+    """out = a @ b for 2-D a (M, K), b (K, N) and a C-contiguous out (M, N) of their dtype."""
+    np.dot(a, b, out)
+
+
+@njit(**_OPTIONS)
+def gemm_batched(a, b, out):
+    """out[i] = a[i] @ b[i] for C-contiguous stacks a (n, M, K), b (n, K, N), out (n, M, N)."""
+    for i in range(a.shape[0]):
+        np.dot(a[i], b[i], out[i])
+
+
+def _blas_layout(x: np.ndarray) -> np.ndarray:
+    """``x`` if BLAS reads it in place (C or F order), else a C-contiguous copy."""
+    return x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)
+
+
+def matmul_floats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b)`` for float32 or float64 operands of the same dtype, through BLAS in Numba."""
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a  # a row
+    b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # a column
+    m, k = a2.shape[-2:]
+    n = b2.shape[-1]
+    if k != b2.shape[-2]:
+        return np.matmul(a, b)  # numpy raises its error (the executable names the node)
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    shape = batch + a.shape[-2:-1] + (b.shape[-1:] if b.ndim >= 2 else ())  # 1-D operands drop a dim
+    if m == 0 or n == 0 or k == 0 or 0 in batch:
+        return np.zeros(shape, a.dtype)  # BLAS is not called with empty operands (an empty sum is 0)
+    if b2.ndim == 2:
+        # a matrix, or a stack of matrices times one matrix: the stack's rows form one taller GEMM
+        rows = a2.reshape(-1, k) if a2.ndim > 2 else _blas_layout(a2)
+        out = np.empty((rows.shape[0], n), a.dtype)
+        gemm(rows, _blas_layout(b2), out)
+    else:
+        count = int(np.prod(batch))
+        a3 = np.ascontiguousarray(np.broadcast_to(a2, (*batch, m, k))).reshape(count, m, k)
+        b3 = np.ascontiguousarray(np.broadcast_to(b2, (*batch, k, n))).reshape(count, k, n)
+        out = np.empty((count, m, n), a.dtype)
+        gemm_batched(a3, b3, out)
+    return out.reshape(shape)
+
+
+@cpu_kernel.register(MatMul)
+def matmul_kernel(op, node: Node) -> Kernel:
+    a, b = node.inputs
+    reference = op.reference
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        return Kernel(lambda a, b: (reference(a, b),), "numpy[MatMul]", notes=["integer or mixed dtypes"])
+    return Kernel(lambda a, b: (matmul_floats(a, b),), "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"])

@@ -9,8 +9,7 @@ A reduction over a contiguous run of axes of a C-contiguous array is a reduction
 
 Sums accumulate blocks of ``BLOCK`` elements in the input dtype (the vectorized part) and add the block
 sums in float64, so a 10^7-element float32 sum stays accurate to ~1e-7 at no measurable cost. Max and
-min propagate NaN as numpy does; argmax/argmin return the first NaN's index. LogSumExp and
-argmax/argmin have the row loop only.
+min propagate NaN as numpy does. LogSumExp has the row loop only.
 
 numpy (the op's reference) stays for what these loops do not cover: integer and bool inputs, axes that
 are not one contiguous run, inputs that are not C-contiguous (numpy's strided loops read them in place),
@@ -24,7 +23,7 @@ import math
 import numpy as np
 
 from graphc.ir.graph import Node
-from graphc.ops.reduce import ArgMax, ArgMin, LogSumExp, Max, Mean, Min, Prod, Sum
+from graphc.ops.reduce import LogSumExp, Max, Mean, Min, Prod, Sum
 from graphc.ops.reduce_grad import ProdOthers
 from graphc.runtime.cpu.cache import load_module
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
@@ -47,12 +46,13 @@ BLOCK = {BLOCK}
 _SUM_ROW = """def kernel(x, out, init, aux):
     n = x.shape[1]
     for a in range(x.shape[0]):
-        total = 0.0  # float64 across blocks: one conversion per BLOCK elements
+        total = {total}  # float64 across blocks: one conversion per BLOCK elements
         for start in range(0, n, BLOCK):
+            block = x[a, start : start + BLOCK]  # a slice: range(start, stop) loops do not vectorize
             acc = init
-            for r in range(start, min(start + BLOCK, n)):
-                acc += x[a, r]
-            total += acc
+            for r in range(block.shape[0]):
+                acc {op}= block[r]
+            total {op}= acc
         out[a] = total
 {finish}"""
 
@@ -100,25 +100,11 @@ _LOGSUMEXP_ROW = """def kernel(x, out, init, aux):
         out[a] = np.log(s) + shift
 """
 
-_ARG_ROW = """def kernel(x, out, init, aux):
-    for a in range(x.shape[0]):
-        best = x[a, 0]
-        index = 0
-        if best == best:
-            for r in range(1, x.shape[1]):
-                v = x[a, r]
-                if v {cmp} best:
-                    best = v
-                    index = r
-                elif v != v:  # the first NaN wins, as numpy
-                    index = r
-                    break
-        out[a] = index
-"""
-
 _PROD_OTHERS = """def kernel(x, out, init, aux):
     # exclusive prefix product, then times the exclusive suffix product: the reference's arithmetic
     n_b = x.shape[2]
+    if x.shape[1] == 0:
+        return
     after = np.empty(n_b, out.dtype)
     for a in range(x.shape[0]):
         for b in range(n_b):
@@ -138,19 +124,24 @@ _MEAN_COL = "    for a in range(x.shape[0]):\n        for b in range(x.shape[2])
 
 #: kind -> (row source, column source or None)
 SOURCES = {
-    "sum": (_SUM_ROW.format(finish=""), _SUM_COL.format(op="+", finish="")),
-    "mean": (_SUM_ROW.format(finish=_MEAN_ROW), _SUM_COL.format(op="+", finish=_MEAN_COL)),
-    "prod": (_SUM_ROW.replace("total = 0.0", "total = 1.0").replace("+=", "*="), _SUM_COL.format(op="*", finish="")),
+    "sum": (_SUM_ROW.format(total="0.0", op="+", finish=""), _SUM_COL.format(op="+", finish="")),
+    "mean": (_SUM_ROW.format(total="0.0", op="+", finish=_MEAN_ROW), _SUM_COL.format(op="+", finish=_MEAN_COL)),
+    "prod": (_SUM_ROW.format(total="1.0", op="*", finish=""), _SUM_COL.format(op="*", finish="")),
     "max": (_EXTREMUM_ROW.format(cmp=">"), _EXTREMUM_COL.format(cmp=">")),
     "min": (_EXTREMUM_ROW.format(cmp="<"), _EXTREMUM_COL.format(cmp="<")),
     "logsumexp": (_LOGSUMEXP_ROW, None),
-    "argmax": (_ARG_ROW.format(cmp=">"), None),
-    "argmin": (_ARG_ROW.format(cmp="<"), None),
 }  # fmt: skip
 _KIND = {Sum: "sum", Mean: "mean", Prod: "prod", Max: "max", Min: "min", LogSumExp: "logsumexp"}
-_KIND.update({ArgMax: "argmax", ArgMin: "argmin"})
-#: kinds whose empty reduction is a numpy error (the reference raises it)
-_NEEDS_ELEMENTS = {"max", "min", "argmax", "argmin"}
+#: max/min rows at least this long go to numpy: its SIMD max beats the scalar NaN-checking loop
+#: (which LLVM does not vectorize) from about 64 elements per row (bench/NOTES.md)
+MAX_ROW = 64
+
+
+def exp_loop_wins(n_rows: int, row: int) -> bool:
+    """Whether a row loop calling exp (logsumexp, softmax) beats numpy on ``n_rows`` rows of ``row``
+    elements: libm's scalar expf costs ~2.3 ns per element (no SVML here) against ~0.45 ns for numpy's
+    SIMD exp, but numpy pays ~40 us of fixed cost for its five or six passes plus ~0.1 us per row."""
+    return row < 32 or n_rows * row <= 4096
 
 
 def _load(body: str):
@@ -181,12 +172,17 @@ def reduce_kernel(op, x_dtype, ndim: int):
     init = x_dtype.type(init)
     aux0 = x_dtype.type(0)
     keepdims, reference = op.keepdims, op.reference
-    needs_elements = kind in _NEEDS_ELEMENTS
+    extremum = kind in ("max", "min")
+    exp = kind == "logsumexp"
 
     def fn(x):
         shape = x.shape
         n_a, n_r, n_b = math.prod(shape[:lo]), math.prod(shape[lo:hi]), math.prod(shape[hi:])
-        if not x.flags.c_contiguous or (n_b != 1 and col is None) or (n_r == 0 and needs_elements):
+        if (
+            not x.flags.c_contiguous
+            or (extremum and (n_r == 0 or (n_b == 1 and n_r >= MAX_ROW)))  # n_r == 0: numpy raises
+            or (exp and (n_b != 1 or not exp_loop_wins(n_a, n_r)))
+        ):
             return reference(x)
         aux = x_dtype.type(n_r) if kind == "mean" else aux0
         out_shape = (*shape[:lo], *(1,) * (hi - lo), *shape[hi:]) if keepdims else (*shape[:lo], *shape[hi:])
@@ -203,10 +199,12 @@ def reduce_kernel(op, x_dtype, ndim: int):
 
 def _reference_kernel(op) -> Kernel:
     reference = op.reference
-    return Kernel(lambda x: (reference(x),), f"numpy[{op.type_name}]", notes=["runs the op's numpy reference"])
+    return Kernel(
+        lambda x: (reference(x),), f"numpy[{op.type_name}]", notes=["runs the op's numpy reference"]
+    )
 
 
-@cpu_kernel.register(Sum, Mean, Prod, Max, Min, LogSumExp, ArgMax, ArgMin)
+@cpu_kernel.register(Sum, Mean, Prod, Max, Min, LogSumExp)
 def reduction_kernel(op, node: Node) -> Kernel:
     x = node.inputs[0]
     fn = reduce_kernel(op, x.dtype, x.ndim)
