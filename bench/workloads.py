@@ -201,8 +201,9 @@ def _jax(w, params, x, y):
         h = a
         if w.model == "cnn":
             for i in range(4):
-                h = lax.conv_general_dilated(h, ps[2 * i], (1, 1), ((1, 1), (1, 1)),
-                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+                h = lax.conv_general_dilated(
+                    h, ps[2 * i], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NCHW", "OIHW", "NCHW")
+                )
                 h = jax.nn.relu(h + ps[2 * i + 1][None, :, None, None])
                 h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
             h = h.reshape(h.shape[0], -1)
@@ -272,11 +273,15 @@ def _pytensor(w, params, x, y):
         for i in range(4):
             wt, b = shared[2 * i], shared[2 * i + 1]
             xp = pt.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
-            cols = pt.stack([xp[:, :, r : r + size, c : c + size] for r in range(3) for c in range(3)], axis=2)
+            cols = pt.stack(
+                [xp[:, :, r : r + size, c : c + size] for r in range(3) for c in range(3)], axis=2
+            )
             c_in, c_out = CNN_CHANNELS[i], CNN_CHANNELS[i + 1]
             cols = cols.reshape((-1, c_in * 9, size * size))
             out = pt.tensordot(wt.reshape((c_out, c_in * 9)), cols, axes=[[1], [1]])  # (O, N, HW)
-            h = pt.maximum(out.dimshuffle(1, 0, 2).reshape((-1, c_out, size, size)) + b[None, :, None, None], 0)
+            h = pt.maximum(
+                out.dimshuffle(1, 0, 2).reshape((-1, c_out, size, size)) + b[None, :, None, None], 0
+            )
             h = h.reshape((-1, c_out, size // 2, 2, size // 2, 2)).max(axis=(3, 5))
             size //= 2
         h = h.reshape((-1, 512))

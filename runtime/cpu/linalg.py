@@ -1,17 +1,22 @@
 """CPU kernels for graphc/ops/linalg.py: ``MatMul`` with ``numpy.matmul`` semantics.
 
-Float32 and float64 products with operands of one dtype run as BLAS GEMMs called from Numba
-(``np.dot(a, b, out)`` on 2-D arrays, scipy's OpenBLAS; NUMBA_NOTES.md section 4): 1-D operands become a
+Float32 and float64 products of one dtype below ``NUMPY_ABOVE`` multiply-adds run as BLAS GEMMs called
+from Numba (``np.dot(a, b, out)`` on 2-D arrays, scipy's OpenBLAS; NUMBA_NOTES.md section 4): there the
+call overhead is the cost, and Numba's dispatch (~0.6 us) beats numpy's (~1.2 us). 1-D operands become a
 row or a column, a stack of matrices times one matrix is one GEMM over the stacked rows, and other
 batches (broadcast leading dims) loop over the pairs inside Numba. Transposed operands (F-contiguous
 views, what the gradients pass) go to BLAS as they are; other strided views are copied first, since
 Numba would copy them anyway (with a performance warning) and compile one more version.
 
-numpy (the op's reference, ``np.matmul``) stays for integer and mixed-dtype products: Numba's BLAS
-binding rejects them (NUMBA_NOTES.md section 4), and none is on a hot path.
+Larger products are a thin wrapper over ``np.matmul`` with the output preallocated: both libraries then
+run at BLAS speed and numpy's OpenBLAS build measured as fast or faster (bench/NOTES.md), so a Numba
+GEMM would buy nothing there. numpy (the op's reference) also serves integer and mixed-dtype products:
+Numba's BLAS binding rejects them (NUMBA_NOTES.md section 4), and none is on a hot path.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -21,6 +26,13 @@ from graphc.ops.linalg import MatMul
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 
 _OPTIONS = {"cache": True, "nogil": True}
+#: products of at least this many multiply-adds go to numpy's BLAS instead: both sides then run at
+#: BLAS speed and numpy's OpenBLAS build measured equal to 12% faster (40% on some transposed-left
+#: shapes), while below it Numba's ~0.6 us dispatch beats numpy's ~1.2 us (bench/NOTES.md). 2^18 is
+#: also where OpenBLAS starts threading a GEMM, so scipy's copy never wakes its own thread pool to
+#: spin against numpy's. k == 1 (outer products, e.g. weight gradients at batch 1) stays in Numba:
+#: numpy's matmul takes a slow non-BLAS loop for some of those strides (19 us, not 2, at 128x1x128).
+NUMPY_ABOVE = 1 << 18
 
 
 @njit(**_OPTIONS)
@@ -53,18 +65,39 @@ def matmul_floats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     shape = batch + a.shape[-2:-1] + (b.shape[-1:] if b.ndim >= 2 else ())  # 1-D operands drop a dim
     if m == 0 or n == 0 or k == 0 or 0 in batch:
         return np.zeros(shape, a.dtype)  # BLAS is not called with empty operands (an empty sum is 0)
+    count = math.prod(batch)
+    if count * m * n * k >= NUMPY_ABOVE and k > 1:
+        return np.matmul(a, b)
     if b2.ndim == 2:
         # a matrix, or a stack of matrices times one matrix: the stack's rows form one taller GEMM
         rows = a2.reshape(-1, k) if a2.ndim > 2 else _blas_layout(a2)
         out = np.empty((rows.shape[0], n), a.dtype)
         gemm(rows, _blas_layout(b2), out)
     else:
-        count = int(np.prod(batch))
         a3 = np.ascontiguousarray(np.broadcast_to(a2, (*batch, m, k))).reshape(count, m, k)
         b3 = np.ascontiguousarray(np.broadcast_to(b2, (*batch, k, n))).reshape(count, k, n)
         out = np.empty((count, m, n), a.dtype)
         gemm_batched(a3, b3, out)
     return out.reshape(shape)
+
+
+def _matmul_2d(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
+    """The common case (both operands 2-D, ranks known when the graph compiles): no reshapes, no
+    broadcasting, about 1 us of Python around the GEMM (``matmul_floats`` spends ~5 us)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if k != b.shape[0] or not (m and n and k):
+        return (matmul_floats(a, b),)
+    out = np.empty((m, n), a.dtype)
+    if m * n * k >= NUMPY_ABOVE and k > 1:
+        np.matmul(a, b, out=out)
+        return (out,)
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        a = np.ascontiguousarray(a)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
+    gemm(a, b, out)
+    return (out,)
 
 
 @cpu_kernel.register(MatMul)
@@ -73,4 +106,5 @@ def matmul_kernel(op, node: Node) -> Kernel:
     reference = op.reference
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return Kernel(lambda a, b: (reference(a, b),), "numpy[MatMul]", notes=["integer or mixed dtypes"])
-    return Kernel(lambda a, b: (matmul_floats(a, b),), "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"])
+    fn = _matmul_2d if a.ndim == 2 and b.ndim == 2 else lambda a, b: (matmul_floats(a, b),)
+    return Kernel(fn, "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"])

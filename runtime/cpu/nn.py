@@ -143,7 +143,9 @@ def cross_entropy_kernel(op, node: Node) -> Kernel:
         if labels.shape != shape[:-1] or not z.flags.c_contiguous or not exp_loop_wins(n_a, shape[-1]):
             return (reference(z, labels),)  # the reference raises for mismatched shapes
         out = np.empty(shape[:-1], z.dtype)
-        bad = loop(z.reshape(n_a, shape[-1]), np.ascontiguousarray(labels).reshape(n_a), out.reshape(n_a), zero)
+        bad = loop(
+            z.reshape(n_a, shape[-1]), np.ascontiguousarray(labels).reshape(n_a), out.reshape(n_a), zero
+        )
         if bad >= 0:
             return (reference(z, labels),)  # raises the RunError naming the label
         return (out,)

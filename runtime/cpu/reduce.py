@@ -3,17 +3,21 @@
 A reduction over a contiguous run of axes of a C-contiguous array is a reduction of a 3-D view
 ``(A, R, B)``: A kept elements before the run, R reduced, B kept after. Two generated loops cover it:
 
-- row (B == 1: the last axes, or all of them): one accumulator per row, innermost over r, so LLVM
-  vectorizes it with the fastmath flag subset (float32 accumulators; NUMBA_NOTES.md section 7);
-- column (B > 1: leading or middle axes, e.g. a bias gradient): rows of B accumulators, innermost over b.
+- row (B == 1: the last axes, or all of them): one accumulator per row, innermost over r, which LLVM
+  vectorizes with the fastmath flag subset (NUMBA_NOTES.md section 7);
+- column (B > 1: leading or middle axes, e.g. a bias gradient): a row of B accumulators in the output,
+  innermost over b, adding one input row at a time (numpy's own order for such axes).
 
-Sums accumulate blocks of ``BLOCK`` elements in the input dtype (the vectorized part) and add the block
-sums in float64, so a 10^7-element float32 sum stays accurate to ~1e-7 at no measurable cost. Max and
-min propagate NaN as numpy does. LogSumExp has the row loop only.
+Row sums accumulate blocks of ``BLOCK`` elements in the input dtype (the vectorized part: 16 lanes x 4
+partial sums) and add the block sums in float64, one conversion per block, so 10^7-element float32
+sums stay near float64 accuracy. Row products multiply in float64 (see ``reduce_kernel``). Max and min
+propagate NaN as numpy does. ``reduce_kernel`` is usable on its own (a fused trailing reduction).
 
-numpy (the op's reference) stays for what these loops do not cover: integer and bool inputs, axes that
-are not one contiguous run, inputs that are not C-contiguous (numpy's strided loops read them in place),
-no axes at all, empty reductions that must raise, and the column cases of LogSumExp/argmax/argmin.
+numpy (the op's reference) stays where it is as fast or where the loops do not apply: integer and bool
+inputs, axes that are not one contiguous run, inputs that are not C-contiguous (numpy's strided loops
+read them in place), no axes, empty max/min (numpy raises), max/min rows of ``MAX_ROW`` or more
+elements and logsumexp on large arrays (numpy's SIMD max and exp win there), logsumexp over leading
+axes, and ArgMax/ArgMin (a Numba loop measured no faster than numpy's SIMD argmax; bench/NOTES.md).
 """
 
 from __future__ import annotations
@@ -119,13 +123,22 @@ _PROD_OTHERS = """def kernel(x, out, init, aux):
                 after[b] = after[b] * x[a, r, b]
 """
 
-_MEAN_ROW = "    for a in range(x.shape[0]):\n        out[a] = out[a] / aux\n"
-_MEAN_COL = "    for a in range(x.shape[0]):\n        for b in range(x.shape[2]):\n            out[a, b] = out[a, b] / aux\n"
+# mean: the sum divided by the count (``aux``), in the output dtype as the reference
+_MEAN_ROW = """    for a in range(x.shape[0]):
+        out[a] = out[a] / aux
+"""
+_MEAN_COL = """    for a in range(x.shape[0]):
+        for b in range(x.shape[2]):
+            out[a, b] = out[a, b] / aux
+"""
 
 #: kind -> (row source, column source or None)
 SOURCES = {
     "sum": (_SUM_ROW.format(total="0.0", op="+", finish=""), _SUM_COL.format(op="+", finish="")),
-    "mean": (_SUM_ROW.format(total="0.0", op="+", finish=_MEAN_ROW), _SUM_COL.format(op="+", finish=_MEAN_COL)),
+    "mean": (
+        _SUM_ROW.format(total="0.0", op="+", finish=_MEAN_ROW),
+        _SUM_COL.format(op="+", finish=_MEAN_COL),
+    ),
     "prod": (_SUM_ROW.format(total="1.0", op="*", finish=""), _SUM_COL.format(op="*", finish="")),
     "max": (_EXTREMUM_ROW.format(cmp=">"), _EXTREMUM_COL.format(cmp=">")),
     "min": (_EXTREMUM_ROW.format(cmp="<"), _EXTREMUM_COL.format(cmp="<")),
@@ -139,9 +152,10 @@ MAX_ROW = 64
 
 def exp_loop_wins(n_rows: int, row: int) -> bool:
     """Whether a row loop calling exp (logsumexp, softmax) beats numpy on ``n_rows`` rows of ``row``
-    elements: libm's scalar expf costs ~2.3 ns per element (no SVML here) against ~0.45 ns for numpy's
-    SIMD exp, but numpy pays ~40 us of fixed cost for its five or six passes plus ~0.1 us per row."""
-    return row < 32 or n_rows * row <= 4096
+    elements. The loop costs ~5 ns per element (libm's scalar expf: no SVML here); numpy costs ~15 us
+    of fixed overhead for its five or six passes, ~0.07 us per row and ~1 ns per element (SIMD exp).
+    Measured crossovers: rows of ~20 elements, or ~5000 elements in all (bench/NOTES.md)."""
+    return row <= 16 or n_rows * row <= 4096
 
 
 def _load(body: str):
@@ -168,8 +182,9 @@ def reduce_kernel(op, x_dtype, ndim: int):
     row = _load(row_src)
     col = _load(col_src) if col_src is not None else None
     lo, hi = axes[0], axes[-1] + 1
-    init = {"prod": 1, "max": 0, "min": 0, "logsumexp": -np.inf}.get(kind, 0)
-    init = x_dtype.type(init)
+    # a product's rounding errors are biased (10^5 float32 factors near 1: 3e-4 off in numpy's own
+    # float32 prod), so its row loop multiplies in float64: still vectorized, 1e-12 accurate
+    init = np.float64(1) if kind == "prod" else x_dtype.type(-np.inf if kind == "logsumexp" else 0)
     aux0 = x_dtype.type(0)
     keepdims, reference = op.keepdims, op.reference
     extremum = kind in ("max", "min")

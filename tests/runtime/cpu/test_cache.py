@@ -102,7 +102,7 @@ def test_two_processes_filling_one_empty_cache_at_once(cache_dir):
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outputs, strict=True):
+    for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
     values = [eval(out) for out, _ in outputs]  # noqa: S307 - our own script's repr of a list of floats
     s = 1 / (1 + np.exp(-np.array([3.0, 12.0])))

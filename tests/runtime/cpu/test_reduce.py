@@ -1,0 +1,155 @@
+"""CPU reduction kernels (runtime/cpu/reduce.py) beyond the op table's small samples: 10^5-element
+reductions, the column and middle-axes loops, NaN propagation, the numpy fallbacks and empty inputs."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ops.reduce_grad import prod_others
+from graphc.runtime.cpu.reduce import MAX_ROW, exp_loop_wins
+from graphc.runtime.cpu.registry import cpu_kernel
+
+
+def _run(build, x, static=None):
+    """``build(placeholder)`` compiled for the CPU, run on ``x``; also the kernel's name."""
+    g = gc.Graph()
+    with g.as_default():
+        ph = gc.placeholder(x.dtype, static if static is not None else x.shape, name="x")
+        out = build(ph)
+    with gc.Session(g, device="cpu") as sess:
+        value = sess.run(out, {ph: x})
+    return value, cpu_kernel.build(out.node).name
+
+
+def _kernel(build, dtype, shape):
+    """The CPU kernel for ``build(placeholder)``'s node, to call on arrays directly (any layout)."""
+    g = gc.Graph()
+    with g.as_default():
+        out = build(gc.placeholder(dtype, shape, name="x"))
+    return cpu_kernel.build(out.node)
+
+
+def _f64(x):
+    return x.astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    "build, oracle",
+    [
+        (gc.reduce_sum, lambda x: x.sum()),
+        (gc.reduce_mean, lambda x: x.mean()),
+        (gc.reduce_max, lambda x: x.max()),
+        (gc.reduce_min, lambda x: x.min()),
+        (gc.reduce_logsumexp, lambda x: np.log(np.exp(x).sum())),
+        (gc.reduce_prod, lambda x: np.prod(x)),
+    ],
+    ids=["sum", "mean", "max", "min", "logsumexp", "prod"],
+)
+def test_large_reductions_match_float64(build, oracle):
+    x = np.random.default_rng(0).uniform(0.0, 1.0, 100_000).astype(np.float32)
+    if oracle(np.ones(2)) == 1.0:  # prod: factors near 1 keep the product finite
+        x = (1.0 + (x - 0.5) * 1e-4).astype(np.float32)
+    got, _ = _run(build, x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, oracle(_f64(x)), rtol=1e-4)
+
+
+def test_large_sums_per_row_column_and_middle_axes():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1.0, 1.0, (4, 100_000)).astype(np.float32)
+    got, name = _run(lambda t: gc.reduce_sum(t, 1), x)
+    assert name == "loop[Sum]"
+    np.testing.assert_allclose(got, _f64(x).sum(1), rtol=1e-4, atol=1e-4 * np.abs(x).sum(1).max())
+    got, _ = _run(lambda t: gc.reduce_mean(t, 0), x.T.copy())  # the column loop over 10^5 rows
+    np.testing.assert_allclose(got, _f64(x).mean(1), rtol=1e-4, atol=1e-4)
+    cube = rng.normal(size=(8, 64, 5, 7)).astype(np.float32)
+    got, _ = _run(lambda t: gc.reduce_sum(t, (1, 2), keepdims=True), cube)  # kept dims on both sides
+    np.testing.assert_allclose(got, _f64(cube).sum((1, 2), keepdims=True), rtol=1e-5, atol=1e-5)
+
+
+def test_float64_stays_float64():
+    x = np.random.default_rng(2).normal(size=(3, 1000))
+    for build in (lambda t: gc.reduce_sum(t, 1), lambda t: gc.reduce_max(t, 0), gc.reduce_logsumexp):
+        got, _ = _run(build, x)
+        assert got.dtype == np.float64
+
+
+@pytest.mark.parametrize("row", [8, MAX_ROW + 1])  # the Numba row loop and numpy's long-row path
+@pytest.mark.parametrize("reduce", [gc.reduce_max, gc.reduce_min], ids=["max", "min"])
+def test_max_min_propagate_nan(reduce, row):
+    x = np.arange(3 * row, dtype=np.float32).reshape(3, row)
+    x[0, row // 2] = np.nan
+    x[2, -1] = np.nan
+    for axis, expect_nan in ((1, [True, False, True]), (0, None)):
+        got, _ = _run(lambda t, axis=axis: reduce(t, axis), x)
+        want = np.max(x, axis) if reduce is gc.reduce_max else np.min(x, axis)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(got[~np.isnan(got)], want[~np.isnan(want)])
+        if expect_nan is not None:
+            assert list(np.isnan(got)) == expect_nan
+
+
+def test_nan_and_infinities_in_sums_and_logsumexp():
+    x = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, 2.0], [-np.inf, -np.inf, -np.inf]], np.float32)
+    got, _ = _run(lambda t: gc.reduce_sum(t, 1), x)
+    np.testing.assert_array_equal(got, [np.nan, np.inf, -np.inf])
+    got, _ = _run(lambda t: gc.reduce_logsumexp(t, 1), x)
+    np.testing.assert_array_equal(got, [np.nan, np.inf, -np.inf])
+
+
+def test_numba_loops_serve_the_common_cases():
+    x = np.ones((128, 10), np.float32)
+    for build in (
+        lambda t: gc.reduce_sum(t, 1),
+        lambda t: gc.reduce_sum(t, 0),
+        gc.reduce_mean,
+        gc.reduce_max,
+    ):
+        assert _run(build, x)[1].startswith("loop["), build
+    # integers and non-contiguous axis sets stay numpy
+    assert _run(lambda t: gc.reduce_sum(t, 1), x.astype(np.int32))[1] == "numpy[Sum]"
+    assert _run(lambda t: gc.reduce_sum(t, (0, 2)), np.ones((2, 3, 4), np.float32))[1] == "numpy[Sum]"
+
+
+def test_non_contiguous_inputs_agree():
+    x = np.random.default_rng(3).normal(size=(6, 5)).astype(np.float32)
+    for build in (lambda t: gc.reduce_sum(t, 1), lambda t: gc.reduce_max(t, 0), gc.reduce_logsumexp):
+        kernel = _kernel(build, "float32", (5, 6))
+        (got,) = kernel.fn(x.T)  # a transposed view, as a Transpose node passes it
+        (want,) = kernel.fn(np.ascontiguousarray(x.T))
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_exp_threshold_sides_agree():
+    rng = np.random.default_rng(4)
+    for shape in [(64, 10), (32, 512)]:  # Numba loop, then numpy
+        x = rng.normal(size=shape).astype(np.float32)
+        got, _ = _run(lambda t: gc.reduce_logsumexp(t, 1), x)
+        np.testing.assert_allclose(got, np.log(np.exp(_f64(x)).sum(1)), rtol=1e-5)
+    assert exp_loop_wins(64, 10) and not exp_loop_wins(32, 512)
+
+
+def test_empty_inputs():
+    empty_rows = np.zeros((0, 3), np.float32)
+    empty_axis = np.zeros((3, 0), np.float32)
+    np.testing.assert_array_equal(_run(lambda t: gc.reduce_sum(t, 0), empty_rows)[0], np.zeros(3))
+    np.testing.assert_array_equal(_run(lambda t: gc.reduce_sum(t, 1), empty_axis)[0], np.zeros(3))
+    np.testing.assert_array_equal(_run(lambda t: gc.reduce_prod(t, 1), empty_axis)[0], np.ones(3))
+    assert np.isnan(_run(lambda t: gc.reduce_mean(t, 1), empty_axis)[0]).all()
+    assert _run(lambda t: gc.reduce_max(t, 1), empty_rows)[0].shape == (0,)
+    np.testing.assert_array_equal(_run(lambda t: gc.reduce_logsumexp(t, 1), empty_axis)[0], [-np.inf] * 3)
+    with pytest.raises(gc.RunError, match="zero-size"):
+        _run(lambda t: gc.reduce_max(t, 1), empty_axis)
+
+
+@pytest.mark.parametrize("axes", [(1,), (0,), (0, 1)])
+def test_prod_others_exact_with_zeros(axes):
+    x = np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.5, -2.0, 4.0]], np.float32)
+    got, name = _run(lambda t: prod_others(t, axes), x)
+    assert name == "loop[ProdOthers]"
+    want = np.empty_like(x)
+    for idx in np.ndindex(*x.shape):
+        group = x[tuple(slice(None) if a in axes else i for a, i in enumerate(idx))]
+        pos = np.ravel_multi_index(tuple(idx[a] for a in axes), group.shape)
+        want[idx] = np.prod(np.delete(group.ravel(), pos))
+    np.testing.assert_array_equal(got, want)
