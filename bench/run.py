@@ -1,6 +1,6 @@
 """graphc's CPU benchmark against the peers that are installed: PyTorch eager, JAX jit, PyTensor (Numba).
 
-    python bench/run.py [--rounds 3] [--systems graphc,torch,jax,pytensor] [--workloads mlp_b128,...]
+    python bench/run.py [--rounds 4] [--systems graphc,torch,jax,pytensor] [--workloads mlp_b128,...]
 
 Every measurement runs in a fresh worker process (this script with ``--worker``), all with 2 threads,
 under the same environment (OPENBLAS_CORETYPE is printed, never changed). Systems alternate: in each
@@ -9,8 +9,9 @@ framework, builds the workload, runs the first step (``first call`` = build + co
 imports not included: they are their own column), then warm-up steps (not timed), then times single
 steps for a time budget. Each (system, workload) has its own cache folders (GRAPHC_CACHE_DIR,
 NUMBA_CACHE_DIR, PyTensor's base_compiledir, JAX's persistent compilation cache), empty at the start:
-round 1's first call is the cold one, round 2's is the warm start (the cache filled by round 1).
-The step time is the median over all timed steps of all rounds.
+round 1's first call is the cold one, the median of the later rounds' is the warm start (the cache
+filled by round 1). The step time is the median over all timed steps of the rounds in which other
+processes left the machine alone (each worker measures that from /proc/stat).
 
 PyTensor pins an older Numba than graphc's, so it usually lives in its own virtual environment: pass
 its interpreter with ``--pytensor-python`` (or GRAPHC_BENCH_PYTENSOR_PYTHON). See bench/README.md.
@@ -218,7 +219,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=900, help="seconds for one worker process")
     p.add_argument("--json", help="also write the raw results here")
     p.add_argument(
-        "--wait-quiet", type=float, default=60, help="seconds to wait for an idle machine before each worker"
+        "--wait-quiet", type=float, default=30, help="seconds to wait for an idle machine before each worker"
     )
     p.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -240,7 +241,8 @@ def main() -> None:
     for s in args.systems.split(","):
         py = interpreter_for(s, args)
         if py is None:
-            print(f"notice: {s} is not installed: skipped (pip install -e '.[bench]'; see bench/README.md)")
+            how = "its own venv, --pytensor-python" if s == "pytensor" else "pip install -e '.[bench]'"
+            print(f"notice: {s} is not installed: skipped ({how}; see bench/README.md)")
             continue
         pythons[s], versions[s] = py, version_of(py, s)
     print(
