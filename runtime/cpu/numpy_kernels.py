@@ -1,7 +1,7 @@
 """CPU kernels that are numpy calls: data movement and shape ops (reshape, transpose, concat, indexing,
-padding...), where numpy's C loops or views are what a kernel would do anyway, plus the ops whose Numba
-kernels are not written yet. Each op is listed here by name, on purpose: an op missing from every
-kernel table fails at compile time instead of falling back silently.
+padding...), where numpy's C loops or views are what a kernel would do anyway, plus the few compute ops
+where numpy measured as fast as a Numba loop. Each op is listed here by name, on purpose: an op
+missing from every kernel table fails at compile time instead of falling back silently.
 
 These kernels call the op's numpy ``reference`` (the op's definition), so they agree with the reference
 device exactly.
@@ -19,12 +19,8 @@ DATA_MOVEMENT = (
     "Transpose", "Concat", "Stack", "Split", "SplitLike", "GetItem", "GetItemGrad", "Take", "TakeGrad",
     "OneHot", "Pad", "PadGrad", "Shape", "Size", "StopGradient", "SumLike", "Group",
 )  # fmt: skip
-#: compute ops still served by numpy (vectorized C and BLAS) until their Numba kernels land
-NUMPY_FOR_NOW = (
-    "MatMul", "Sum", "Mean", "Max", "Min", "Prod", "LogSumExp", "ArgMax", "ArgMin", "ProdOthers",
-    "Softmax", "LogSoftmax", "SoftmaxCrossEntropy", "Conv2D", "Conv2DBackpropInput",
-    "Conv2DBackpropFilter", "MaxPool2D", "MaxPool2DGrad", "MaxPool2DGather", "AvgPool2D", "AvgPool2DGrad",
-)  # fmt: skip
+#: compute ops served by numpy: its SIMD argmax measured as fast or faster (bench/NOTES.md)
+NUMPY_FOR_NOW = ("ArgMax", "ArgMin")
 
 
 def _reference_kernel(op, node: Node) -> Kernel:
