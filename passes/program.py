@@ -11,22 +11,14 @@ from collections.abc import Sequence
 
 from graphc.ir.errors import FeedError
 from graphc.ir.graph import Graph, Node, Tensor
+from graphc.ir.printing import ancestors
 from graphc.ops.sources import Placeholder
 from graphc.passes.builder import GraphBuilder
 
 
 def needed_nodes(targets: Sequence[Tensor | Node], stop: set[Tensor] = frozenset()) -> list[Node]:
     """The nodes ``targets`` need (data and control inputs), not looking past ``stop``, in graph order."""
-    stack = [t.node if isinstance(t, Tensor) else t for t in targets if t not in stop]
-    seen: set[Node] = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.extend(t.node for t in node.inputs if t not in stop)
-        stack.extend(node.control_inputs)
-    return sorted(seen, key=lambda n: n.index)
+    return ancestors(targets, stop)
 
 
 def extract_program(

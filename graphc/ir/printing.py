@@ -50,20 +50,19 @@ def format_graph(graph: Graph, nodes=None) -> str:
     return "\n".join(lines)
 
 
-def ancestors(fetches) -> list[Node]:
-    """The nodes the given tensors/nodes depend on (data and control), in creation order."""
-    stack = [f.node if isinstance(f, Tensor) else f for f in fetches]
-    seen: set[int] = set()
-    found: list[Node] = []
+def ancestors(fetches, stop=frozenset()) -> list[Node]:
+    """The nodes the given tensors/nodes depend on (data and control), in creation order, not looking
+    past the tensors in ``stop`` (fed tensors: their producers are not needed)."""
+    stack = [f.node if isinstance(f, Tensor) else f for f in fetches if f not in stop]
+    seen: set[Node] = set()
     while stack:
         n = stack.pop()
-        if id(n) in seen:
+        if n in seen:
             continue
-        seen.add(id(n))
-        found.append(n)
-        stack.extend(t.node for t in n.inputs)
+        seen.add(n)
+        stack.extend(t.node for t in n.inputs if t not in stop)
         stack.extend(n.control_inputs)
-    return sorted(found, key=lambda n: n.index)
+    return sorted(seen, key=lambda n: n.index)
 
 
 def print_graph(x=None, file=None) -> str:
