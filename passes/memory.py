@@ -35,7 +35,8 @@ class MemoryPlan:
     intermediate would take (in-place updates included), ``live_peak_bytes`` the most arena bytes live at
     one schedule position (a lower bound for any arena). ``in_place`` names the variables whose update
     is written into their own storage (those tensors get no arena buffer); ``unknown`` lists tensors
-    whose size depends on values (not planned). ``intervals[t]`` is ``(defined, last use)`` as positions
+    whose size depends on values (not planned). ``types[t]`` is every tensor's concrete type.
+    ``intervals[t]`` is ``(defined, last use)`` as positions
     in ``graph.nodes`` (``len(graph.nodes)`` for program outputs). Inputs, constants and variables live
     outside the arena; their bytes are reported separately.
     """
@@ -48,6 +49,7 @@ class MemoryPlan:
     in_place: tuple[str, ...]
     unknown: tuple[Tensor, ...]
     sizes: dict[Tensor, int] = field(repr=False)
+    types: dict[Tensor, TensorType] = field(repr=False)
     intervals: dict[Tensor, tuple[int, int]] = field(repr=False)
     input_bytes: int = 0
     constant_bytes: int = 0
@@ -119,7 +121,9 @@ def plan_memory(
 
     in_place = _in_place_updates(graph, updates, sizes, position)
     written_in_place = {in_place[name] for name in in_place}
-    planned = {t: s for t, s in sizes.items() if t not in written_in_place}
+    views = _view_root(graph)
+    # a view op's output shares its input's storage (or is a copy numpy made): no buffer of its own
+    planned = {t: s for t, s in sizes.items() if t not in written_in_place and t not in views}
     buffers, assignment = _assign_buffers(graph, planned, intervals)
     live_peak = _live_peak(planned, intervals, end)
     return MemoryPlan(
@@ -131,6 +135,7 @@ def plan_memory(
         in_place=tuple(in_place),
         unknown=tuple(unknown),
         sizes=sizes,
+        types=types,
         intervals={t: intervals[t] for t in sizes},
         input_bytes=sum(_nbytes(types[t]) or 0 for t in dict.fromkeys(graph.inputs)),
         constant_bytes=sum(n.op.value.nbytes for n in graph.nodes if isinstance(n.op, Constant)),
@@ -183,7 +188,22 @@ def _live_intervals(graph: Graph, position: dict[Node, int], end: int) -> dict[T
             last[t] = position[node]  # nodes come in order: the last reader seen wins
     for t in graph.outputs:
         last[t] = end
+    for node in reversed(graph.nodes):  # reversed: a chain of views extends its root's life too
+        if node.op.view_of_input and node.inputs:
+            source = node.inputs[0]
+            last[source] = max(last[source], *(last[t] for t in node.outputs))
     return {t: (position[t.node], use) for t, use in last.items()}
+
+
+def _view_root(graph: Graph) -> dict[Tensor, Tensor]:
+    """For each output of a view op (``Op.view_of_input``), the tensor whose storage it may share."""
+    root: dict[Tensor, Tensor] = {}
+    for node in graph.nodes:
+        if node.op.view_of_input and node.inputs:
+            source = node.inputs[0]
+            for t in node.outputs:
+                root[t] = root.get(source, source)
+    return root
 
 
 def _in_place_updates(
@@ -193,8 +213,10 @@ def _in_place_updates(
     arena intermediate, and no reader of the old value runs after the node that makes the new one."""
     readers: dict[str, list[Node]] = {}
     old_values: dict[str, list[Tensor]] = {}
+    root = _view_root(graph)
     for node in graph.nodes:
         for t in node.inputs:
+            t = root.get(t, t)  # reading a view (a transpose of the variable) reads the variable
             if isinstance(t.node.op, ReadVariable):
                 readers.setdefault(t.node.op.var_name, []).append(node)
         if isinstance(node.op, ReadVariable):
@@ -205,8 +227,10 @@ def _in_place_updates(
         if value not in sizes or value in chosen.values() or name in chosen:
             continue  # not an arena intermediate (or already written into another variable)
         producer = value.node
-        if any(t in fetched for t in old_values.get(name, ())):
-            continue  # the old value is fetched: it must survive the run
+        if any(t in fetched for t in old_values.get(name, ())) or any(
+            root[t] in old_values.get(name, ()) for t in fetched if t in root
+        ):
+            continue  # the old value is fetched (or a view of it): it must survive the run
         if all(_safe_reader(reader, producer, position) for reader in readers.get(name, ())):
             chosen[name] = value
     return chosen

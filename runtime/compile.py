@@ -109,7 +109,12 @@ def compile(
         optimize = os.environ.get("GRAPHC_OPTIMIZE", "1") != "0"
     program, stats = PassManager(PIPELINE).run(source) if optimize else (source, [])
     exe = Executable(graph, feeds, fetches, updates, device, source, program, stats)
-    exe.backend = _backend(device)(exe.schedule, list(program.inputs), list(program.outputs))
+    backend = _backend(device)
+    inputs, outputs = list(program.inputs), list(program.outputs)
+    if device == "cpu":
+        exe.backend = backend(exe.schedule, inputs, outputs, program=program)
+    else:
+        exe.backend = backend(exe.schedule, inputs, outputs)
     dump_dir = os.environ.get("GRAPHC_DUMP")
     if dump_dir:
         _dump_sources(dump_dir, exe)

@@ -35,6 +35,9 @@ class Op:
 
     #: ops that read or write session state or draw random numbers; never folded, merged or reordered
     stateful: ClassVar[bool] = False
+    #: the reference may return a view of input 0 (reshape, transpose...): memory planning keeps that
+    #: input's storage alive as long as the view is read
+    view_of_input: ClassVar[bool] = False
     #: the output is a function of the inputs and attributes alone (false for stateful ops and for
     #: placeholders); only pure nodes may be folded or merged
     pure: ClassVar[bool] = True

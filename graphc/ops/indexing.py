@@ -70,6 +70,8 @@ class GetItem(Op):
     ``("newaxis",)`` and (before normalization) ``("ellipsis",)`` entries; normalized, it has one int or
     slice entry per axis of x."""
 
+    view_of_input = True
+
     index: tuple
 
     def normalize(self, x: TensorType) -> GetItem:

@@ -25,6 +25,8 @@ from graphc.ops.core import apply, as_tensor
 class BroadcastLike(Op):
     """x broadcast (numpy rules) to the run-time shape of ``like``; ``like``'s values are not read."""
 
+    view_of_input = True
+
     def infer(self, x: TensorType, like: TensorType):
         if x.ndim > like.ndim:
             raise ShapeError(f"cannot broadcast {x} to the shape of {like}: rank is larger")
@@ -66,6 +68,8 @@ class SumLike(Op):
 class ReshapeLike(Op):
     """x reshaped to the run-time shape of ``like`` (same number of elements)."""
 
+    view_of_input = True
+
     def infer(self, x: TensorType, like: TensorType):
         if None not in x.shape and None not in like.shape and math.prod(x.shape) != math.prod(like.shape):
             raise ShapeError(f"cannot reshape {x} to the shape of {like}: sizes differ")
@@ -81,6 +85,8 @@ class ReshapeLike(Op):
 @dataclass(frozen=True)
 class StopGradient(Op):
     """x, unchanged; no gradient flows through it."""
+
+    view_of_input = True
 
     def infer(self, x: TensorType):
         return (x,)

@@ -110,6 +110,8 @@ def _sum_batch(g: Tensor, x: Tensor, other: Tensor) -> Tensor:
 class Transpose(Op):
     """y[i_0, ..., i_n] = x permuted: y's axis k is x's axis ``axes[k]`` (as ``numpy.transpose``)."""
 
+    view_of_input = True
+
     axes: tuple[int, ...]
 
     def infer(self, x: TensorType) -> tuple[TensorType]:

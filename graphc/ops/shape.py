@@ -56,6 +56,8 @@ def _merge_dims(dims, what: str) -> int | None:
 class Reshape(Op):
     """x with the same elements in row-major order and shape ``shape`` (at most one -1: inferred)."""
 
+    view_of_input = True
+
     shape: tuple
 
     def normalize(self, x: TensorType) -> Reshape:
@@ -97,6 +99,8 @@ class Reshape(Op):
 class ExpandDims(Op):
     """x with new size-1 axes at positions ``axis`` (positions in the output)."""
 
+    view_of_input = True
+
     axis: tuple
 
     def normalize(self, x: TensorType) -> ExpandDims:
@@ -118,6 +122,8 @@ class ExpandDims(Op):
 @dataclass(frozen=True)
 class Squeeze(Op):
     """x without the size-1 axes ``axis`` (an unknown axis must be 1 at run time)."""
+
+    view_of_input = True
 
     axis: tuple
 
@@ -142,6 +148,8 @@ class Squeeze(Op):
 @dataclass(frozen=True)
 class BroadcastTo(Op):
     """x broadcast (numpy rules) to the static shape ``shape``."""
+
+    view_of_input = True
 
     shape: tuple
 

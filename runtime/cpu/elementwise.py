@@ -15,6 +15,8 @@ left for later.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphc.ir.graph import Node
@@ -22,6 +24,7 @@ from graphc.ops.elementwise import Elementwise
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Reduce
 from graphc.runtime.cpu.cache import load_module
+from graphc.runtime.cpu.reduce import reduce_into
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 
 FASTMATH = '{"reassoc", "contract", "arcp", "nsz"}'  # keeps isnan and NaN propagation (NUMBA_NOTES.md)
@@ -129,8 +132,62 @@ class LoopKernel:
                 fn(*(np.broadcast_to(a, shape) for a in arrays), *outs)
                 return self._finish(outs)
         fn = self._flat.get(pattern) or self._load_flat(pattern)
-        fn(*args, *(o.reshape(-1) for o in outs), size // inner if inner else size, inner or 1)
+        fn(
+            *args, *(o.reshape(-1) for o in outs), size // inner if inner else 1, inner or size
+        )  # the inner loop vectorizes
         return self._finish(outs)
+
+    def bind(self, in_shapes: list[tuple], out_shapes: list[tuple]):
+        """``step(*inputs, *outputs)`` for these input shapes, writing into the given outputs: the loop
+        shape and how each input is read are decided here, once; an input that arrives in another
+        layout than C-contiguous runs the broadcast loop instead. A trailing reduction reduces a
+        scratch array of the loop's shape, allocated here."""
+        shape = broadcast_shape_of(in_shapes)
+        n_in = len(in_shapes)
+        size = math.prod(shape)
+        pattern, inner = "", 0
+        for s in in_shapes:
+            n = math.prod(s)
+            if s == shape:
+                pattern += "a"
+            elif n == 1:
+                pattern += "s"
+            elif _is_trailing(s, shape) and inner in (0, n):
+                inner = n
+                pattern += "r"
+            else:
+                pattern = None
+                break
+        nd = self._nd.get(len(shape)) or self._load_nd(len(shape))
+        flat = None if pattern is None else (self._flat.get(pattern) or self._load_flat(pattern))
+        rows, cols = (size // inner, inner) if inner else (1, size)  # the inner loop is what vectorizes
+        scratch, into = None, None
+        if self.reduction is not None:
+            op, j = self.reduction
+            scratch = np.empty(shape, self.out_dtypes[j])
+            into = reduce_into(op, scratch.dtype, len(shape))
+            if into is None:
+                reference = op.reference
+
+                def into(x, out):
+                    out[...] = reference(x)
+
+        def step(*arrays):
+            ins, outs = arrays[:n_in], list(arrays[n_in:])
+            if scratch is not None:
+                reduced, outs[j] = outs[j], scratch
+            if flat is not None and all(a.flags.c_contiguous for a in ins):
+                args = [
+                    a.reshape(-1) if kind != "s" else a.reshape(-1)[0]
+                    for a, kind in zip(ins, pattern, strict=True)
+                ]
+                flat(*args, *(o.reshape(-1) for o in outs), rows, cols)
+            else:
+                nd(*(np.broadcast_to(a, shape) for a in ins), *outs)
+            if scratch is not None:
+                into(scratch, reduced)
+
+        return step
 
     def _finish(self, outs):
         if self.reduction is not None:
@@ -149,6 +206,17 @@ class LoopKernel:
     @property
     def source(self) -> str:
         return flat_source(self.body, "a" * self.body.n_inputs)
+
+
+def broadcast_shape_of(shapes) -> tuple:
+    """numpy's broadcast of ``shapes``."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for k, d in enumerate(s, ndim - len(s)):
+            if d != 1:
+                out[k] = d
+    return tuple(out)
 
 
 def broadcast_shape(arrays) -> tuple:
@@ -193,4 +261,4 @@ def _node_body(node: Node) -> tuple[Body, object]:
 def elementwise_kernel(op, node: Node) -> Kernel:
     body, reduction = _node_body(node)
     loop = LoopKernel(body, reduction)
-    return Kernel(loop, f"loop[{op.type_name}]", loop.source)
+    return Kernel(loop, f"loop[{op.type_name}]", loop.source, bind=loop.bind)

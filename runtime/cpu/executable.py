@@ -2,20 +2,30 @@
 
 Kernels are built (and their generated code compiled or loaded from the cache) when the executable is
 made, so an op the backend cannot run fails then, naming the op and the node, never halfway through a
-run. The schedule becomes straight-line Python source (``v7 = k3(v2, v5)[0]``): values live in local
-variables and each kernel is one call, the cheapest dispatch Python offers (about 0.1 us a step against
-1 us for a loop over step records). Stateful nodes (variable reads, assignments, random draws) call
-their op's ``execute`` against the run's state, as on the reference device.
+run. The schedule becomes straight-line Python source (``plan.generate_driver``).
+
+Each input-shape signature gets a ``RunPlan`` (``runtime/cpu/plan.py``) the first time it runs: the
+arena ``plan_memory`` plans, allocated once, and the kernels bound to their shapes; a new batch size
+makes a new plan (milliseconds) and compiles nothing new. The allocating driver (every kernel returns
+fresh arrays) remains for what a plan cannot serve: a program whose shapes depend on values, and a run
+that starts while another thread runs the same executable (a plan's buffers serve one run at a time).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from graphc.ir.errors import GraphcError, RunError
-from graphc.ir.graph import Node, Tensor
+from graphc.ir.graph import Graph, Node, Tensor
 from graphc.runtime.cpu import kernels  # noqa: F401 - registers every family's kernels
+from graphc.runtime.cpu.plan import RunPlan, generate_driver
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+
+#: plans kept per executable (one per input-shape signature, least recently used dropped first)
+MAX_PLANS = 8
 
 
 class CpuExecutable:
@@ -23,48 +33,52 @@ class CpuExecutable:
 
     device = "cpu"
 
-    def __init__(self, schedule: list[Node], feeds: list[Tensor], outputs: list[Tensor]):
+    def __init__(
+        self, schedule: list[Node], feeds: list[Tensor], outputs: list[Tensor], program: Graph | None = None
+    ):
         self.schedule = schedule
+        self.feeds = feeds
+        self.outputs = outputs
+        self.program_graph = program
         self.kernels: dict[str, Kernel] = {}
-        names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
-        env: dict[str, object] = {}
-        lines = [f"def run({', '.join(names[t] for t in feeds) + ', ' if feeds else ''}state):"]
-        self.numpy_steps = False
-        for k, node in enumerate(schedule):
-            for t in node.outputs:
-                names.setdefault(t, f"v{len(names)}")
-            args = ", ".join(names[t] for t in node.inputs)
-            if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: one call
-                call = f"(state.read({node.op.var_name!r}),)"
-            elif node.op.stateful:
-                env[f"n{k}"] = node
-                call = f"n{k}.op.execute(n{k}, state, ({args}{',' if len(node.inputs) == 1 else ''}))"
-            else:
-                kernel = self.kernels[node.name] = cpu_kernel.build(node)
-                self.numpy_steps |= kernel.name.startswith("numpy[")
-                env[f"k{k}"] = kernel.fn
-                call = f"k{k}({args})"
-            lines.append(f"    step[0] = {k}")
-            if len(node.outputs) == 1:
-                lines.append(f"    {names[node.outputs[0]]} = {call}[0]")
-            elif node.outputs:
-                lines.append(f"    {', '.join(names[t] for t in node.outputs)}, = {call}")
-            else:
-                lines.append(f"    {call}")
-        lines.append(f"    return [{', '.join(names[t] for t in outputs)}]")
-        self.driver_source = "\n".join(lines) + "\n"
-        self._step = env["step"] = [0]
-        exec(compile(self.driver_source, "<graphc cpu driver>", "exec"), env)  # noqa: S102 - our own code
-        self._driver = env["run"]
+        for node in schedule:
+            if not node.op.stateful:
+                self.kernels[node.name] = cpu_kernel.build(node)
+        self.numpy_steps = any(k.name.startswith("numpy[") for k in self.kernels.values())
+        self.driver_source, self._driver = generate_driver(schedule, feeds, outputs, self.kernels)
+        self._plans: OrderedDict[tuple, RunPlan | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def plan(self, shapes: tuple[tuple[int, ...], ...]) -> RunPlan | None:
+        """The run plan for these feed shapes (made on first use), or None where none can be made."""
+        plan = self._plans.get(shapes, False)
+        if plan is False:
+            try:
+                plan = RunPlan(self, shapes) if self.program_graph is not None else None
+            except GraphcError:
+                plan = None  # shapes a node rejects: the allocating run raises the node's own error
+            self._plans[shapes] = plan
+            if len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+        return plan
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
+        plan = self.plan(tuple(a.shape for a in feed_values))
+        if plan is not None and self._lock.acquire(blocking=False):
+            try:
+                return self._call(plan.driver, feed_values, state)
+            finally:
+                self._lock.release()
+        return self._call(self._driver, feed_values, state)
+
+    def _call(self, driver, feed_values, state):
         try:
             if self.numpy_steps:  # numpy kernels warn on log(0) and the like; numbers are as numpy's
                 with np.errstate(all="ignore"):
-                    return self._driver(*feed_values, state)
-            return self._driver(*feed_values, state)
+                    return driver(*feed_values, state)
+            return driver(*feed_values, state)
         except Exception as e:
-            node = self.schedule[self._step[0]]
+            node = self.schedule[driver.__globals__["step"][0]]
             if isinstance(e, GraphcError):
                 raise e.with_context(node.where) from None
             raise RunError(f"{type(e).__name__}: {e}", node.where) from e

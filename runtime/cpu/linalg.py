@@ -100,11 +100,34 @@ def _matmul_2d(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
     return (out,)
 
 
+def _bind_2d(in_shapes, out_shapes):
+    """``step(a, b, out)`` for 2-D products of these shapes (the policy of ``_matmul_2d``, decided once)."""
+    (m, k), (_, n) = in_shapes
+    if not (m and n and k):
+        return None
+    if m * n * k >= NUMPY_ABOVE and k > 1:
+
+        def big(a, b, out):
+            np.matmul(a, b, out=out)
+
+        return big
+
+    def small(a, b, out):
+        if not (a.flags.c_contiguous or a.flags.f_contiguous):
+            a = np.ascontiguousarray(a)
+        if not (b.flags.c_contiguous or b.flags.f_contiguous):
+            b = np.ascontiguousarray(b)
+        gemm(a, b, out)
+
+    return small
+
+
 @cpu_kernel.register(MatMul)
 def matmul_kernel(op, node: Node) -> Kernel:
     a, b = node.inputs
     reference = op.reference
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return Kernel(lambda a, b: (reference(a, b),), "numpy[MatMul]", notes=["integer or mixed dtypes"])
-    fn = _matmul_2d if a.ndim == 2 and b.ndim == 2 else lambda a, b: (matmul_floats(a, b),)
-    return Kernel(fn, "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"])
+    if a.ndim == 2 and b.ndim == 2:
+        return Kernel(_matmul_2d, "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"], bind=_bind_2d)
+    return Kernel(lambda a, b: (matmul_floats(a, b),), "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"])

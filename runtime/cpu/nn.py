@@ -118,7 +118,21 @@ def _last_axis_kernel(op, node: Node, loop_name: str) -> Kernel:
         loop(x.reshape(n_a, n_r), out.reshape(n_a, n_r), zero)
         return (out,)
 
-    return Kernel(fn, f"loop[{op.type_name}]", SOURCE)
+    def bind(in_shapes, out_shapes):
+        shape = in_shapes[0]
+        n_a, n_r = math.prod(shape[:-1]), shape[-1]
+        if not exp_loop_wins(n_a, n_r) or x.dtype != out_dtype:
+            return None
+
+        def step(x, out):
+            if not x.flags.c_contiguous:
+                out[...] = reference(x)
+                return
+            loop(x.reshape(n_a, n_r), out.reshape(n_a, n_r), zero)
+
+        return step
+
+    return Kernel(fn, f"loop[{op.type_name}]", SOURCE, bind=bind)
 
 
 @cpu_kernel.register(Softmax)
@@ -150,4 +164,22 @@ def cross_entropy_kernel(op, node: Node) -> Kernel:
             return (reference(z, labels),)  # raises the RunError naming the label
         return (out,)
 
-    return Kernel(fn, "loop[SoftmaxCrossEntropy]", SOURCE)
+    def bind(in_shapes, out_shapes):
+        shape, label_shape = in_shapes
+        n_a = math.prod(shape[:-1])
+        if label_shape != shape[:-1] or not exp_loop_wins(n_a, shape[-1]):
+            return None
+
+        def step(z, labels, out):
+            if not z.flags.c_contiguous:
+                out[...] = reference(z, labels)
+                return
+            bad = loop(
+                z.reshape(n_a, shape[-1]), np.ascontiguousarray(labels).reshape(n_a), out.reshape(n_a), zero
+            )
+            if bad >= 0:
+                reference(z, labels)  # raises the RunError naming the label
+
+        return step
+
+    return Kernel(fn, "loop[SoftmaxCrossEntropy]", SOURCE, bind=bind)

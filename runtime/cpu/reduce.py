@@ -170,12 +170,12 @@ def _contiguous_run(axes: tuple[int, ...]) -> bool:
     return bool(axes) and axes == tuple(range(axes[0], axes[-1] + 1))
 
 
-def reduce_kernel(op, x_dtype, ndim: int):
-    """``fn(x) -> array`` computing ``op`` (a reduction) with the Numba loops where they apply, else
-    ``None``; ``fn`` itself defers to the reference for the run-time cases the loops skip."""
+def reduce_into(op, x_dtype, ndim: int):
+    """``into(x, out)`` writing ``op`` (a reduction) of ``x`` into ``out`` (C-contiguous, the op's output
+    shape) with the Numba loops where they apply, else ``None``; ``into`` itself writes the reference's
+    result for the run-time cases the loops skip."""
     kind = _KIND.get(type(op))
     axes = op.reduced_axes(ndim)
-    out_dtype = np.dtype(op.out_dtype(x_dtype))
     if kind is None or not _is_float(x_dtype) or not _contiguous_run(axes):
         return None
     row_src, col_src = SOURCES[kind]
@@ -186,11 +186,11 @@ def reduce_kernel(op, x_dtype, ndim: int):
     # float32 prod), so its row loop multiplies in float64: still vectorized, 1e-12 accurate
     init = np.float64(1) if kind == "prod" else x_dtype.type(-np.inf if kind == "logsumexp" else 0)
     aux0 = x_dtype.type(0)
-    keepdims, reference = op.keepdims, op.reference
+    reference = op.reference
     extremum = kind in ("max", "min")
     exp = kind == "logsumexp"
 
-    def fn(x):
+    def into(x, out):
         shape = x.shape
         n_a, n_r, n_b = math.prod(shape[:lo]), math.prod(shape[lo:hi]), math.prod(shape[hi:])
         if (
@@ -198,16 +198,33 @@ def reduce_kernel(op, x_dtype, ndim: int):
             or (extremum and (n_r == 0 or (n_b == 1 and n_r >= MAX_ROW)))  # n_r == 0: numpy raises
             or (exp and (n_b != 1 or not exp_loop_wins(n_a, n_r)))
         ):
-            return reference(x)
+            out[...] = reference(x)
+            return
         aux = x_dtype.type(n_r) if kind == "mean" else aux0
-        out_shape = (*shape[:lo], *(1,) * (hi - lo), *shape[hi:]) if keepdims else (*shape[:lo], *shape[hi:])
         if n_b == 1:
-            out = np.empty(n_a, out_dtype)
-            row(x.reshape(n_a, n_r), out, init, aux)
+            row(x.reshape(n_a, n_r), out.reshape(n_a), init, aux)
         else:
-            out = np.empty((n_a, n_b), out_dtype)
-            col(x.reshape(n_a, n_r, n_b), out, init, aux)
-        return out.reshape(out_shape)
+            col(x.reshape(n_a, n_r, n_b), out.reshape(n_a, n_b), init, aux)
+
+    return into
+
+
+def reduce_kernel(op, x_dtype, ndim: int):
+    """``fn(x) -> array`` computing ``op`` (a reduction) with the Numba loops where they apply, else
+    ``None`` (see ``reduce_into``)."""
+    into = reduce_into(op, x_dtype, ndim)
+    if into is None:
+        return None
+    axes = op.reduced_axes(ndim)
+    out_dtype = np.dtype(op.out_dtype(x_dtype))
+    lo, hi, keepdims = axes[0], axes[-1] + 1, op.keepdims
+
+    def fn(x):
+        shape = x.shape
+        kept = (*shape[:lo], *(1,) * (hi - lo), *shape[hi:]) if keepdims else (*shape[:lo], *shape[hi:])
+        out = np.empty(kept, out_dtype)
+        into(x, out)
+        return out
 
     return fn
 
@@ -225,7 +242,9 @@ def reduction_kernel(op, node: Node) -> Kernel:
     fn = reduce_kernel(op, x.dtype, x.ndim)
     if fn is None:
         return _reference_kernel(op)
-    return Kernel(lambda x: (fn(x),), f"loop[{op.type_name}]", HEADER + SOURCES[_KIND[type(op)]][0])
+    into = reduce_into(op, x.dtype, x.ndim)
+    source = HEADER + SOURCES[_KIND[type(op)]][0]
+    return Kernel(lambda x: (fn(x),), f"loop[{op.type_name}]", source, bind=lambda ins, outs: into)
 
 
 @cpu_kernel.register(ProdOthers)

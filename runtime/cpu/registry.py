@@ -4,6 +4,11 @@ family (``runtime/cpu/linalg.py`` for ``graphc/ops/linalg.py``...).
 A builder gets the op and its node (types known statically) and returns a ``Kernel``: a callable taking
 the input arrays and returning a tuple of output arrays, plus the generated source it runs, for users to
 read. Looking up an op with no builder fails when the graph is compiled, naming the op and the node.
+
+A kernel that can write into arrays it is given also has ``bind``: called once per input-shape
+signature with the concrete input and output shapes, it returns ``step(*inputs, *outputs)`` writing
+into the given C-contiguous output arrays (the executable's preallocated buffers, ``runtime/cpu/plan.py``),
+or ``None`` where those shapes are not served that way (the executable then calls ``fn``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ Builder = Callable[[object, Node], "Kernel"]
 
 @dataclass
 class Kernel:
-    """``fn(*arrays) -> tuple of arrays``; ``source`` is the generated code behind it (if any)."""
+    """``fn(*arrays) -> tuple of arrays``; ``source`` is the generated code behind it (if any);
+    ``bind(in_shapes, out_shapes) -> step | None`` where it can write into given outputs."""
 
     fn: Callable
     name: str
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    bind: Callable[[list, list], Callable | None] | None = None
 
 
 class KernelRegistry:

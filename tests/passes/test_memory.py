@@ -151,14 +151,32 @@ def test_a_value_takes_the_smallest_free_buffer_that_fits(graph):
 
 def test_a_free_buffer_too_small_grows_instead_of_adding_one(graph):
     x = gc.placeholder("float32", (8,), name="x")
+    y = gc.placeholder("float32", (8, 8), name="y")
     t = gc.tanh(gc.exp(x))  # 32 bytes each
-    column = gc.reshape(t, (8, 1))  # takes exp's free buffer; t's is free after this
-    wide = gc.broadcast_to(column, (8, 8))  # 256 bytes: t's 32-byte buffer grows to 256
-    prog = program([gc.reduce_sum(wide)], [x])
-    plan = plan_memory(prog, [(8,)])
+    u = gc.sigmoid(t)  # takes exp's free buffer; t's is free after this
+    wide = y * u  # 256 bytes: t's 32-byte buffer grows to 256
+    prog = program([gc.reduce_sum(wide)], [x, y])
+    plan = plan_memory(prog, [(8,), (8, 8)])
     assert plan.buffers == (32, 256)
     assert plan.peak_bytes < plan.naive_bytes == 32 * 3 + 256 + 4
-    _check(prog, plan, _feed((8,)))
+    _check(prog, plan, _feed((8,), (8, 8)))
+
+
+def test_a_view_keeps_its_source_buffer_alive_while_it_is_read(graph):
+    x = gc.placeholder("float32", (8, 4), name="x")
+    e = gc.exp(x)
+    view = gc.transpose(e)  # numpy returns a view of e's buffer
+    other = gc.tanh(gc.sigmoid(x))  # e's buffer must not be taken while the view is still to be read
+    prog = program([gc.matmul(view, other)], [x])
+    plan = plan_memory(prog, [(8, 4)])
+    e_t = prog.outputs[0].node.inputs[0].node.inputs[0]
+    view_t = prog.outputs[0].node.inputs[0]
+    assert view_t not in plan.assignment  # a view gets no buffer of its own
+    busy = {
+        plan.assignment[t] for t in plan.assignment if t is not e_t and t.node is not prog.outputs[0].node
+    }
+    assert plan.assignment[e_t] not in busy
+    _check(prog, plan, _feed((8, 4)))
 
 
 def test_sizes_known_only_from_values_are_reported_and_not_planned(graph):

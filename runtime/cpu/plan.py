@@ -1,0 +1,174 @@
+"""A CPU executable's runs for one input-shape signature: buffers allocated once, kernels bound once.
+
+The first run with a new set of feed shapes builds a ``RunPlan``: every tensor's concrete shape (the
+re-inference of ``plan_memory``), the arena that ``plan_memory`` plans for the intermediates, each
+kernel bound to its shapes (``Kernel.bind``), and one generated Python function running the schedule
+with those buffers. Later runs with the same shapes reuse all of it: no allocation for intermediates
+(fresh large arrays cost page faults: 400 KB outputs made a 60 us loop take 190-260 us,
+bench/NOTES.md) and no per-call shape logic in the kernels.
+
+Where each value produced by a bound kernel lives:
+
+- arena: intermediates, views into ``plan_memory``'s buffers, overwritten by the next run;
+- pooled: program outputs (fetched values, new variable values) leave the run, so each comes from a
+  small pool of arrays, and an array is reused only when nothing outside the pool refers to it any
+  more (``sys.getrefcount``): a variable's value from two steps ago, a fetched array the user dropped.
+  New variable values are thus double-buffered rather than written into the variable's storage (the
+  ``in_place`` of ``plan_memory``), so a run that fails leaves every variable as it was;
+- fresh: values read by a kernel that is not bound (numpy kernels may return views of their inputs;
+  stateful ops keep an input as a variable's value) get a new array every run, as on the allocating
+  path.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from graphc.ir.graph import Node, Tensor
+from graphc.passes.memory import plan_memory
+
+#: arrays kept per pooled output: two cover a double-buffered variable, one more a fetched value held
+POOL_SIZE = 3
+
+
+class OutputPool:
+    """Arrays of one program output's shape; ``get()`` returns one nothing else refers to."""
+
+    __slots__ = ("shape", "dtype", "arrays")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
+        self.shape, self.dtype, self.arrays = shape, dtype, []
+
+    def get(self) -> np.ndarray:
+        for a in self.arrays:
+            if sys.getrefcount(a) == 3:  # the pool's list, the loop variable and the call's argument
+                a.flags.writeable = True  # the session marks variable values read-only
+                return a
+        a = np.empty(self.shape, self.dtype)
+        if len(self.arrays) < POOL_SIZE:
+            self.arrays.append(a)
+        return a
+
+
+class RunPlan:
+    """The bound schedule for one input-shape signature; ``driver(*feeds, state)`` runs it."""
+
+    def __init__(self, executable, shapes: tuple[tuple[int, ...], ...]):
+        program = executable.program_graph
+        plan = plan_memory(program, shapes)
+        self.memory = plan
+        types = plan.types
+        outputs = set(program.outputs)
+        steps: dict[Node, object] = {}
+        for node in executable.schedule:
+            kernel = executable.kernels.get(node.name)
+            bind = kernel.bind if kernel is not None else None
+            in_shapes = [types[t].shape for t in node.inputs]
+            out_shapes = [types[t].shape for t in node.outputs]
+            if bind is None or any(None in s for s in in_shapes + out_shapes):
+                continue
+            step = bind(in_shapes, out_shapes)
+            if step is not None:
+                steps[node] = step
+        # values that may outlive the run or be kept by a kernel that is not bound: read by such a
+        # kernel (other than a view op), or the source of a view that is (views of arena buffers would
+        # see the next run's numbers)
+        escape = {
+            t
+            for node in executable.schedule
+            if node not in steps and not node.op.view_of_input
+            for t in node.inputs
+        }
+        escape |= outputs
+        roots = _view_roots(executable.schedule)
+        escape |= {roots[t] for t in escape if t in roots}
+        buffers = [np.empty(-(-size // 64) * 64, np.uint8) for size in plan.buffers]
+        self.placement: dict[Tensor, object] = {}
+        for node in steps:
+            for t in node.outputs:
+                shape, dtype = types[t].shape, types[t].dtype
+                if t in outputs:
+                    self.placement[t] = OutputPool(shape, dtype)
+                elif t in escape or t not in plan.assignment:
+                    self.placement[t] = (shape, dtype)  # fresh every run
+                else:
+                    nbytes = plan.sizes[t]
+                    view = buffers[plan.assignment[t]][:nbytes].view(dtype).reshape(shape)
+                    self.placement[t] = view
+        self.steps = steps
+        self.arena_bytes = sum(b.nbytes for b in buffers)
+        self.source, self.driver = generate_driver(
+            executable.schedule,
+            executable.feeds,
+            executable.outputs,
+            executable.kernels,
+            steps,
+            self.placement,
+        )
+
+
+def _view_roots(schedule) -> dict[Tensor, Tensor]:
+    """For each output of a view op, the tensor whose storage it may share."""
+    roots: dict[Tensor, Tensor] = {}
+    for node in schedule:
+        if node.op.view_of_input and node.inputs:
+            for t in node.outputs:
+                roots[t] = roots.get(node.inputs[0], node.inputs[0])
+    return roots
+
+
+def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=None):
+    """The source of ``run(*feeds, state) -> list of output values`` and the function itself.
+
+    Each node is one line or two (``v7 = k3(v2, v5)[0]``, or ``v7 = a3`` then ``s3(v2, v5, v7)`` for a
+    bound step writing into its buffer): values live in local variables, the cheapest dispatch Python
+    offers (about 0.1 us a step against 1 us for a loop over step records). ``step[0]`` tracks the node
+    running, for error messages. Stateful nodes call their op's ``execute`` against the run's state.
+    """
+    steps = steps or {}
+    placement = placement or {}
+    names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
+    env: dict[str, object] = {"empty": np.empty}
+    lines = [f"def run({', '.join(names[t] for t in feeds) + ', ' if feeds else ''}state):"]
+    for k, node in enumerate(schedule):
+        for t in node.outputs:
+            names.setdefault(t, f"v{len(names)}")
+        args = ", ".join(names[t] for t in node.inputs)
+        lines.append(f"    step[0] = {k}")
+        if node in steps:
+            for j, t in enumerate(node.outputs):
+                where = placement[t]
+                ref = f"b{k}_{j}"
+                if isinstance(where, OutputPool):
+                    env[ref] = where.get
+                    lines.append(f"    {names[t]} = {ref}()")
+                elif isinstance(where, tuple):
+                    env[f"{ref}s"], env[f"{ref}d"] = where
+                    lines.append(f"    {names[t]} = empty({ref}s, {ref}d)")
+                else:
+                    env[ref] = where
+                    lines.append(f"    {names[t]} = {ref}")
+            env[f"s{k}"] = steps[node]
+            lines.append(f"    s{k}({', '.join(names[t] for t in node.inputs + node.outputs)})")
+            continue
+        if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: one call
+            call = f"(state.read({node.op.var_name!r}),)"
+        elif node.op.stateful:
+            env[f"n{k}"] = node
+            call = f"n{k}.op.execute(n{k}, state, ({args}{',' if len(node.inputs) == 1 else ''}))"
+        else:
+            env[f"k{k}"] = kernels[node.name].fn
+            call = f"k{k}({args})"
+        if len(node.outputs) == 1:
+            lines.append(f"    {names[node.outputs[0]]} = {call}[0]")
+        elif node.outputs:
+            lines.append(f"    {', '.join(names[t] for t in node.outputs)}, = {call}")
+        else:
+            lines.append(f"    {call}")
+    lines.append(f"    return [{', '.join(names[t] for t in outputs)}]")
+    source = "\n".join(lines) + "\n"
+    env["step"] = [0]
+    exec(compile(source, "<graphc cpu driver>", "exec"), env)  # noqa: S102 - our own generated code
+    return source, env["run"]

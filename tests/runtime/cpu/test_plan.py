@@ -1,0 +1,120 @@
+"""Run plans (runtime/cpu/plan.py): buffers reused across runs, and never while someone still holds them."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime.cpu.plan import POOL_SIZE, OutputPool
+
+
+def _backend(fn):
+    return fn.executable.backend
+
+
+def test_a_plan_is_made_once_per_input_shape_signature(graph):
+    x = gc.placeholder("float32", (None, 4), name="x")
+    f = gc.function([x], gc.tanh(x * 2.0) + 1.0)
+    f(np.ones((3, 4), np.float32))
+    plan = _backend(f).plan(((3, 4),))
+    f(np.ones((3, 4), np.float32))
+    assert _backend(f).plan(((3, 4),)) is plan
+    f(np.ones((5, 4), np.float32))
+    assert _backend(f).plan(((5, 4),)) is not plan
+
+
+def test_a_new_batch_size_gives_the_same_numbers_as_the_reference(graph):
+    x = gc.placeholder("float32", (None, 6), name="x")
+    w = gc.Variable(np.arange(12, dtype=np.float32).reshape(6, 2) / 10, name="w")
+    y = gc.reduce_sum(gc.relu(gc.matmul(x, w) - 1.0), axis=0)
+    cpu, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    for n in (1, 7, 3, 7):
+        a = np.random.default_rng(n).standard_normal((n, 6)).astype(np.float32)
+        np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+
+
+def test_intermediates_live_in_the_same_arena_across_runs(graph):
+    x = gc.placeholder("float32", (8, 8), name="x")
+    h = gc.matmul(x, x)  # not elementwise: stays its own node, its output an arena intermediate
+    f = gc.function([x], gc.reduce_sum(gc.exp(h)))
+    f(np.eye(8, dtype=np.float32))
+    plan = _backend(f).plan(((8, 8),))
+    arena = [p for p in plan.placement.values() if isinstance(p, np.ndarray)]
+    assert arena and plan.arena_bytes > 0
+    before = [a.__array_interface__["data"][0] for a in arena]
+    f(np.eye(8, dtype=np.float32) * 2)
+    assert [a.__array_interface__["data"][0] for a in arena] == before
+
+
+def test_a_fetched_array_the_user_keeps_is_not_overwritten_by_the_next_run(graph):
+    x = gc.placeholder("float32", (4,), name="x")
+    f = gc.function([x], gc.exp(x) * 2.0)
+    first = f(np.zeros(4, np.float32))
+    second = f(np.ones(4, np.float32))
+    np.testing.assert_allclose(first, 2.0)
+    np.testing.assert_allclose(second, 2 * np.e, rtol=1e-6)
+
+
+def test_a_fetched_view_of_an_intermediate_survives_the_next_run(graph):
+    x = gc.placeholder("float32", (2, 3), name="x")
+    h = gc.matmul(x, gc.constant(np.eye(3, dtype=np.float32)))
+    f = gc.function([x], gc.transpose(h))  # numpy's transpose returns a view of h's storage
+    first = f(np.ones((2, 3), np.float32))
+    f(np.full((2, 3), 5.0, np.float32))
+    np.testing.assert_array_equal(first, np.ones((3, 2)))
+
+
+def test_variable_updates_are_double_buffered_not_reallocated(graph):
+    w = gc.Variable(np.zeros(1000, np.float32), name="w")
+    x = gc.placeholder("float32", (1000,), name="x")
+    f = gc.function([x], gc.reduce_sum(w), updates=[(w, w * 0.5 + x)])
+    for _ in range(10):
+        f(np.ones(1000, np.float32))
+    pools = [p for p in _backend(f).plan(((1000,),)).placement.values() if isinstance(p, OutputPool)]
+    assert pools and all(len(p.arrays) <= POOL_SIZE for p in pools)
+    np.testing.assert_allclose(f.session.run(w), 2 - 0.5**9, rtol=1e-6)
+
+
+def test_a_failed_run_leaves_variables_and_later_runs_intact(graph):
+    w = gc.Variable(np.ones(3, np.float32), name="w")
+    idx = gc.placeholder("int64", (None,), name="idx")
+    picked = gc.take(gc.constant(np.arange(3, dtype=np.float32)), idx)
+    f = gc.function([idx], gc.reduce_sum(picked), updates=[(w, w * 2.0)])
+    f(np.array([0]))
+    with pytest.raises(gc.RunError):
+        f(np.array([7]))
+    np.testing.assert_array_equal(f.session.run(w), [2, 2, 2])
+    f(np.array([1]))
+    np.testing.assert_array_equal(f.session.run(w), [4, 4, 4])
+
+
+def test_threads_running_one_function_at_once_get_their_own_results(graph):
+    x = gc.placeholder("float32", (64, 64), name="x")
+    f = gc.function([x], gc.reduce_sum(gc.tanh(gc.matmul(x, x)), axis=1))
+    inputs = [np.full((64, 64), k / 640, np.float32) for k in range(8)]
+    expected = [np.tanh(a @ a).sum(axis=1) for a in inputs]
+    errors = []
+
+    def worker(k):
+        for _ in range(30):
+            got = f(inputs[k])
+            if not np.allclose(got, expected[k], rtol=1e-4):
+                errors.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_output_pool_reuses_only_arrays_nobody_else_holds():
+    pool = OutputPool((3,), np.dtype(np.float32))
+    a = pool.get()
+    b = pool.get()  # a is still held here
+    assert b is not a
+    del a
+    c = pool.get()
+    assert c is not b and len(pool.arrays) == 2
