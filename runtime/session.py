@@ -79,7 +79,7 @@ class Session:
         with self._lock:
             self._values = state.values
             self._counters = state.counters
-        return [_owned(v, state.values) for v in values]
+        return [_owned(v) for v in values]
 
     def _prepare(self, fetches, feed_dict):
         flat: list = []
@@ -131,12 +131,11 @@ class _DefaultSession:
         _default_sessions.stack.pop()
 
 
-def _owned(value, state_values: dict):
+def _owned(value):
     """A fetched value the user may keep and mutate: never a view of state, a feed or a constant."""
     if value is None:
         return value
-    fresh = value.base is None and value.flags.writeable
-    if fresh and not any(value is v for v in state_values.values()):
+    if value.base is None and value.flags.writeable:  # variable values are always read-only
         return value
     return np.array(value, copy=True)
 

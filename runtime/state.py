@@ -1,7 +1,8 @@
 """The run's view of a session's state: variable values and random-stream counters.
 
 A run reads and writes a copy-on-write view; the session replaces its state with the view only after the
-whole run succeeded, so a failed run leaves nothing half-applied.
+whole run succeeded, so a failed run leaves nothing half-applied. Variable values are C-contiguous and
+read-only arrays, always: kernels rely on the first, ``Session``'s copy-on-fetch on the second.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class RunState:
             return value
 
     def write(self, name: str, value: np.ndarray) -> None:
+        if not value.flags.c_contiguous:
+            value = value.copy()  # C order: kernels read variables as C-contiguous, unchecked
         value.setflags(write=False)  # state changes only by replacement; views of it stay read-only
         self.values[name] = value
 
@@ -40,6 +43,8 @@ class RunState:
         if var is None:
             raise GraphcError(f"variable {name!r} is not in this session's graph")
         value = var.initial_array()
+        if not value.flags.c_contiguous:
+            value = value.copy()  # C order (``ascontiguousarray`` would make a 0-d value 1-d)
         value.setflags(write=False)
         return value
 

@@ -63,15 +63,13 @@ class CpuExecutable:
         return plan
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
-        plan = self.plan(tuple(a.shape for a in feed_values))
+        shapes = (feed_values[0].shape,) if len(feed_values) == 1 else tuple([a.shape for a in feed_values])
+        plan = self._plans.get(shapes, False)
+        if plan is False:
+            plan = self.plan(shapes)
+        driver = self._driver
         if plan is not None and self._lock.acquire(blocking=False):
-            try:
-                return self._call(plan.driver, feed_values, state)
-            finally:
-                self._lock.release()
-        return self._call(self._driver, feed_values, state)
-
-    def _call(self, driver, feed_values, state):
+            driver = plan.driver
         try:
             if self.numpy_steps:  # numpy kernels warn on log(0) and the like; numbers are as numpy's
                 with np.errstate(all="ignore"):
@@ -82,6 +80,9 @@ class CpuExecutable:
             if isinstance(e, GraphcError):
                 raise e.with_context(node.where) from None
             raise RunError(f"{type(e).__name__}: {e}", node.where) from e
+        finally:
+            if driver is not self._driver:
+                self._lock.release()
 
     def sources(self) -> dict[str, str]:
         """The generated source behind each node's kernel (empty for kernels with none), and the

@@ -24,6 +24,7 @@ from numba import njit
 from graphc.ir.graph import Node
 from graphc.ops.linalg import MatMul
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.segment import NjitCall
 
 _OPTIONS = {"cache": True, "nogil": True}
 #: products of at least this many multiply-adds go to numpy's BLAS instead: both sides then run at
@@ -119,6 +120,7 @@ def _bind_2d(in_shapes, out_shapes):
             b = np.ascontiguousarray(b)
         gemm(a, b, out)
 
+    small.njit = NjitCall(gemm, lambda ins, outs: [ins[0], ins[1], outs[0]], ("CF", "CF"))
     return small
 
 

@@ -23,6 +23,7 @@ from graphc.ops.nn import LogSoftmax, Softmax, SoftmaxCrossEntropy
 from graphc.runtime.cpu.cache import load_module
 from graphc.runtime.cpu.reduce import exp_loop_wins
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.segment import NjitCall
 
 # no "reassoc": it would turn (x - shift) - log_s into x - (shift + log_s), which loses the low bits
 # of log_s when |shift| is large (1e4: an error of 4e-4); the loops call expf, so nothing vectorizes anyway
@@ -130,6 +131,12 @@ def _last_axis_kernel(op, node: Node, loop_name: str) -> Kernel:
                 return
             loop(x.reshape(n_a, n_r), out.reshape(n_a, n_r), zero)
 
+        def args(ins, outs):
+            rows = f"{ins[0]}.size // {n_r}, {n_r}"
+            return [f"{ins[0]}.reshape({rows})", f"{outs[0]}.reshape({rows})", f"np.{out_dtype.name}(0)"]
+
+        if n_r:
+            step.njit = NjitCall(loop, args, ("C",))
         return step
 
     return Kernel(fn, f"loop[{op.type_name}]", SOURCE, bind=bind)

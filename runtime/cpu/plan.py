@@ -28,6 +28,7 @@ import numpy as np
 
 from graphc.ir.graph import Node, Tensor
 from graphc.passes.memory import plan_memory
+from graphc.runtime.cpu.segment import segment_function
 
 #: arrays kept per pooled output: two cover a double-buffered variable, one more a fetched value held
 POOL_SIZE = 3
@@ -44,7 +45,8 @@ class OutputPool:
     def get(self) -> np.ndarray:
         for a in self.arrays:
             if sys.getrefcount(a) == 3:  # the pool's list, the loop variable and the call's argument
-                a.flags.writeable = True  # the session marks variable values read-only
+                if not a.flags.writeable:
+                    a.flags.writeable = True  # it was a variable's value: the session marks them read-only
                 return a
         a = np.empty(self.shape, self.dtype)
         if len(self.arrays) < POOL_SIZE:
@@ -119,6 +121,32 @@ def _view_roots(schedule) -> dict[Tensor, Tensor]:
     return roots
 
 
+def _hoistable(node: Node) -> bool:
+    """Nodes a segment may read before it starts: variable reads and constants (no inputs, and no
+    stateful node runs inside a segment, so reading earlier sees the same value)."""
+    return not node.inputs and (type(node.op).__name__ in ("ReadVariable", "Constant"))
+
+
+def _segments(schedule, steps) -> dict[Node, list[Node]]:
+    """First node -> the nodes of each segment: consecutive steps with an ``njit`` form (hoistable
+    nodes between them included) where at least two such steps run together."""
+    found: dict[Node, list[Node]] = {}
+    current: list[Node] = []
+
+    def flush():
+        if sum(1 for n in current if n in steps) >= 2:
+            found[current[0]] = list(current)
+        current.clear()
+
+    for node in schedule:
+        if getattr(steps.get(node), "njit", None) is not None or (current and _hoistable(node)):
+            current.append(node)
+        else:
+            flush()
+    flush()
+    return found
+
+
 def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=None):
     """The source of ``run(*feeds, state) -> list of output values`` and the function itself.
 
@@ -126,35 +154,41 @@ def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=Non
     bound step writing into its buffer): values live in local variables, the cheapest dispatch Python
     offers (about 0.1 us a step against 1 us for a loop over step records). ``step[0]`` tracks the node
     running, for error messages. Stateful nodes call their op's ``execute`` against the run's state.
+    Segments of bound Numba steps (``runtime/cpu/segment.py``) become one call, after a check that the
+    arrays from outside the plan's buffers have the layouts the kernels need (else the steps run one by
+    one).
     """
     steps = steps or {}
     placement = placement or {}
     names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
     env: dict[str, object] = {"empty": np.empty}
-    lines = [f"def run({', '.join(names[t] for t in feeds) + ', ' if feeds else ''}state):"]
-    for k, node in enumerate(schedule):
+    lines = [
+        f"def run({', '.join(names[t] for t in feeds) + ', ' if feeds else ''}state):",
+        "    sv = state.values",
+    ]
+    position = {node: k for k, node in enumerate(schedule)}
+    segments = _segments(schedule, steps) if steps else {}
+    in_segment: set[Node] = set()
+
+    def name_outputs(node):
         for t in node.outputs:
             names.setdefault(t, f"v{len(names)}")
+
+    def emit(node, indent="    "):
+        k = position[node]
         args = ", ".join(names[t] for t in node.inputs)
-        lines.append(f"    step[0] = {k}")
+        lines.append(f"{indent}step[0] = {k}")
         if node in steps:
-            for j, t in enumerate(node.outputs):
-                where = placement[t]
-                ref = f"b{k}_{j}"
-                if isinstance(where, OutputPool):
-                    env[ref] = where.get
-                    lines.append(f"    {names[t]} = {ref}()")
-                elif isinstance(where, tuple):
-                    env[f"{ref}s"], env[f"{ref}d"] = where
-                    lines.append(f"    {names[t]} = empty({ref}s, {ref}d)")
-                else:
-                    env[ref] = where
-                    lines.append(f"    {names[t]} = {ref}")
+            emit_buffers(node, indent)
             env[f"s{k}"] = steps[node]
-            lines.append(f"    s{k}({', '.join(names[t] for t in node.inputs + node.outputs)})")
-            continue
-        if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: one call
-            call = f"(state.read({node.op.var_name!r}),)"
+            lines.append(f"{indent}s{k}({', '.join(names[t] for t in node.inputs + node.outputs)})")
+            return
+        if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: a dict lookup
+            var = node.op.var_name
+            lines.append(
+                f"{indent}{names[node.outputs[0]]} = sv[{var!r}] if {var!r} in sv else state.read({var!r})"
+            )
+            return
         elif node.op.stateful:
             env[f"n{k}"] = node
             call = f"n{k}.op.execute(n{k}, state, ({args}{',' if len(node.inputs) == 1 else ''}))"
@@ -162,11 +196,73 @@ def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=Non
             env[f"k{k}"] = kernels[node.name].fn
             call = f"k{k}({args})"
         if len(node.outputs) == 1:
-            lines.append(f"    {names[node.outputs[0]]} = {call}[0]")
+            lines.append(f"{indent}{names[node.outputs[0]]} = {call}[0]")
         elif node.outputs:
-            lines.append(f"    {', '.join(names[t] for t in node.outputs)}, = {call}")
+            lines.append(f"{indent}{', '.join(names[t] for t in node.outputs)}, = {call}")
         else:
+            lines.append(f"{indent}{call}")
+
+    def emit_buffers(node, indent):
+        k = position[node]
+        for j, t in enumerate(node.outputs):
+            where, ref = placement[t], f"b{k}_{j}"
+            if isinstance(where, OutputPool):
+                env[ref] = where.get
+                lines.append(f"{indent}{names[t]} = {ref}()")
+            elif isinstance(where, tuple):
+                env[f"{ref}s"], env[f"{ref}d"] = where
+                lines.append(f"{indent}{names[t]} = empty({ref}s, {ref}d)")
+            else:
+                env[ref] = where
+                lines.append(f"{indent}{names[t]} = {ref}")
+
+    for node in schedule:
+        name_outputs(node)
+        if node in in_segment:
+            continue
+        nodes = segments.get(node)
+        if nodes is None:
+            emit(node)
+            continue
+        in_segment.update(nodes)
+        for n in nodes:
+            name_outputs(n)
+        hoisted = [n for n in nodes if n not in steps]
+        bound = [n for n in nodes if n in steps]
+        for n in hoisted:
+            emit(n)
+        lines.append(f"    step[0] = {position[bound[0]]}")
+        for n in bound:
+            emit_buffers(n, "    ")
+        made_inside = {t for n in bound for t in n.outputs}
+        needs: dict[str, str] = {}
+        for n in bound:
+            for t, layout in zip(n.inputs, steps[n].njit.layouts, strict=True):
+                from_state = type(t.node.op).__name__ == "ReadVariable"  # always C-contiguous
+                if t not in made_inside and t not in placement and layout and not from_state:
+                    needs[names[t]] = "C" if layout == "C" or needs.get(names[t]) == "C" else "CF"
+        checks = [
+            f"{v}.flags.c_contiguous" if lay == "C" else f"({v}.flags.c_contiguous or {v}.flags.f_contiguous)"
+            for v, lay in needs.items()
+        ]
+        params = list(dict.fromkeys(names[t] for n in bound for t in n.inputs + n.outputs))
+        calls = [steps[n].njit for n in bound]
+        ins = [[names[t] for t in n.inputs] for n in bound]
+        outs = [[names[t] for t in n.outputs] for n in bound]
+        seg = f"g{position[bound[0]]}"
+        _, env[seg] = segment_function(calls, ins, outs, params)
+        call = f"{seg}({', '.join(params)})"
+        if not checks:
             lines.append(f"    {call}")
+            continue
+        lines.append(f"    if {' and '.join(checks)}:")
+        lines.append(f"        {call}")
+        lines.append("    else:")
+        for n in bound:
+            k = position[n]
+            env[f"s{k}"] = steps[n]
+            lines.append(f"        step[0] = {k}")
+            lines.append(f"        s{k}({', '.join(names[t] for t in n.inputs + n.outputs)})")
     lines.append(f"    return [{', '.join(names[t] for t in outputs)}]")
     source = "\n".join(lines) + "\n"
     env["step"] = [0]

@@ -118,3 +118,53 @@ def test_output_pool_reuses_only_arrays_nobody_else_holds():
     del a
     c = pool.get()
     assert c is not b and len(pool.arrays) == 2
+
+
+def _mlp_inference():
+    x = gc.placeholder("float32", (None, 6), name="x")
+    w1 = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4), name="w1")
+    w2 = gc.Variable(np.linspace(1, -1, 8, dtype=np.float32).reshape(4, 2), name="w2")
+    b = gc.Variable(np.array([0.5, -0.5], np.float32), name="b")
+    return x, gc.matmul(gc.relu(gc.matmul(x, w1)), w2) + b
+
+
+def _segment_sources(fn) -> list[str]:
+    plan = next(p for p in _backend(fn)._plans.values() if p is not None)
+    return [v.py_func.__module__ for k, v in plan.driver.__globals__.items() if k.startswith("g")]
+
+
+def test_consecutive_numba_kernels_run_as_one_segment_with_the_reference_numbers(graph):
+    x, y = _mlp_inference()
+    cpu, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    a = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+    assert len(_segment_sources(cpu)) == 1
+
+
+def test_a_new_batch_size_reuses_the_segment_it_compiled(graph):
+    x, y = _mlp_inference()
+    f = gc.function([x], y)
+    f(np.ones((3, 6), np.float32))
+    first = _segment_sources(f)
+    _backend(f)._plans.clear()
+    f(np.ones((9, 6), np.float32))
+    assert _segment_sources(f) == first  # the same content-named module: nothing new to compile
+
+
+def test_a_non_contiguous_feed_runs_the_steps_one_by_one_with_the_same_numbers(graph):
+    x, y = _mlp_inference()
+    cpu, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    a = np.random.default_rng(1).standard_normal((6, 5)).astype(np.float32).T  # F-ordered view
+    b = np.random.default_rng(2).standard_normal((5, 12)).astype(np.float32)[:, ::2]  # strided
+    np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+    np.testing.assert_allclose(cpu(b), ref(b), rtol=1e-5)
+
+
+def test_variable_values_are_kept_c_contiguous(graph):
+    w = gc.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name="w")
+    x = gc.placeholder("float32", (3, 2), name="x")
+    swap = gc.function([x], [], updates=[(w, gc.transpose(x))])  # numpy's transpose: an F-ordered view
+    swap(np.arange(6, dtype=np.float32).reshape(3, 2))
+    y = gc.function([], gc.matmul(w, gc.constant(np.eye(3, dtype=np.float32))) * 2.0)
+    np.testing.assert_array_equal(y(), np.arange(6).reshape(3, 2).T * 2)
+    assert swap.session._values["w"].flags.c_contiguous
