@@ -8,9 +8,9 @@ differs from numpy's (NUMBA_NOTES.md). Two loop shapes are generated on demand a
   axes (a bias), or a single element (passed as a scalar): two plain loops, the common case;
 - broadcast: inputs are broadcast views of the output's shape; one nested loop per output rank.
 
-A ``FusedOp`` whose body ends in a reduction computes the reduced value's elementwise input in the loop,
-then reduces it with numpy (C loops, in the target dtype); accumulating inside the generated loop is
-left for later.
+A ``FusedOp`` whose body ends in a sum or mean over leading, trailing or all axes accumulates it in the
+loop (``fused_reduce.py``); other trailing reductions reduce a scratch array the loop writes, with the
+reduction kernels of ``reduce.py``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from numba import get_num_threads
 from graphc.ir.graph import Node
 from graphc.ops.elementwise import Elementwise
 from graphc.ops.fused import FusedOp
-from graphc.ops.reduce import Reduce
+from graphc.ops.reduce import Mean, Reduce
 from graphc.runtime.cpu.cache import load_module
+from graphc.runtime.cpu.fused_reduce import accumulator_dtype, reduce_loop_source, reduction_layout
 from graphc.runtime.cpu.reduce import reduce_into
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.segment import NjitCall
@@ -175,8 +176,9 @@ class LoopKernel:
     def bind(self, in_shapes: list[tuple], out_shapes: list[tuple]):
         """``step(*inputs, *outputs)`` for these input shapes, writing into the given outputs: the loop
         shape and how each input is read are decided here, once; an input that arrives in another
-        layout than C-contiguous runs the broadcast loop instead. A trailing reduction reduces a
-        scratch array of the loop's shape, allocated here."""
+        layout than C-contiguous runs the broadcast loop instead. A trailing sum or mean is
+        accumulated in the loop where its axes fit the loop (``fused_reduce.py``); otherwise the loop
+        writes a scratch array of its shape that the reduction kernel then reads."""
         shape = broadcast_shape_of(in_shapes)
         n_in = len(in_shapes)
         size = math.prod(shape)
@@ -202,38 +204,68 @@ class LoopKernel:
         if parallel:
             flat = load_module(flat_source(self.body, pattern)).kernel_par
             bounds = (rows, cols, threads)
-        scratch, into = None, None
+        scratch, into, fused, j = None, None, None, None
         if self.reduction is not None:
             op, j = self.reduction
-            scratch = np.empty(shape, self.out_dtypes[j])
-            into = reduce_into(op, scratch.dtype, len(shape))
+            into = reduce_into(op, np.dtype(self.out_dtypes[j]), len(shape))
             if into is None:
                 reference = op.reference
 
                 def into(x, out):
                     out[...] = reference(x)
 
+            fused = None if pattern is None else self._fused_reduction(shape, pattern, inner)
+
         def step(*arrays):
             ins, outs = arrays[:n_in], list(arrays[n_in:])
-            if scratch is not None:
-                reduced, outs[j] = outs[j], scratch
-            if flat is not None and all(a.flags.c_contiguous for a in ins):
+            contiguous = flat is not None and all(a.flags.c_contiguous for a in ins)
+            if fused is not None and contiguous:
                 args = [
-                    a.reshape(-1) if kind != "s" else a.reshape(-1)[0]
-                    for a, kind in zip(ins, pattern, strict=True)
+                    a.reshape(-1) if k != "s" else a.reshape(-1)[0] for a, k in zip(ins, pattern, strict=True)
+                ]
+                others = [o.reshape(-1) for k, o in enumerate(outs) if k != j]
+                fused[0](*args, *others, outs[j].reshape(-1), *fused[1:])
+                return
+            if j is not None:
+                nonlocal scratch
+                if scratch is None:
+                    scratch = np.empty(shape, self.out_dtypes[j])  # made on first use: rarely needed
+                reduced, outs[j] = outs[j], scratch
+            if contiguous:
+                args = [
+                    a.reshape(-1) if k != "s" else a.reshape(-1)[0] for a, k in zip(ins, pattern, strict=True)
                 ]
                 flat(*args, *(o.reshape(-1) for o in outs), *bounds)
             else:
                 nd(*(np.broadcast_to(a, shape) for a in ins), *outs)
-            if scratch is not None:
+            if j is not None:
                 into(scratch, reduced)
 
         # a parallel loop stays out of segments: Numba cannot cache a function calling one
-        if flat is not None and scratch is None and not parallel:
+        if flat is not None and j is None and not parallel:
             step.njit = NjitCall(
                 flat, _flat_args(pattern, inner), tuple("" if k == "s" else "C" for k in pattern)
             )
         return step
+
+    def _fused_reduction(self, shape: tuple, pattern: str, inner: int):
+        """``(kernel, rows, cols, count, zero)`` accumulating the trailing reduction in the loop
+        (``runtime/cpu/fused_reduce.py``), or None where it does not apply."""
+        op, j = self.reduction
+        dtype = np.dtype(self.out_dtypes[j])
+        layout = reduction_layout(op, shape, inner)
+        if layout is None or dtype.kind != "f" or np.dtype(op.out_dtype(dtype)) != dtype:
+            return None
+        kind, rows, cols = layout
+        source = reduce_loop_source(HEADER, self.body, pattern, j, kind, isinstance(op, Mean))
+        count = {"all": rows * cols, "cols": rows, "rows": cols}[kind]
+        return (
+            load_module(source).kernel,
+            rows,
+            cols,
+            dtype.type(count),
+            accumulator_dtype(kind, dtype).type(0),
+        )
 
     def _finish(self, outs):
         if self.reduction is not None:

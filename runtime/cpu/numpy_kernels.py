@@ -16,8 +16,8 @@ from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 #: data movement and shape: numpy is the right implementation on the CPU
 DATA_MOVEMENT = (
     "Constant", "Reshape", "ReshapeLike", "ExpandDims", "Squeeze", "BroadcastTo", "BroadcastLike",
-    "Transpose", "Concat", "Stack", "Split", "SplitLike", "GetItem", "GetItemGrad", "Take", "TakeGrad",
-    "OneHot", "Pad", "PadGrad", "Shape", "Size", "StopGradient", "SumLike", "Group",
+    "Transpose", "Concat", "Stack", "Split", "SplitLike", "GetItem", "GetItemGrad", "Pad", "PadGrad",
+    "Shape", "Size", "StopGradient", "SumLike", "Group",
 )  # fmt: skip
 #: compute ops served by numpy: its SIMD argmax measured as fast or faster (bench/NOTES.md)
 NUMPY_FOR_NOW = ("ArgMax", "ArgMin")

@@ -49,3 +49,44 @@ def test_flat_loops_vectorize_over_the_whole_size_when_no_input_is_a_row(graph):
     (step,) = next(iter(f.executable.backend._plans.values())).steps.values()
     bounds = dict(zip(step.__code__.co_freevars, step.__closure__, strict=True))["bounds"].cell_contents
     assert bounds == (1, 32)  # one row of 32: the inner loop is the one LLVM vectorizes
+
+
+def _fused_kernel_names(fn) -> list[str]:
+    return [k.name for k in fn.executable.backend.kernels.values()]
+
+
+@pytest.mark.parametrize(
+    ("reduce", "kind"),
+    [
+        (lambda v: gc.reduce_sum(v, axis=0), "cols"),
+        (lambda v: gc.reduce_mean(v, axis=0), "cols"),
+        (lambda v: gc.reduce_sum(v, axis=1), "rows"),
+        (lambda v: gc.reduce_mean(v, axis=1, keepdims=True), "rows"),
+        (lambda v: gc.reduce_sum(v), "all"),
+        (lambda v: gc.reduce_mean(v), "all"),
+    ],
+)
+def test_a_fused_sum_or_mean_is_accumulated_in_the_loop_with_the_reference_numbers(graph, reduce, kind):
+    h = gc.placeholder("float32", (None, 24), name="h")
+    g = gc.placeholder("float32", (None, 24), name="g")
+    bias = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32), name="bias")
+    cpu, ref = _both([h, g], lambda h, g: reduce(gc.where(h + bias > 0, g, 0.0)))
+    assert "loop[FusedOp]" in _fused_kernel_names(cpu)
+    rng = np.random.default_rng(3)
+    for n in (1, 37, 600):
+        a, b = (rng.standard_normal((n, 24)).astype(np.float32) for _ in range(2))
+        np.testing.assert_allclose(cpu(a, b), ref(a, b), rtol=1e-5, atol=1e-6)
+    plan = next(iter(cpu.executable.backend._plans.values()))
+    (step,) = [s for s in plan.steps.values() if "fused" in s.__code__.co_freevars]
+    fused = dict(zip(step.__code__.co_freevars, step.__closure__, strict=True))["fused"].cell_contents
+    with open(fused[0].py_func.__code__.co_filename) as f:
+        source = f.read()
+    marker = {"cols": "red[c] +=", "rows": "red[r] =", "all": "red[0] ="}[kind]
+    assert marker in source and "o0[i]" not in source  # accumulated: no scratch array written
+
+
+def test_a_fused_reduction_with_a_non_contiguous_input_takes_the_scratch_path(graph):
+    h = gc.placeholder("float32", (None, 5), name="h")
+    cpu, ref = _both([h], lambda h: gc.reduce_sum(gc.exp(h) * 2.0, axis=0))
+    a = np.random.default_rng(4).standard_normal((5, 9)).astype(np.float32).T  # F-ordered
+    np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)

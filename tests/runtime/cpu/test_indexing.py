@@ -1,0 +1,68 @@
+"""Numba kernels for take, its scatter-add gradient and one_hot (runtime/cpu/indexing.py)."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime.cpu.registry import cpu_kernel
+
+
+def _both(inputs, outputs):
+    return gc.function(inputs, outputs), gc.function(inputs, outputs, device="reference")
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_take_along_any_axis_with_negative_and_repeated_indices(graph, axis):
+    x = gc.placeholder("float32", (4, 5, 6), name="x")
+    idx = gc.placeholder("int64", (2, 3), name="idx")
+    cpu, ref = _both([x, idx], gc.take(x, idx, axis=axis))
+    a = np.random.default_rng(0).standard_normal((4, 5, 6)).astype(np.float32)
+    i = np.array([[0, -1, 2], [2, 2, -4]])
+    np.testing.assert_array_equal(cpu(a, i), ref(a, i))
+    assert cpu_kernel.build(cpu.executable.schedule[-1]).name == "loop[Take]"
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_take_gradient_adds_repeated_indices_like_add_at(graph, axis):
+    x = gc.placeholder("float64", (6, 7), name="x")
+    idx = gc.placeholder("int64", (9,), name="idx")
+    y = gc.take(x, idx, axis=axis)
+    weights = gc.constant(
+        np.arange(np.prod((9, 7) if axis == 0 else (6, 9)), dtype=np.float64).reshape(
+            (9, 7) if axis == 0 else (6, 9)
+        )
+    )
+    (gx,) = gc.grad(gc.reduce_sum(y * weights), [x])
+    cpu, ref = _both([x, idx], gx)
+    i = np.array([0, 1, 1, 5, -1, 3, 3, 3, 0])
+    a = np.ones((6, 7))
+    np.testing.assert_array_equal(cpu(a, i), ref(a, i))
+    names = [k.name for k in cpu.executable.backend.kernels.values()]
+    assert "loop[TakeGrad]" in names
+
+
+def test_take_with_an_index_out_of_range_is_a_run_error_naming_the_node(graph):
+    x = gc.placeholder("float32", (3, 2), name="x")
+    idx = gc.placeholder("int64", (None,), name="idx")
+    f = gc.function([x, idx], gc.take(x, idx, name="gather"))
+    with pytest.raises(gc.RunError, match="gather"):
+        f(np.zeros((3, 2), np.float32), np.array([1, 3]))
+
+
+def test_one_hot_rows_with_indices_out_of_range_all_off(graph):
+    labels = gc.placeholder("int32", (None,), name="labels")
+    cpu, ref = _both([labels], gc.one_hot(labels, 5, on_value=2.0, off_value=-1.0))
+    i = np.array([0, 4, 5, -1, 2], np.int32)
+    np.testing.assert_array_equal(cpu(i), ref(i))
+    assert cpu_kernel.build(cpu.executable.schedule[-1]).name == "loop[OneHot]"
+
+
+def test_a_large_gather_and_scatter_match_the_reference(graph):
+    table = gc.placeholder("float32", (1000, 32), name="table")
+    idx = gc.placeholder("int64", (None,), name="idx")
+    (g,) = gc.grad(gc.reduce_sum(gc.take(table, idx) ** 2), [table])
+    cpu, ref = _both([table, idx], g)
+    rng = np.random.default_rng(1)
+    t = rng.standard_normal((1000, 32)).astype(np.float32)
+    i = rng.integers(-1000, 1000, 5000)
+    np.testing.assert_allclose(cpu(t, i), ref(t, i), rtol=1e-5, atol=1e-5)
