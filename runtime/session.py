@@ -76,9 +76,10 @@ class Session:
         """Run a compiled executable on checked feed values; commit state only if it succeeds."""
         state = RunState(self.graph, self._values, self._counters, self._entropy)
         values = exe.run(feed_values, state)
-        with self._lock:
-            self._values = state.values
-            self._counters = state.counters
+        if state.changed:
+            with self._lock:
+                self._values = state.values
+                self._counters = state.counters
         return [_owned(v) for v in values]
 
     def _prepare(self, fetches, feed_dict):

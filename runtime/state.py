@@ -17,19 +17,21 @@ from graphc.ir.errors import GraphcError
 class RunState:
     """Variables and random counters as one run sees them (see the module docstring)."""
 
-    __slots__ = ("graph", "values", "counters", "entropy", "_counters_read")
+    __slots__ = ("graph", "values", "counters", "entropy", "changed")
 
     def __init__(self, graph, values: dict, counters: dict, entropy: int):
         self.graph = graph
         self.values = dict(values)
         self.counters = dict(counters)
         self.entropy = entropy
+        self.changed = False  # a run that only reads has nothing to commit
 
     def read(self, name: str) -> np.ndarray:
         try:
             return self.values[name]
         except KeyError:
             value = self.values[name] = self.initial_value(name)
+            self.changed = True
             return value
 
     def write(self, name: str, value: np.ndarray) -> None:
@@ -37,6 +39,7 @@ class RunState:
             value = value.copy()  # C order: kernels read variables as C-contiguous, unchecked
         value.setflags(write=False)  # state changes only by replacement; views of it stay read-only
         self.values[name] = value
+        self.changed = True
 
     def initial_value(self, name: str) -> np.ndarray:
         var = self.graph.variables.get(name)
@@ -56,5 +59,6 @@ class RunState:
         key = np.frombuffer(digest[:16], dtype=np.uint64)
         count = self.counters.get(node.name, 0)
         self.counters[node.name] = count + 1
+        self.changed = True
         bitgen = np.random.Philox(key=key)
         return np.random.Generator(bitgen.jumped(count) if count else bitgen)
