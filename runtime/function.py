@@ -5,6 +5,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from graphc.ir.errors import GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.rewrite import replace_inputs
@@ -58,12 +60,19 @@ class Function:
         )
         self.inputs = inputs
         self._single = single
+        self._accepted: list[set] = [set() for _ in inputs]  # feed shapes already checked, per input
 
     def __call__(self, *args):
         if len(args) != len(self.inputs):
             names = ", ".join(t.name for t in self.inputs)
             raise TypeError(f"function takes {len(self.inputs)} inputs ({names}), got {len(args)}")
-        feeds = [check_feed(t, a) for t, a in zip(self.inputs, args, strict=True)]
+        feeds = list(args)
+        for k, (t, a) in enumerate(zip(self.inputs, args, strict=True)):
+            # the common case costs a set lookup: an array of the right dtype and a shape seen before
+            if type(a) is not np.ndarray or a.dtype is not t.dtype or a.shape not in self._accepted[k]:
+                feeds[k] = check_feed(t, a)
+                if feeds[k] is a and len(self._accepted[k]) < 64:
+                    self._accepted[k].add(a.shape)
         values = self.session.execute(self.executable, feeds)
         return values[0] if self._single else values
 

@@ -8,12 +8,13 @@ Each input-shape signature gets a ``RunPlan`` (``runtime/cpu/plan.py``) the firs
 arena ``plan_memory`` plans, allocated once, and the kernels bound to their shapes; a new batch size
 makes a new plan (milliseconds) and compiles nothing new. The allocating driver (every kernel returns
 fresh arrays) remains for what a plan cannot serve: a program whose shapes depend on values, and a run
-that starts while another thread runs the same executable (a plan's buffers serve one run at a time).
+that starts while another thread runs the same executable (a plan's buffers serve one run at a time:
+a run takes the executable's one token with ``list.pop``, atomic in CPython, 0.05 us against a lock's
+0.18).
 """
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -47,7 +48,7 @@ class CpuExecutable:
         self.numpy_steps = any(k.name.startswith("numpy[") for k in self.kernels.values())
         self.driver_source, self._driver = generate_driver(schedule, feeds, outputs, self.kernels)
         self._plans: OrderedDict[tuple, RunPlan | None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._free = [True]  # the token a run takes to use a plan (list.pop is atomic)
 
     def plan(self, shapes: tuple[tuple[int, ...], ...]) -> RunPlan | None:
         """The run plan for these feed shapes (made on first use), or None where none can be made."""
@@ -68,8 +69,13 @@ class CpuExecutable:
         if plan is False:
             plan = self.plan(shapes)
         driver = self._driver
-        if plan is not None and self._lock.acquire(blocking=False):
-            driver = plan.driver
+        token = None
+        if plan is not None and self._free:
+            try:
+                token = self._free.pop()  # atomic: one run at a time uses the plans' buffers
+                driver = plan.driver
+            except IndexError:
+                pass
         try:
             if self.numpy_steps:  # numpy kernels warn on log(0) and the like; numbers are as numpy's
                 with np.errstate(all="ignore"):
@@ -81,8 +87,8 @@ class CpuExecutable:
                 raise e.with_context(node.where) from None
             raise RunError(f"{type(e).__name__}: {e}", node.where) from e
         finally:
-            if driver is not self._driver:
-                self._lock.release()
+            if token is not None:
+                self._free.append(token)
 
     def sources(self) -> dict[str, str]:
         """The generated source behind each node's kernel (empty for kernels with none), and the

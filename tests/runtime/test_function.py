@@ -96,3 +96,14 @@ def test_failed_call_applies_no_update(graph):
     with pytest.raises(gc.RunError):
         f(np.zeros(2, np.float32), np.zeros(3, np.float32))
     assert gc.function([], v)() == 0.0
+
+
+def test_feeds_are_checked_on_every_call_after_a_shape_was_accepted(graph):
+    x = gc.placeholder("float32", (None, 2), name="x")
+    f = gc.function([x], x * 2.0)
+    f(np.ones((3, 2), np.float32))
+    with pytest.raises(gc.DTypeError):
+        f(np.ones((3, 2), np.float64))  # the same shape, a lossy dtype
+    with pytest.raises(gc.ShapeError):
+        f(np.ones((3, 3), np.float32))
+    np.testing.assert_array_equal(f([[1, 2]]), [[2.0, 4.0]])  # a list converts, as before
