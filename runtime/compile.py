@@ -140,16 +140,10 @@ def _backend(device: str):
 def _dump_sources(directory: str, exe: Executable) -> None:
     """Write the generated kernel source of each node next to the per-pass dumps."""
     sources = exe.sources()
-    if not sources:
-        return
-    folder = os.path.join(directory, "kernels")
-    os.makedirs(folder, exist_ok=True)
-    for name, source in sources.items():
-        path = os.path.join(folder, name.replace("/", "__") + ".py")
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)
+    if sources:
+        from graphc.runtime.cpu.cache import write_sources
+
+        write_sources(os.path.join(directory, "kernels"), sources)
 
 
 def _common_graph(fetches, feeds, updates) -> Graph:

@@ -113,3 +113,11 @@ def _clear_numba_index(directory: str, name: str) -> None:
             if entry.startswith(name):
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(cache, entry))
+
+
+def write_sources(folder: str, sources: dict[str, str]) -> None:
+    """Write ``name -> source`` as ``folder/<name>.py`` files (``/`` in names becomes ``__``), each
+    atomically: what ``GRAPHC_DUMP`` shows of the generated code."""
+    os.makedirs(folder, exist_ok=True)
+    for name, source in sources.items():
+        _write_atomically(os.path.join(folder, name.replace("/", "__") + ".py"), source)

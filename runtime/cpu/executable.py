@@ -15,6 +15,7 @@ a run takes the executable's one token with ``list.pop``, atomic in CPython, 0.0
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from graphc.ir.errors import GraphcError, RunError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.runtime.cpu import kernels  # noqa: F401 - registers every family's kernels
+from graphc.runtime.cpu.cache import write_sources
 from graphc.runtime.cpu.plan import RunPlan, generate_driver
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 
@@ -59,6 +61,9 @@ class CpuExecutable:
             except GraphcError:
                 plan = None  # shapes a node rejects: the allocating run raises the node's own error
             self._plans[shapes] = plan
+            dump_dir = os.environ.get("GRAPHC_DUMP")
+            if plan is not None and dump_dir:
+                write_sources(os.path.join(dump_dir, "kernels"), self._plan_sources(shapes, plan))
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
@@ -91,8 +96,19 @@ class CpuExecutable:
                 self._free.append(token)
 
     def sources(self) -> dict[str, str]:
-        """The generated source behind each node's kernel (empty for kernels with none), and the
-        driver that runs the schedule."""
+        """The generated source behind each node's kernel (empty for kernels with none), the driver
+        that runs the schedule, and the driver and segments of every run plan made so far."""
         out = {name: k.source for name, k in self.kernels.items() if k.source}
         out["__driver__"] = self.driver_source
+        for shapes, plan in self._plans.items():
+            if plan is not None:
+                out.update(self._plan_sources(shapes, plan))
+        return out
+
+    @staticmethod
+    def _plan_sources(shapes, plan) -> dict[str, str]:
+        """The driver and segments of the plan for feed shapes ``shapes``, named by those shapes."""
+        tag = "_".join("x".join(map(str, s)) or "scalar" for s in shapes) or "no_feeds"
+        out = {f"__plan_{tag}__": plan.source}
+        out.update({f"__plan_{tag}__{name}": source for name, source in plan.segment_sources.items()})
         return out

@@ -101,6 +101,7 @@ class RunPlan:
                     self.placement[t] = view
         self.steps = steps
         self.arena_bytes = sum(b.nbytes for b in buffers)
+        self.segment_sources: dict[str, str] = {}
         self.source, self.driver = generate_driver(
             executable.schedule,
             executable.feeds,
@@ -108,6 +109,7 @@ class RunPlan:
             executable.kernels,
             steps,
             self.placement,
+            self.segment_sources,
         )
 
 
@@ -147,7 +149,7 @@ def _segments(schedule, steps) -> dict[Node, list[Node]]:
     return found
 
 
-def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=None):
+def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None):
     """The source of ``run(*feeds, state) -> list of output values`` and the function itself.
 
     Each node is one line or two (``v7 = k3(v2, v5)[0]``, or ``v7 = a3`` then ``s3(v2, v5, v7)`` for a
@@ -156,7 +158,7 @@ def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=Non
     running, for error messages. Stateful nodes call their op's ``execute`` against the run's state.
     Segments of bound Numba steps (``runtime/cpu/segment.py``) become one call, after a check that the
     arrays from outside the plan's buffers have the layouts the kernels need (else the steps run one by
-    one).
+    one). ``segment_sources`` (if given) receives each segment's generated source by name.
     """
     steps = steps or {}
     placement = placement or {}
@@ -250,7 +252,9 @@ def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=Non
         ins = [[names[t] for t in n.inputs] for n in bound]
         outs = [[names[t] for t in n.outputs] for n in bound]
         seg = f"g{position[bound[0]]}"
-        _, env[seg] = segment_function(calls, ins, outs, params)
+        source, env[seg] = segment_function(calls, ins, outs, params)
+        if segment_sources is not None:
+            segment_sources[seg] = source
         call = f"{seg}({', '.join(params)})"
         if not checks:
             lines.append(f"    {call}")

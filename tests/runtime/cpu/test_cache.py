@@ -119,3 +119,18 @@ def test_graphc_dump_writes_generated_kernel_sources(tmp_path, monkeypatch, cach
     kernels = os.listdir(tmp_path / "dump" / "kernels")
     assert kernels and exe.sources()
     assert "@njit" in (tmp_path / "dump" / "kernels" / kernels[0]).read_text()
+
+
+def test_graphc_dump_writes_each_run_plan_and_its_segments(tmp_path, monkeypatch, cache_dir):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "dump"))
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (None, 3), name="x")
+        w = gc.Variable(np.ones((3, 2), np.float32), name="w")
+        f = gc.function([x], gc.relu(gc.matmul(x, w) - 1.0) * 2.0)
+        f(np.ones((4, 3), np.float32))
+    files = set(os.listdir(tmp_path / "dump" / "kernels"))
+    assert "__plan_4x3__.py" in files
+    segments = [name for name in files if name.startswith("__plan_4x3__g")]
+    assert segments and "def segment(" in (tmp_path / "dump" / "kernels" / segments[0]).read_text()
+    assert "__plan_4x3__" in f.executable.sources()
