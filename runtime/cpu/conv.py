@@ -10,25 +10,16 @@ layer. Pooling loops are generated per window geometry instead (see ``POOL_SOURC
 size as constants they vectorize, 30x faster than the same loops with run-time window bounds.
 
 Threads: a batch is cut into one range of images (or image planes, for pooling) per thread, and
-``numba.get_num_threads()`` Python threads run nogil Numba loops on them, rather than ``prange``: a
-``prange`` over the same loops ran within 5% and cost 1.3-1.9 s more cold compile per kernel
-(bench/NOTES.md). While those threads multiply, scipy's OpenBLAS is held to one thread (``_blas_one``):
-two 2-thread GEMMs at once on 2 cores ran 5 to 10 times slower. threadpoolctl is not a dependency, so
-this calls OpenBLAS's own get/set_num_threads through ctypes and restores the caller's setting after;
-where scipy's OpenBLAS cannot be found, kernels run on one thread and leave BLAS its threads.
+``numba.get_num_threads()`` Python threads run nogil Numba loops on them (``threads.split``), rather
+than ``prange``: a ``prange`` over the same loops ran within 5% and cost 1.3-1.9 s more cold compile
+per kernel (bench/NOTES.md). While those threads multiply, scipy's OpenBLAS is held to one thread (see
+runtime/cpu/threads.py): two 2-thread GEMMs at once on 2 cores ran 5 to 10 times slower.
 
 Degenerate cases (empty kernels) and run-time shape errors are left to the op's numpy reference: a
 kernel that finds shapes it cannot serve calls it, and it raises the op's own message.
 """
 
 from __future__ import annotations
-
-import contextlib
-import ctypes
-import glob
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -45,12 +36,11 @@ from graphc.ops.conv_grad import (
 )
 from graphc.runtime.cpu.cache import load_module
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.threads import POOL_OPS, split
 
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 #: a GEMM block of images holds at least this many columns (output pixels), when images are small
 BLOCK_COLUMNS = 256
-#: below this much work (multiply-adds, or pooled taps) a second thread costs more than it saves
-THREAD_WORK = 1 << 18
 
 # --- Numba loops (geometry ``g`` = (kh, kw, sh, sw, dh, dw, top, left)) -----------------------------
 
@@ -195,87 +185,6 @@ def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
                 gwt[r, o] += part[r, o]
 
 
-# --- threads ---------------------------------------------------------------------------------------
-
-
-class _OpenBlasThreads:
-    """Holds scipy's OpenBLAS (the BLAS that ``np.dot`` calls inside Numba) to one thread while any
-    kernel's threads run GEMMs, and gives back the caller's setting when the last one leaves."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = 1
-        self._get = self._set = None
-        try:
-            import scipy
-            import scipy.linalg.cython_blas  # noqa: F401 - loads the library (what Numba calls)
-
-            libs = os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs")
-            for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*"))):
-                lib = ctypes.CDLL(path)  # the loaded library itself: dlopen counts references
-                for prefix in ("scipy_openblas", "openblas"):
-                    get = getattr(lib, f"{prefix}_get_num_threads", None)
-                    put = getattr(lib, f"{prefix}_set_num_threads", None)
-                    if get is not None and put is not None:
-                        self._get, self._set = get, put
-                        return
-        except (ImportError, OSError):
-            pass
-
-    @property
-    def available(self) -> bool:
-        return self._set is not None
-
-    def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                self._saved = self._get()
-                if self._saved != 1:
-                    self._set(1)
-            self._users += 1
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._saved != 1:
-                self._set(self._saved)
-
-
-_blas_one = _OpenBlasThreads()
-_NO_LIMIT = contextlib.nullcontext()
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _workers() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            size = max(1, numba.config.NUMBA_NUM_THREADS - 1)
-            _pool = ThreadPoolExecutor(size, thread_name_prefix="graphc-conv")
-    return _pool
-
-
-def _split(fn, count: int, work: int, gemm: bool, args) -> int:
-    """Run ``fn(*args, lo, hi)`` over [0, count) in one range per thread (the caller's thread takes
-    the first) and return the number of ranges. ``args`` is a tuple, or ``t -> tuple`` for arguments
-    that differ per range t. ``gemm``: the ranges call BLAS, which then runs on one thread, even on one
-    range: these GEMMs are small, and OpenBLAS's own 2 threads made them 2-3x slower. Where it cannot
-    be held to one thread, the whole range runs on the caller's thread, BLAS keeping its threads."""
-    threads = min(count, numba.get_num_threads(), max(1, work // THREAD_WORK))
-    if gemm and not _blas_one.available:
-        threads = 1
-    bounds = [count * t // threads for t in range(threads + 1)]
-    calls = [(*(args(t) if callable(args) else args), bounds[t], bounds[t + 1]) for t in range(threads)]
-    with _blas_one if gemm and _blas_one.available else _NO_LIMIT:
-        futures = [_workers().submit(fn, *call) for call in calls[1:]]
-        fn(*calls[0])
-        for future in futures:
-            future.result()
-    return threads
-
-
 # --- kernels ---------------------------------------------------------------------------------------
 
 
@@ -298,6 +207,8 @@ def _builder(op_class):
     """Register ``make(op) -> fn`` as ``op_class``'s kernel (float32 or float64: the ops take no other)."""
 
     def register(make):
+        POOL_OPS.add(op_class)
+
         @cpu_kernel.register(op_class)
         def build(op, node: Node) -> Kernel:
             fn = make(op)
@@ -326,7 +237,7 @@ def _conv2d(op: Conv2D):
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
         args = (_c(x), _c(w).reshape(o, -1), y.reshape(n, o, p), g, oh, ow, _block(p, n))
-        _split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
+        split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
         return (y,)
 
     return fn
@@ -350,7 +261,7 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
         p = oh * ow
         w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
         args = (_c(gy).reshape(n, o, p), w2t, gx, g, oh, ow, _block(p, n))
-        _split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
+        split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
         return (gx,)
 
     return fn
@@ -372,7 +283,7 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
         x, gy3 = _c(x), _c(gy).reshape(n, o, p)
         block = _block(p, n)
-        used = _split(
+        used = split(
             _conv_backprop_filter,
             n,
             n * o * c * kh * kw * p,
@@ -538,7 +449,7 @@ def _loop(op, loop, shape: tuple, args: tuple, threads: bool = True) -> None:
     ~0.1 ms at the CNN's largest pool, less than a second thread's start-up and hand-off saves."""
     n, c, oh, ow = shape
     work = n * c * oh * ow * op.kernel[0] * op.kernel[1] if threads else 0
-    _split(loop, n * c, work, False, args)
+    split(loop, n * c, work, False, args)
 
 
 def _max_pool2d(op, loop, x):

@@ -15,7 +15,7 @@ from graphc.ops.conv_grad import (
     max_pool2d_gather,
     max_pool2d_grad,
 )
-from graphc.runtime.cpu import conv as cpu_conv
+from graphc.runtime.cpu import threads as cpu_threads
 from graphc.runtime.cpu.registry import cpu_kernel
 
 
@@ -147,15 +147,15 @@ def test_one_thread_and_several_agree():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not cpu_conv._blas_one.available, reason="scipy's OpenBLAS not found")
+@pytest.mark.skipif(not cpu_threads.scipy_blas.available, reason="scipy's OpenBLAS not found")
 def test_blas_threads_are_given_back():
-    blas = cpu_conv._blas_one
-    before = blas._get()
+    blas = cpu_threads.scipy_blas
+    before = blas.get()
     (kernel,) = _compare(
         lambda a, b: gc.conv2d(a, b, padding=1), list(_conv_case((8, 16, 16, 16), (16, 16, 3, 3)))[:2]
     )
     kernel.fn(_rand(8, 16, 16, 16), _rand(16, 16, 3, 3))
-    assert blas._get() == before and blas._users == 0
+    assert blas.get() == before and blas._users == 0
 
 
 # --- pooling -------------------------------------------------------------------------------------
