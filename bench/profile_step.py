@@ -1,16 +1,20 @@
 """Time each kernel of a graphc training step inside the step: ``python bench/profile_step.py cnn_b64``.
 
-Runs the executable's schedule node by node (as the generated driver does: variable reads, stateful
-``execute`` calls, kernels), timing every kernel call with ``perf_counter``, for ``--steps`` steps after
-warm-up, and prints per node and per kernel name the median time per step, largest first. The sum is a
-few percent above the real step (one timer pair per node); the kernels run in their step context
-(caches, BLAS threads), which is what standalone micro-benchmarks miss.
+The CPU executable runs a generated driver (runtime/cpu/plan.py) whose globals name every call it makes:
+``k<i>`` an unbound kernel, ``s<i>`` a kernel bound to the run plan's buffers, ``g<i>`` a segment of
+bound Numba kernels run as one call (from schedule node i on), ``b<i>_<j>`` an output buffer's pool.
+This wraps each of them with a timer (the driver looks its globals up at every call), runs ``--steps``
+steps as ``Function.__call__`` does, and prints the median per node and per kernel kind, largest
+first. Stateful nodes (variable reads and writes) are not timed. Each timer pair adds ~0.2 us, so the
+sum is slightly above the step; the kernels run in their step context (caches, memory, BLAS and our
+threads), which standalone micro-benchmarks miss.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -22,38 +26,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads  # noqa: E402
 
 
-def profile(function, args, steps: int) -> dict[str, list[float]]:
-    """Per node name, the seconds of each timed step (the session's variables are updated as in a run)."""
-    exe = function.executable
-    backend = exe.backend
-    session = function.session
-    times: dict[str, list[float]] = defaultdict(list)
-    from graphc.runtime.state import RunState
-
-    for _ in range(steps):
-        state = RunState(session.graph, session._values, session._counters, session._entropy)
-        values = dict(zip(exe.program.inputs, args, strict=True))
-        for node in backend.schedule:
-            inputs = [values[t] for t in node.inputs]
-            t0 = time.perf_counter()
-            if type(node.op).__name__ == "ReadVariable":
-                outs = (state.read(node.op.var_name),)
-            elif node.op.stateful:
-                outs = node.op.execute(node, state, tuple(inputs))
-            else:
-                outs = backend.kernels[node.name].fn(*inputs)
-            times[node.name].append(time.perf_counter() - t0)
-            for t, v in zip(node.outputs, outs or (), strict=False):
-                values[t] = v
-        session._values, session._counters = state.values, state.counters
-    return times
-
-
 def busy_cpu() -> float:
     """CPU seconds used by every process so far (/proc/stat, less idle and iowait)."""
     with open("/proc/stat") as f:
         ticks = [int(v) for v in f.readline().split()[1:]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def instrument(driver, schedule) -> dict[str, list[float]]:
+    """Wrap the driver's kernel globals with timers; returns label -> list of call durations."""
+    times: dict[str, list[float]] = defaultdict(list)
+    env = driver.__globals__
+    for name, fn in list(env.items()):
+        m = re.fullmatch(r"([ksg])(\d+)", name)
+        if m is None or not callable(fn):
+            continue
+        node = schedule[int(m.group(2))]
+        label = f"segment from {node.name}" if m.group(1) == "g" else node.name
+        env[name] = _timed(fn, times[label])
+    return times
+
+
+def _timed(fn, sink):
+    clock = time.perf_counter
+
+    def timed(*args):
+        t0 = clock()
+        try:
+            return fn(*args)
+        finally:
+            sink.append(clock() - t0)
+
+    return timed
 
 
 def main() -> None:
@@ -72,31 +76,33 @@ def main() -> None:
         t0 = time.perf_counter()
         step(*args)
         whole.append(time.perf_counter() - t0)
-    times = profile(step.function, args, a.steps)
+    plan = backend.plan(tuple(x.shape for x in args))
+    driver = plan.driver if plan is not None else backend._driver
+    times = instrument(driver, backend.schedule)
+    for _ in range(a.steps):
+        step(*args)
     own1 = os.times()
     own = own1.user + own1.system - own0.user - own0.system
     other = (busy_cpu() - cpu0 - own) / (time.perf_counter() - wall0)
     nodes = {n.name: n for n in backend.schedule}
-    med = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-    by_kernel: dict[str, float] = defaultdict(float)
-    for name, ms in med.items():
-        node = nodes[name]
-        kernel = backend.kernels.get(name)
-        by_kernel[kernel.name if kernel else type(node.op).__name__] += ms
+    med = {label: statistics.median(ts) * 1e3 for label, ts in times.items() if ts}
+    by_kind: dict[str, float] = defaultdict(float)
+    for label, ms in med.items():
+        kernel = backend.kernels.get(label)
+        by_kind[kernel.name if kernel else "segment"] += ms
     print(f"step: median {statistics.median(whole) * 1e3:.2f} ms, min {min(whole) * 1e3:.2f} ms")
     print(f"other processes used {other:.2f} CPU meanwhile (above ~0.1: numbers are not usable)")
-    print(f"sum of node medians: {sum(med.values()):.2f} ms over {len(med)} nodes\n")
+    print(f"sum of timed medians: {sum(med.values()):.2f} ms over {len(med)} calls\n")
     print("per kernel kind (ms):")
-    for kind, ms in sorted(by_kernel.items(), key=lambda kv: -kv[1]):
+    for kind, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"  {ms:8.3f}  {kind}")
-    print(f"\ntop {a.top} nodes (ms, median):")
-    for name, ms in sorted(med.items(), key=lambda kv: -kv[1])[: a.top]:
-        node = nodes[name]
-        shapes = [tuple(t.shape) for t in node.inputs]
-        kernel = backend.kernels.get(name)
-        print(
-            f"  {ms:8.3f}  {kernel.name if kernel else type(node.op).__name__:32s} {name[:60]:60s} {shapes}"
-        )
+    print(f"\ntop {a.top} calls (ms, median):")
+    for label, ms in sorted(med.items(), key=lambda kv: -kv[1])[: a.top]:
+        node, kernel = nodes.get(label), backend.kernels.get(label)
+        shapes = [tuple(t.shape) for t in node.inputs] if node else ""
+        bound = "bound" if plan is not None and node in plan.steps else ""
+        kind = kernel.name if kernel else "segment"
+        print(f"  {ms:8.3f}  {kind:28s} {bound:5s} {label[:58]:58s} {shapes}")
 
 
 if __name__ == "__main__":
