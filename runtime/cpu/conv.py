@@ -153,11 +153,13 @@ def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, n0, n1):
 
 @njit(**_OPTIONS)
 def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
-    """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time."""
+    """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time.
+    gy goes to BLAS as the transpose of its (C_out, pixels) rows (an F-ordered view): a (pixels, C_out)
+    copy of it, written column by column, cost more than the GEMM at 3->16 @32 (bench/NOTES.md)."""
     p = oh * ow
     ckk, o_ = gwt.shape
     col = np.empty((ckk, block * p), x.dtype)
-    gyt = np.empty((block * p, o_), x.dtype)
+    gyb = np.empty((o_, block * p), x.dtype)
     part = np.empty((ckk, o_), x.dtype)
     for r in range(ckk):
         for o in range(o_):
@@ -166,13 +168,17 @@ def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
         nb = min(block, n1 - b0)
         if nb < block:
             col = np.empty((ckk, nb * p), x.dtype)
-            gyt = np.empty((nb * p, o_), x.dtype)
+            gyb = np.empty((o_, nb * p), x.dtype)
         for k in range(nb):
             _im2col(x[b0 + k], col, k * p, g, oh, ow)
-            for o in range(o_):
-                for q in range(p):
-                    gyt[k * p + q, o] = gy3[b0 + k, o, q]
-        np.dot(col, gyt, part)  # C @ C -> C: the one GEMM layout all three conv kernels use
+        if nb == 1:
+            np.dot(col, gy3[b0].T, part)
+        else:
+            for k in range(nb):  # the block's images side by side: rows of p contiguous values
+                for o in range(o_):
+                    for q in range(p):
+                        gyb[o, _u(k * p + q)] = gy3[b0 + k, o, q]
+            np.dot(col, gyb.T, part)
         for r in range(ckk):
             for o in range(o_):
                 gwt[r, o] += part[r, o]
