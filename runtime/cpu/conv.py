@@ -28,9 +28,11 @@ from numba import njit
 from graphc.ir.graph import Node
 from graphc.ops.conv import Conv2D
 from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput
+from graphc.runtime.cpu import cython_blas
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.threads import POOL_OPS, split
 
+cython_blas.load()  # before any np.dot in Numba: ~3 ms, not the 90-140 ms of scipy.linalg
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 #: a GEMM block of images holds at least this many columns (output pixels), when images are small
 BLOCK_COLUMNS = 256

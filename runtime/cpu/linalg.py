@@ -27,10 +27,12 @@ from numba import njit
 
 from graphc.ir.graph import Node
 from graphc.ops.linalg import MatMul
+from graphc.runtime.cpu import cython_blas
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.segment import NjitCall
 from graphc.runtime.cpu.threads import NO_LIMIT, numpy_blas, uses_pool
 
+cython_blas.load()  # before any np.dot in Numba: ~3 ms, not the 90-140 ms of scipy.linalg
 _OPTIONS = {"cache": True, "nogil": True}
 #: products of at least this many multiply-adds go to numpy's BLAS instead: both sides then run at
 #: BLAS speed and numpy's OpenBLAS build measured equal to 12% faster (40% on some transposed-left

@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
+from graphc.runtime.cpu import cython_blas
+
 #: below this much work (multiply-adds, or pooled taps) a second thread costs more than it saves
 THREAD_WORK = 1 << 18
 
@@ -103,7 +105,8 @@ def _functions_in(libraries: str):
 
 def _scipy_openblas():
     import scipy
-    import scipy.linalg.cython_blas  # noqa: F401 - loads the library (what Numba calls)
+
+    cython_blas.load()  # loads the library (what Numba calls)
 
     return _functions_in(
         os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*")
