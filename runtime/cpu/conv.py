@@ -1,4 +1,5 @@
-"""CPU kernels for graphc/ops/conv.py and conv_grad.py: conv2d, its two transposes, and 2-D pooling.
+"""CPU kernels for the convolutions of graphc/ops/conv.py and conv_grad.py: conv2d and its two transposes
+(pooling, from the same op modules, is in runtime/cpu/pool.py).
 
 Convolution is im2col + GEMM (NUMBA_NOTES.md section 5): the kernel windows of a block of images are
 copied into the columns of a (C*kh*kw, images*OH*OW) matrix that the (C_out, C*kh*kw) weights multiply
@@ -6,16 +7,13 @@ with ``np.dot`` (scipy's BLAS inside Numba). A block is one image unless images 
 layers: 4x4 outputs), where one GEMM per image would have 16 columns and waste BLAS. The input gradient
 is the transposed GEMM then a col2im scatter-add; the weight gradient is one GEMM per block, summed.
 Stride, padding and dilation are run-time arguments: one compiled function per dtype serves every
-layer. Pooling loops are generated per window geometry instead (see ``POOL_SOURCE``): with the window's
-size as constants they vectorize, 30x faster than the same loops with run-time window bounds.
+layer.
 
-Threads: a batch is cut into one range of images (or image planes, for pooling) per thread, and
-``numba.get_num_threads()`` Python threads run nogil Numba loops on them, rather than ``prange``: a
-``prange`` over the same loops ran within 5% and cost 1.3-1.9 s more cold compile per kernel
-(bench/NOTES.md). While those threads multiply, scipy's OpenBLAS is held to one thread (``_blas_one``):
-two 2-thread GEMMs at once on 2 cores ran 5 to 10 times slower. threadpoolctl is not a dependency, so
-this calls OpenBLAS's own get/set_num_threads through ctypes and restores the caller's setting after;
-where scipy's OpenBLAS cannot be found, kernels run on one thread and leave BLAS its threads.
+Threads: a batch is cut into one range of images per thread, and
+``numba.get_num_threads()`` Python threads run nogil Numba loops on them (``threads.split``), rather
+than ``prange``: a ``prange`` over the same loops ran within 5% and cost 1.3-1.9 s more cold compile
+per kernel (bench/NOTES.md). While those threads multiply, scipy's OpenBLAS is held to one thread (see
+runtime/cpu/threads.py): two 2-thread GEMMs at once on 2 cores ran 5 to 10 times slower.
 
 Degenerate cases (empty kernels) and run-time shape errors are left to the op's numpy reference: a
 kernel that finds shapes it cannot serve calls it, and it raises the op's own message.
@@ -23,34 +21,21 @@ kernel that finds shapes it cannot serve calls it, and it raises the op's own me
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import glob
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 from numba import njit
 
 from graphc.ir.graph import Node
-from graphc.ops.conv import AvgPool2D, Conv2D, MaxPool2D
-from graphc.ops.conv_grad import (
-    AvgPool2DGrad,
-    Conv2DBackpropFilter,
-    Conv2DBackpropInput,
-    MaxPool2DGather,
-    MaxPool2DGrad,
-)
-from graphc.runtime.cpu.cache import load_module
+from graphc.ops.conv import Conv2D
+from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput
+from graphc.runtime.cpu import cython_blas
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.threads import POOL_OPS, split
 
+cython_blas.load()  # before any np.dot in Numba: ~3 ms, not the 90-140 ms of scipy.linalg
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 #: a GEMM block of images holds at least this many columns (output pixels), when images are small
 BLOCK_COLUMNS = 256
-#: below this much work (multiply-adds, or pooled taps) a second thread costs more than it saves
-THREAD_WORK = 1 << 18
 
 # --- Numba loops (geometry ``g`` = (kh, kw, sh, sw, dh, dw, top, left)) -----------------------------
 
@@ -170,11 +155,13 @@ def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, n0, n1):
 
 @njit(**_OPTIONS)
 def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
-    """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time."""
+    """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time.
+    gy goes to BLAS as the transpose of its (C_out, pixels) rows (an F-ordered view): a (pixels, C_out)
+    copy of it, written column by column, cost more than the GEMM at 3->16 @32 (bench/NOTES.md)."""
     p = oh * ow
     ckk, o_ = gwt.shape
     col = np.empty((ckk, block * p), x.dtype)
-    gyt = np.empty((block * p, o_), x.dtype)
+    gyb = np.empty((o_, block * p), x.dtype)
     part = np.empty((ckk, o_), x.dtype)
     for r in range(ckk):
         for o in range(o_):
@@ -183,109 +170,32 @@ def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
         nb = min(block, n1 - b0)
         if nb < block:
             col = np.empty((ckk, nb * p), x.dtype)
-            gyt = np.empty((nb * p, o_), x.dtype)
+            gyb = np.empty((o_, nb * p), x.dtype)
         for k in range(nb):
             _im2col(x[b0 + k], col, k * p, g, oh, ow)
-            for o in range(o_):
-                for q in range(p):
-                    gyt[k * p + q, o] = gy3[b0 + k, o, q]
-        np.dot(col, gyt, part)  # C @ C -> C: the one GEMM layout all three conv kernels use
+        if nb == 1:
+            np.dot(col, gy3[b0].T, part)
+        else:
+            for k in range(nb):  # the block's images side by side: rows of p contiguous values
+                for o in range(o_):
+                    for q in range(p):
+                        gyb[o, _u(k * p + q)] = gy3[b0 + k, o, q]
+            np.dot(col, gyb.T, part)
         for r in range(ckk):
             for o in range(o_):
                 gwt[r, o] += part[r, o]
 
 
-# --- threads ---------------------------------------------------------------------------------------
-
-
-class _OpenBlasThreads:
-    """Holds scipy's OpenBLAS (the BLAS that ``np.dot`` calls inside Numba) to one thread while any
-    kernel's threads run GEMMs, and gives back the caller's setting when the last one leaves."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = 1
-        self._get = self._set = None
-        try:
-            import scipy
-            import scipy.linalg.cython_blas  # noqa: F401 - loads the library (what Numba calls)
-
-            libs = os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs")
-            for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*"))):
-                lib = ctypes.CDLL(path)  # the loaded library itself: dlopen counts references
-                for prefix in ("scipy_openblas", "openblas"):
-                    get = getattr(lib, f"{prefix}_get_num_threads", None)
-                    put = getattr(lib, f"{prefix}_set_num_threads", None)
-                    if get is not None and put is not None:
-                        self._get, self._set = get, put
-                        return
-        except (ImportError, OSError):
-            pass
-
-    @property
-    def available(self) -> bool:
-        return self._set is not None
-
-    def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                self._saved = self._get()
-                if self._saved != 1:
-                    self._set(1)
-            self._users += 1
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._saved != 1:
-                self._set(self._saved)
-
-
-_blas_one = _OpenBlasThreads()
-_NO_LIMIT = contextlib.nullcontext()
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _workers() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            size = max(1, numba.config.NUMBA_NUM_THREADS - 1)
-            _pool = ThreadPoolExecutor(size, thread_name_prefix="graphc-conv")
-    return _pool
-
-
-def _split(fn, count: int, work: int, gemm: bool, args) -> int:
-    """Run ``fn(*args, lo, hi)`` over [0, count) in one range per thread (the caller's thread takes
-    the first) and return the number of ranges. ``args`` is a tuple, or ``t -> tuple`` for arguments
-    that differ per range t. ``gemm``: the ranges call BLAS, which then runs on one thread, even on one
-    range: these GEMMs are small, and OpenBLAS's own 2 threads made them 2-3x slower. Where it cannot
-    be held to one thread, the whole range runs on the caller's thread, BLAS keeping its threads."""
-    threads = min(count, numba.get_num_threads(), max(1, work // THREAD_WORK))
-    if gemm and not _blas_one.available:
-        threads = 1
-    bounds = [count * t // threads for t in range(threads + 1)]
-    calls = [(*(args(t) if callable(args) else args), bounds[t], bounds[t + 1]) for t in range(threads)]
-    with _blas_one if gemm and _blas_one.available else _NO_LIMIT:
-        futures = [_workers().submit(fn, *call) for call in calls[1:]]
-        fn(*calls[0])
-        for future in futures:
-            future.result()
-    return threads
-
-
 # --- kernels ---------------------------------------------------------------------------------------
 
 
-def _c(a: np.ndarray) -> np.ndarray:
+def c_contiguous(a: np.ndarray) -> np.ndarray:
     """``a`` C-contiguous and writeable: the one layout the loops are compiled for (Numba compiles a
     new version for each layout, readonly arrays included)."""
     return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
 
 
-def _out_size(size: int, k: int, stride: int, dilation: int, pads: int) -> int:
+def out_size(size: int, k: int, stride: int, dilation: int, pads: int) -> int:
     return (size + pads - dilation * (k - 1) - 1) // stride + 1
 
 
@@ -294,10 +204,14 @@ def _block(pixels: int, count: int) -> int:
     return max(1, min(count, BLOCK_COLUMNS // max(pixels, 1)))
 
 
-def _builder(op_class):
-    """Register ``make(op) -> fn`` as ``op_class``'s kernel (float32 or float64: the ops take no other)."""
+def register_builder(op_class, threads: bool = True):
+    """Register ``make(op) -> fn`` as ``op_class``'s kernel (float32 or float64: the ops take no other);
+    ``threads``: it runs on the worker pool (listed in ``threads.POOL_OPS``)."""
 
     def register(make):
+        if threads:
+            POOL_OPS.add(op_class)
+
         @cpu_kernel.register(op_class)
         def build(op, node: Node) -> Kernel:
             fn = make(op)
@@ -308,7 +222,7 @@ def _builder(op_class):
     return register
 
 
-@_builder(Conv2D)
+@register_builder(Conv2D)
 def _conv2d(op: Conv2D):
     """im2col + one GEMM per block of images, the batch split across threads"""
     reference, (sh, sw), (dh, dw) = op.reference, op.stride, op.dilation
@@ -317,7 +231,7 @@ def _conv2d(op: Conv2D):
         n, c, h, wd = x.shape
         o, ci, kh, kw = w.shape
         top, bottom, left, right = op.pads(x.shape, w.shape)
-        oh, ow = _out_size(h, kh, sh, dh, top + bottom), _out_size(wd, kw, sw, dw, left + right)
+        oh, ow = out_size(h, kh, sh, dh, top + bottom), out_size(wd, kw, sw, dw, left + right)
         if c != ci or oh < 1 or ow < 1 or kh * kw == 0:
             return (reference(x, w),)  # raises the op's error (or computes the odd case)
         if n * o == 0 or c == 0:
@@ -325,14 +239,14 @@ def _conv2d(op: Conv2D):
         y = np.empty((n, o, oh, ow), x.dtype)
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
-        args = (_c(x), _c(w).reshape(o, -1), y.reshape(n, o, p), g, oh, ow, _block(p, n))
-        _split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
+        args = (c_contiguous(x), c_contiguous(w).reshape(o, -1), y.reshape(n, o, p), g, oh, ow, _block(p, n))
+        split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
         return (y,)
 
     return fn
 
 
-@_builder(Conv2DBackpropInput)
+@register_builder(Conv2DBackpropInput)
 def _conv2d_backprop_input(op: Conv2DBackpropInput):
     """transposed GEMM + col2im scatter per block of images, the batch split across threads"""
     (sh, sw), (dh, dw) = op.stride, op.dilation
@@ -349,14 +263,14 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
         w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
-        args = (_c(gy).reshape(n, o, p), w2t, gx, g, oh, ow, _block(p, n))
-        _split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
+        args = (c_contiguous(gy).reshape(n, o, p), w2t, gx, g, oh, ow, _block(p, n))
+        split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
         return (gx,)
 
     return fn
 
 
-@_builder(Conv2DBackpropFilter)
+@register_builder(Conv2DBackpropFilter)
 def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
     """one GEMM per block of images, a partial sum per thread"""
     (sh, sw), (dh, dw) = op.stride, op.dilation
@@ -370,9 +284,9 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
-        x, gy3 = _c(x), _c(gy).reshape(n, o, p)
+        x, gy3 = c_contiguous(x), c_contiguous(gy).reshape(n, o, p)
         block = _block(p, n)
-        used = _split(
+        used = split(
             _conv_backprop_filter,
             n,
             n * o * c * kh * kw * p,
@@ -383,219 +297,3 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         return (np.ascontiguousarray(gwt.T).reshape(o, c, kh, kw),)
 
     return fn
-
-
-# --- pooling: loops generated per window geometry ----------------------------------------------------
-
-# The window's size, stride and padding are constants in the source: LLVM then unrolls the taps and
-# vectorizes across output columns (2x2 max pool of 1M floats: 0.1 ms; the same loop with run-time
-# window bounds took 3.5 ms, bench/NOTES.md). Padded geometries read a clamped pixel and mask it out,
-# which keeps the taps free of branches. The max is the first in row-major order among the window's
-# pixels, or its last NaN, as the reference picks it: written as selects, not branches, because
-# where the max falls is data-dependent (a branch per tap mispredicts).
-POOL_SOURCE = '''"""Generated by graphc: pooling, window {KH}x{KW}, stride {SH},{SW}, padding {PH},{PW}."""
-import numpy as np
-from numba import njit
-
-OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
-
-
-@njit(**OPTIONS)
-def max_pool(x, src, out, mode, p0, p1):
-    """Planes p0..p1 of x (planes, H, W). mode 0: out = each window's max; 1: out = src (x's shape)
-    at each window's max; 2: out (x's shape) = the sum of src (one value per window) at the maxima."""
-    h, w = x.shape[1], x.shape[2]
-    oh, ow = (src.shape[1], src.shape[2]) if mode == 2 else (out.shape[1], out.shape[2])
-    m = np.empty(ow, x.dtype)
-    k = np.empty(ow, np.int32)
-    for p in range(p0, p1):
-        if mode == 2:
-            for r in range(h):
-                for s in range(w):
-                    out[p, r, s] = 0
-        for i in range(oh):
-            r0 = i * {SH} - {PH}
-            for j in range(ow):
-                s0 = j * {SW} - {PW}
-                mj = x[p, {R0}, {S0}]
-                kj = np.int32(-1)
-                for a in range({KH}):
-                    for b in range({KW}):
-{MAX_TAP}
-                m[j] = mj
-                k[j] = kj
-            if mode == 0:
-                for j in range(ow):
-                    out[p, i, j] = m[j]
-            elif mode == 1:
-                for j in range(ow):
-                    out[p, i, j] = src[p, r0 + k[j] // {KW}, j * {SW} - {PW} + k[j] % {KW}]
-            else:
-                for j in range(ow):
-                    out[p, r0 + k[j] // {KW}, j * {SW} - {PW} + k[j] % {KW}] += src[p, i, j]
-
-
-@njit(**OPTIONS)
-def avg_pool(src, out, grad, count, p0, p1):
-    """Planes p0..p1. Forward: out = the sum of each window's pixels of src / count (padding counts
-    as zeros). grad: out (the image's shape) = 0, then each window's src / count added at its pixels."""
-    h, w = (out.shape[1], out.shape[2]) if grad else (src.shape[1], src.shape[2])
-    oh, ow = (src.shape[1], src.shape[2]) if grad else (out.shape[1], out.shape[2])
-    for p in range(p0, p1):
-        if grad:
-            for r in range(h):
-                for s in range(w):
-                    out[p, r, s] = 0
-        for i in range(oh):
-            r0 = i * {SH} - {PH}
-            for j in range(ow):
-                s0 = j * {SW} - {PW}
-                if grad:
-                    share = src[p, i, j] / count
-                    for a in range({KH}):
-                        for b in range({KW}):
-{AVG_GRAD_TAP}
-                else:
-                    total = out.dtype.type(0)
-                    for a in range({KH}):
-                        for b in range({KW}):
-{AVG_TAP}
-                    out[p, i, j] = total / count
-'''
-_TAPS = {  # (unpadded, padded) tap bodies; padded ones read a clamped pixel (r, s) and mask it out
-    "MAX_TAP": (
-        """v = x[p, r0 + a, s0 + b]
-c = (v > mj) | (v != v) | (kj < 0)""",
-        """r, s = min(max(r0 + a, 0), h - 1), min(max(s0 + b, 0), w - 1)
-v = x[p, r, s]
-c = (r == r0 + a) & (s == s0 + b) & ((v > mj) | (v != v) | (kj < 0))""",
-    ),
-    "AVG_TAP": (
-        "total += src[p, r0 + a, s0 + b]",
-        """r, s = min(max(r0 + a, 0), h - 1), min(max(s0 + b, 0), w - 1)
-total += src[p, r, s] if (r == r0 + a) & (s == s0 + b) else out.dtype.type(0)""",
-    ),
-    "AVG_GRAD_TAP": (
-        "out[p, r0 + a, s0 + b] += share",
-        """if 0 <= r0 + a < h and 0 <= s0 + b < w:
-    out[p, r0 + a, s0 + b] += share""",
-    ),
-}
-_MAX_SELECT = """
-mj = v if c else mj
-kj = np.int32(a * {KW} + b) if c else kj"""
-
-
-def pool_source(kernel, stride, padding) -> str:
-    """The pooling loops for one window geometry (kernel, stride and padding as pairs)."""
-    padded = int(padding != (0, 0))
-    taps = {name: bodies[padded] for name, bodies in _TAPS.items()}
-    taps["MAX_TAP"] += _MAX_SELECT
-    values = dict(KH=kernel[0], KW=kernel[1], SH=stride[0], SW=stride[1], PH=padding[0], PW=padding[1])
-    values["R0"], values["S0"] = ("max(r0, 0)", "max(s0, 0)") if padded else ("r0", "s0")
-    for name, body in taps.items():
-        lines = body.format(**values).strip().splitlines()
-        indent = " " * (24 if name == "MAX_TAP" else 28)
-        taps[name] = "\n".join(indent + line for line in lines)
-    return POOL_SOURCE.format(**values, **taps)
-
-
-def _pool_kernel(op_class, loop_name: str, run):
-    """Register a pooling op: ``run(op, loop, *arrays)`` returns the result, or None to let the
-    reference answer (a window that does not fit, an empty image, mismatched shapes: it raises)."""
-
-    @_builder(op_class)
-    def make(op):
-        source = pool_source(op.kernel, op.stride, op.padding)
-        loop = getattr(load_module(source), loop_name)
-
-        def fn(*arrays):
-            result = run(op, loop, *arrays)
-            return (op.reference(*arrays) if result is None else result,)
-
-        fn.source = source
-        return fn
-
-    make.__doc__ = "generated loops over the windows, the planes split across threads"
-    return make
-
-
-def _pool_shape(op, x_shape: tuple):
-    """The pooled shape of ``x_shape``, or None where the loops cannot run (see ``_pool_kernel``)."""
-    (kh, kw), (sh, sw), (ph, pw) = op.kernel, op.stride, op.padding
-    n, c, h, w = x_shape
-    oh, ow = _out_size(h, kh, sh, 1, 2 * ph), _out_size(w, kw, sw, 1, 2 * pw)
-    return None if oh < 1 or ow < 1 or h == 0 or w == 0 else (n, c, oh, ow)
-
-
-def _planes(a: np.ndarray) -> np.ndarray:
-    """An NCHW array as C-contiguous (N*C, H, W) planes."""
-    return _c(a).reshape(-1, *a.shape[2:])
-
-
-def _loop(op, loop, shape: tuple, args: tuple, threads: bool = True) -> None:
-    """Run a pooling loop over the planes; ``threads=False`` for the forward loops, which vectorize:
-    ~0.1 ms at the CNN's largest pool, less than a second thread's start-up and hand-off saves."""
-    n, c, oh, ow = shape
-    work = n * c * oh * ow * op.kernel[0] * op.kernel[1] if threads else 0
-    _split(loop, n * c, work, False, args)
-
-
-def _max_pool2d(op, loop, x):
-    shape = _pool_shape(op, x.shape)
-    if shape is None:
-        return None
-    y = np.empty(shape, x.dtype)
-    if y.size:
-        x3 = _planes(x)
-        _loop(op, loop, shape, (x3, x3, _planes(y), 0), threads=False)
-    return y
-
-
-def _max_pool2d_grad(op, loop, x, gy):
-    shape = _pool_shape(op, x.shape)
-    if shape is None or gy.shape != shape:
-        return None
-    gx = np.empty(x.shape, gy.dtype)
-    if gx.size:
-        _loop(op, loop, shape, (_planes(x), _planes(gy), _planes(gx), 2))
-    return gx
-
-
-def _max_pool2d_gather(op, loop, x, g):
-    shape = _pool_shape(op, x.shape)
-    if shape is None or g.shape != x.shape:
-        return None
-    y = np.empty(shape, g.dtype)
-    if y.size:
-        _loop(op, loop, shape, (_planes(x), _planes(g), _planes(y), 1))
-    return y
-
-
-def _avg_pool2d(op, loop, x):
-    shape = _pool_shape(op, x.shape)
-    if shape is None:
-        return None
-    y = np.empty(shape, x.dtype)
-    if y.size:
-        count = x.dtype.type(op.kernel[0] * op.kernel[1])
-        _loop(op, loop, shape, (_planes(x), _planes(y), False, count), threads=False)
-    return y
-
-
-def _avg_pool2d_grad(op, loop, gy, like):
-    shape = _pool_shape(op, like.shape)
-    if shape is None or gy.shape != shape:
-        return None
-    gx = np.empty((*gy.shape[:2], *like.shape[2:]), gy.dtype)
-    if gx.size:
-        count = gy.dtype.type(op.kernel[0] * op.kernel[1])
-        _loop(op, loop, shape, (_planes(gy), _planes(gx), True, count))
-    return gx
-
-
-_pool_kernel(MaxPool2D, "max_pool", _max_pool2d)
-_pool_kernel(MaxPool2DGrad, "max_pool", _max_pool2d_grad)
-_pool_kernel(MaxPool2DGather, "max_pool", _max_pool2d_gather)
-_pool_kernel(AvgPool2D, "avg_pool", _avg_pool2d)
-_pool_kernel(AvgPool2DGrad, "avg_pool", _avg_pool2d_grad)

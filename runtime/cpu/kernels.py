@@ -5,4 +5,4 @@ replaces the numpy one.
 """
 
 from graphc.runtime.cpu import numpy_kernels  # noqa: F401, I001 - first, so that families override it
-from graphc.runtime.cpu import conv, elementwise, indexing, linalg, nn, reduce  # noqa: F401
+from graphc.runtime.cpu import conv, elementwise, indexing, linalg, nn, pool, reduce  # noqa: F401

@@ -10,8 +10,12 @@ Numba would copy them anyway (with a performance warning) and compile one more v
 
 Larger products are a thin wrapper over ``np.matmul`` with the output preallocated: both libraries then
 run at BLAS speed and numpy's OpenBLAS build measured as fast or faster (bench/NOTES.md), so a Numba
-GEMM would buy nothing there. numpy (the op's reference) also serves integer and mixed-dtype products:
-Numba's BLAS binding rejects them (NUMBA_NOTES.md section 4), and none is on a hot path.
+GEMM would buy nothing there. In programs that also run kernels on graphc's own threads (the conv
+kernels), those products run with numpy's OpenBLAS held to one thread: its second thread, once woken,
+spins on a core for ~0.1 s and took that core from the conv threads (runtime/cpu/threads.py).
+
+numpy (the op's reference) also serves integer and mixed-dtype products: Numba's BLAS binding rejects
+them (NUMBA_NOTES.md section 4), and none is on a hot path.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from numba import njit
 
 from graphc.ir.graph import Node
 from graphc.ops.linalg import MatMul
+from graphc.runtime.cpu import cython_blas
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.segment import NjitCall
+from graphc.runtime.cpu.threads import NO_LIMIT, numpy_blas, uses_pool
 
+cython_blas.load()  # before any np.dot in Numba: ~3 ms, not the 90-140 ms of scipy.linalg
 _OPTIONS = {"cache": True, "nogil": True}
 #: products of at least this many multiply-adds go to numpy's BLAS instead: both sides then run at
 #: BLAS speed and numpy's OpenBLAS build measured equal to 12% faster (40% on some transposed-left
@@ -54,8 +61,9 @@ def _blas_layout(x: np.ndarray) -> np.ndarray:
     return x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)
 
 
-def matmul_floats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.matmul(a, b)`` for float32 or float64 operands of the same dtype, through BLAS in Numba."""
+def matmul_floats(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> np.ndarray:
+    """``np.matmul(a, b)`` for float32 or float64 operands of the same dtype, through BLAS in Numba;
+    ``hold`` is entered around numpy's GEMMs (``numpy_blas`` to run them on one BLAS thread)."""
     a2 = a.reshape(1, -1) if a.ndim == 1 else a  # a row
     b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # a column
     m, k = a2.shape[-2:]
@@ -68,7 +76,8 @@ def matmul_floats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.zeros(shape, a.dtype)  # BLAS is not called with empty operands (an empty sum is 0)
     count = math.prod(batch)
     if count * m * n * k >= NUMPY_ABOVE and k > 1:
-        return np.matmul(a, b)
+        with hold:
+            return np.matmul(a, b)
     if b2.ndim == 2:
         # a matrix, or a stack of matrices times one matrix: the stack's rows form one taller GEMM
         rows = a2.reshape(-1, k) if a2.ndim > 2 else _blas_layout(a2)
@@ -82,16 +91,17 @@ def matmul_floats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
-def _matmul_2d(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
+def _matmul_2d(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> tuple[np.ndarray]:
     """The common case (both operands 2-D, ranks known when the graph compiles): no reshapes, no
     broadcasting, about 1 us of Python around the GEMM (``matmul_floats`` spends ~5 us)."""
     m, k = a.shape
     n = b.shape[1]
     if k != b.shape[0] or not (m and n and k):
-        return (matmul_floats(a, b),)
+        return (matmul_floats(a, b, hold),)
     out = np.empty((m, n), a.dtype)
     if m * n * k >= NUMPY_ABOVE and k > 1:
-        np.matmul(a, b, out=out)
+        with hold:
+            np.matmul(a, b, out=out)
         return (out,)
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
         a = np.ascontiguousarray(a)
@@ -101,12 +111,19 @@ def _matmul_2d(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray]:
     return (out,)
 
 
-def _bind_2d(in_shapes, out_shapes):
+def _bind_2d(in_shapes, out_shapes, hold=NO_LIMIT):
     """``step(a, b, out)`` for 2-D products of these shapes (the policy of ``_matmul_2d``, decided once)."""
     (m, k), (_, n) = in_shapes
     if not (m and n and k):
         return None
     if m * n * k >= NUMPY_ABOVE and k > 1:
+        if hold is not NO_LIMIT:
+
+            def big_held(a, b, out):
+                with hold:
+                    np.matmul(a, b, out=out)
+
+            return big_held
 
         def big(a, b, out):
             np.matmul(a, b, out=out)
@@ -130,6 +147,12 @@ def matmul_kernel(op, node: Node) -> Kernel:
     reference = op.reference
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return Kernel(lambda a, b: (reference(a, b),), "numpy[MatMul]", notes=["integer or mixed dtypes"])
+    notes = ["np.dot(a, b, out) in Numba"]
+    hold = NO_LIMIT
+    if uses_pool(node.graph) and numpy_blas.available:
+        hold = numpy_blas
+        notes.append("numpy's GEMMs on one BLAS thread: the program runs kernels on graphc's threads")
     if a.ndim == 2 and b.ndim == 2:
-        return Kernel(_matmul_2d, "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"], bind=_bind_2d)
-    return Kernel(lambda a, b: (matmul_floats(a, b),), "blas[MatMul]", notes=["np.dot(a, b, out) in Numba"])
+        fn = _matmul_2d if hold is NO_LIMIT else lambda a, b: _matmul_2d(a, b, hold)
+        return Kernel(fn, "blas[MatMul]", notes=notes, bind=lambda ins, outs: _bind_2d(ins, outs, hold))
+    return Kernel(lambda a, b: (matmul_floats(a, b, hold),), "blas[MatMul]", notes=notes)

@@ -8,6 +8,7 @@ import pytest
 import graphc as gc
 from graphc.runtime.cpu.linalg import NUMPY_ABOVE
 from graphc.runtime.cpu.registry import cpu_kernel
+from graphc.runtime.cpu.threads import numpy_blas
 
 
 def _kernel(a_shape, b_shape, dtype="float32"):
@@ -131,3 +132,34 @@ def test_through_a_session():
         with gc.Session(g, device="cpu") as sess:
             got = sess.run(y, {xp: x})
     np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not numpy_blas.available, reason="numpy's OpenBLAS not found")
+@pytest.mark.parametrize("with_conv", [False, True], ids=["mlp", "with_conv"])
+def test_numpy_blas_held_to_one_thread_only_beside_pool_kernels(with_conv, monkeypatch):
+    """A program that also runs conv kernels on graphc's threads calls numpy's GEMMs on one BLAS
+    thread (runtime/cpu/threads.py) and gives the caller's setting back; others keep BLAS's threads."""
+    g = gc.Graph()
+    with g.as_default():
+        a = gc.placeholder("float32", (None, 512), name="a")
+        b = gc.placeholder("float32", (512, 512), name="b")
+        out = gc.matmul(a, b)
+        if with_conv:
+            gc.conv2d(gc.placeholder("float32", (None, 3, 8, 8)), gc.placeholder("float32", (4, 3, 3, 3)))
+    kernel = cpu_kernel.build(out.node)
+    assert any("one BLAS thread" in note for note in kernel.notes) == with_conv
+    threads_seen = []
+    matmul = np.matmul
+
+    def spy(*args, **kwargs):
+        threads_seen.append(numpy_blas.get())
+        return matmul(*args, **kwargs)
+
+    before = numpy_blas.get()
+    monkeypatch.setattr(np, "matmul", spy)
+    x, w = _rand(64, 512), _rand(512, 512, seed=1)
+    (got,) = kernel.fn(x, w)
+    monkeypatch.undo()
+    np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-4, atol=1e-3)
+    assert threads_seen == [1 if with_conv else before]
+    assert numpy_blas.get() == before and numpy_blas._users == 0

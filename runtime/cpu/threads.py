@@ -1,0 +1,158 @@
+"""Threads of the CPU kernels: one shared worker pool, ``split`` to run a loop over it, and the holds that
+keep both OpenBLAS copies in the process to one thread while our own threads are in charge.
+
+Two OpenBLAS builds are loaded: scipy's (what ``np.dot`` inside Numba calls; the conv GEMMs) and
+numpy's (``np.matmul``; MatMul's large products). Each has its own thread pool, whose worker spins on
+a core for a long while (OpenBLAS's THREAD_TIMEOUT, ~0.1 s) after every threaded call before it
+sleeps. On a 2-core machine that spinning worker takes the core our conv threads need: the CNN step
+measured 41 ms with numpy's worker spinning through it, against 28-32 ms with it parked
+(bench/NOTES.md). Two holds follow from that:
+
+- ``scipy_blas``: while ``split`` runs GEMMs on our threads, scipy's OpenBLAS runs on one thread (two
+  2-thread GEMMs at once on 2 cores ran 5-10x slower);
+- ``numpy_blas``: executables that run kernels on our threads (``uses_pool``) call numpy's GEMMs with
+  one BLAS thread, so numpy's worker is never woken to spin against them. Other executables (the MLPs)
+  keep numpy's 2-thread GEMMs, whose spinning worker costs them nothing.
+
+The holds call OpenBLAS's own get/set_num_threads through ctypes (threadpoolctl is not a dependency),
+reference-counted, and give the caller's setting back when the last user leaves. Where a library cannot
+be found (another BLAS, another build), its hold is unavailable: kernels then run on one thread and
+leave that BLAS its threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+from graphc.runtime.cpu import cython_blas
+
+#: below this much work (multiply-adds, or pooled taps) a second thread costs more than it saves
+THREAD_WORK = 1 << 18
+
+#: op classes whose kernels run on the worker pool (filled by the modules that register them)
+POOL_OPS: set[type] = set()
+
+
+def uses_pool(graph) -> bool:
+    """Whether a program graph runs any kernel on the worker pool (see ``numpy_blas``)."""
+    return any(type(node.op) in POOL_OPS for node in graph.nodes)
+
+
+class OpenBlasThreads:
+    """Holds one OpenBLAS library to one thread while anyone is inside ``with hold:``, and gives back the
+    caller's setting when the last one leaves. ``find()`` returns ``(get, set)`` ctypes functions or
+    None; it runs at the first use, so that importing this module loads no library."""
+
+    def __init__(self, find):
+        self._find = find
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = 1
+        self._functions = None
+
+    def _resolve(self):
+        if self._functions is None:
+            try:
+                self._functions = self._find() or ()
+            except (ImportError, OSError):
+                self._functions = ()
+        return self._functions
+
+    @property
+    def available(self) -> bool:
+        return bool(self._resolve())
+
+    def get(self) -> int:
+        return self._resolve()[0]()
+
+    def __enter__(self):
+        get, put = self._resolve()
+        with self._lock:
+            if self._users == 0:
+                self._saved = get()
+                if self._saved != 1:
+                    put(1)
+            self._users += 1
+
+    def __exit__(self, *exc):
+        _, put = self._resolve()
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._saved != 1:
+                put(self._saved)
+
+
+def _functions_in(libraries: str):
+    """The first OpenBLAS among the files matching ``libraries`` that exports get/set_num_threads."""
+    for path in sorted(glob.glob(libraries)):
+        lib = ctypes.CDLL(path)  # the loaded library itself: dlopen counts references
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("", "64_"):  # numpy's build is ILP64, its symbols end in 64_
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                    return get, put
+    return None
+
+
+def _scipy_openblas():
+    import scipy
+
+    cython_blas.load()  # loads the library (what Numba calls)
+
+    return _functions_in(
+        os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*")
+    )
+
+
+def _numpy_openblas():
+    import numpy
+
+    return _functions_in(
+        os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs", "libscipy_openblas*")
+    )
+
+
+scipy_blas = OpenBlasThreads(_scipy_openblas)
+numpy_blas = OpenBlasThreads(_numpy_openblas)
+NO_LIMIT = contextlib.nullcontext()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def workers() -> ThreadPoolExecutor:
+    """The shared pool: one worker per Numba thread beyond the caller's own."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            size = max(1, numba.config.NUMBA_NUM_THREADS - 1)
+            _pool = ThreadPoolExecutor(size, thread_name_prefix="graphc-cpu")
+    return _pool
+
+
+def split(fn, count: int, work: int, gemm: bool, args) -> int:
+    """Run ``fn(*args, lo, hi)`` over [0, count) in one range per thread (the caller's thread takes
+    the first) and return the number of ranges. ``args`` is a tuple, or ``t -> tuple`` for arguments
+    that differ per range t. ``gemm``: the ranges call scipy's BLAS, which then runs on one thread, even
+    on one range: these GEMMs are small, and OpenBLAS's own 2 threads made them 2-3x slower. Where it
+    cannot be held to one thread, the whole range runs on the caller's thread, BLAS keeping its threads.
+    """
+    threads = min(count, numba.get_num_threads(), max(1, work // THREAD_WORK))
+    if gemm and not scipy_blas.available:
+        threads = 1
+    bounds = [count * t // threads for t in range(threads + 1)]
+    calls = [(*(args(t) if callable(args) else args), bounds[t], bounds[t + 1]) for t in range(threads)]
+    with scipy_blas if gemm and scipy_blas.available else NO_LIMIT:
+        futures = [workers().submit(fn, *call) for call in calls[1:]]
+        fn(*calls[0])
+        for future in futures:
+            future.result()
+    return threads
