@@ -74,18 +74,62 @@ def _ctor(dtype: np.dtype) -> str:
 
 
 def flat_source(body: Body, pattern: str) -> str:
-    """Loops over a (rows, cols) view of the output; ``pattern[i]`` says how input i is read: "a" the
-    whole array (``a[r * cols + c]``), "r" a row repeated over the rows (``a[c]``), "s" a scalar."""
+    """Loops over a (rows, cols) view of the output; ``pattern[i]`` says how input i is read (see
+    ``read_pattern``): "a" the whole array (``a[r * cols + c]``), "r" a row repeated over the rows
+    (``a[c]``), "m" one value per row, repeating (``a[r % a.shape[0]]``: a (C, 1, 1) bias over NCHW),
+    "s" a scalar."""
     ins = [f"a{i}" for i in range(body.n_inputs)]
     outs = [f"o{j}" for j in range(len(body.outputs))]
     lines = [HEADER, "", "@njit(**OPTIONS)", f"def kernel({', '.join(ins + outs)}, rows, cols):"]
-    lines += ["    for r in range(rows):", "        for c in range(cols):", "            i = r * cols + c"]
-    read = {"a": "a{0}[i]", "r": "a{0}[c]", "s": "a{0}"}
-    lines += [f"            v{i} = " + read[kind].format(i) for i, kind in enumerate(pattern)]
+    lines += ["    for r in range(rows):", *row_reads(pattern, "        ")]
+    lines += [
+        "        for c in range(cols):",
+        "            i = r * cols + c",
+        *loop_reads(pattern, "            "),
+    ]
     lines += [f"            {line}" for line in body.lines()]
     lines += [f"            o{j}[i] = v{v}" for j, v in enumerate(body.outputs)]
     lines += ["", "", *_parallel_source(pattern, ins, outs)]
     return "\n".join(lines) + "\n"
+
+
+def row_reads(pattern: str, indent: str) -> list[str]:
+    """The reads of "m" inputs, once per row (the inner loop then sees a constant)."""
+    return [f"{indent}v{i} = a{i}[r % a{i}.shape[0]]" for i, k in enumerate(pattern) if k == "m"]
+
+
+def loop_reads(pattern: str, indent: str) -> list[str]:
+    """The reads of the other inputs at flat index ``i`` (column ``c``)."""
+    read = {"a": "a{0}[i]", "r": "a{0}[c]", "s": "a{0}"}
+    return [f"{indent}v{i} = " + read[k].format(i) for i, k in enumerate(pattern) if k != "m"]
+
+
+def read_pattern(in_shapes: list[tuple], shape: tuple) -> tuple[str | None, int]:
+    """How the flat loop reads each input of ``in_shapes`` broadcast to ``shape``, and the row length
+    (``cols``) the loop must then have (0: any): an input whose non-1 dims are one run of ``shape``'s
+    own dims is read as a row ("r", the run at the end: a dense layer's bias) or as one value per row
+    ("m", the run followed by dims it broadcasts over: a (C, 1, 1) bias over NCHW, rows of H*W).
+    ``None`` where an input fits neither (the broadcast loop serves it)."""
+    rank, pattern, cols = len(shape), "", 0
+    for s in in_shapes:
+        n = math.prod(s)
+        if tuple(s) == tuple(shape):
+            pattern += "a"
+            continue
+        if n == 1:
+            pattern += "s"
+            continue
+        padded = (1,) * (rank - len(s)) + tuple(s)
+        dims = [d for d in range(rank) if padded[d] != 1]
+        lo, hi = dims[0], dims[-1] + 1
+        if any(padded[d] != shape[d] for d in range(lo, hi)):
+            return None, 0
+        tail = math.prod(shape[hi:])
+        kind, need = ("r", n) if tail == 1 else ("m", tail)
+        if cols not in (0, need):
+            return None, 0
+        pattern, cols = pattern + kind, need
+    return pattern, cols
 
 
 def _parallel_source(pattern: str, ins: list[str], outs: list[str]) -> list[str]:
@@ -102,6 +146,9 @@ def _parallel_source(pattern: str, ins: list[str], outs: list[str]) -> list[str]
 
     one_row = ", ".join([*sliced("s", "e", True), "1", "e - s"])
     many = ", ".join([*sliced("r0 * cols", "r1 * cols", False), "r1 - r0", "cols"])
+    # an "m" input repeats every a.shape[0] rows: ranges start on a repeat, so row 0 of a range reads
+    # the input's first value as the whole loop's row r0 would
+    unit = f"a{pattern.index('m')}.shape[0]" if "m" in pattern else "1"
     return [
         "@njit(parallel=True, cache=True, nogil=True)",
         # ``chunks`` is an argument: numba.get_num_threads() inside would make the function uncacheable
@@ -111,7 +158,8 @@ def _parallel_source(pattern: str, ins: list[str], outs: list[str]) -> list[str]
         "            s, e = ch * cols // chunks, (ch + 1) * cols // chunks",
         f"            kernel({one_row})",
         "        else:",
-        "            r0, r1 = ch * rows // chunks, (ch + 1) * rows // chunks",
+        f"            units = rows // {unit}",
+        f"            r0, r1 = ch * units // chunks * {unit}, (ch + 1) * units // chunks * {unit}",
         f"            kernel({many})",
     ]
 
@@ -182,19 +230,7 @@ class LoopKernel:
         shape = broadcast_shape_of(in_shapes)
         n_in = len(in_shapes)
         size = math.prod(shape)
-        pattern, inner = "", 0
-        for s in in_shapes:
-            n = math.prod(s)
-            if s == shape:
-                pattern += "a"
-            elif n == 1:
-                pattern += "s"
-            elif _is_trailing(s, shape) and inner in (0, n):
-                inner = n
-                pattern += "r"
-            else:
-                pattern = None
-                break
+        pattern, inner = read_pattern(in_shapes, shape)
         nd = self._nd.get(len(shape)) or self._load_nd(len(shape))
         flat = None if pattern is None else (self._flat.get(pattern) or self._load_flat(pattern))
         rows, cols = (size // inner, inner) if inner else (1, size)  # the inner loop is what vectorizes
@@ -249,23 +285,18 @@ class LoopKernel:
         return step
 
     def _fused_reduction(self, shape: tuple, pattern: str, inner: int):
-        """``(kernel, rows, cols, count, zero)`` accumulating the trailing reduction in the loop
+        """``(kernel, rows, cols, repeat, count, zero)`` accumulating the trailing reduction in the loop
         (``runtime/cpu/fused_reduce.py``), or None where it does not apply."""
         op, j = self.reduction
         dtype = np.dtype(self.out_dtypes[j])
         layout = reduction_layout(op, shape, inner)
         if layout is None or dtype.kind != "f" or np.dtype(op.out_dtype(dtype)) != dtype:
             return None
-        kind, rows, cols = layout
+        kind, rows, cols, repeat = layout
         source = reduce_loop_source(HEADER, self.body, pattern, j, kind, isinstance(op, Mean))
-        count = {"all": rows * cols, "cols": rows, "rows": cols}[kind]
-        return (
-            load_module(source).kernel,
-            rows,
-            cols,
-            dtype.type(count),
-            accumulator_dtype(kind, dtype).type(0),
-        )
+        count = {"all": rows * cols, "cols": rows // repeat, "rows": cols}[kind]
+        zero = accumulator_dtype(kind, dtype).type(0)
+        return load_module(source).kernel, rows, cols, repeat, dtype.type(count), zero
 
     def _finish(self, outs):
         if self.reduction is not None:

@@ -27,24 +27,28 @@ from graphc.ops.reduce import Mean, Sum
 KINDS = ("all", "cols", "rows")
 
 
-def reduction_layout(op, shape: tuple[int, ...], inner: int) -> tuple[str, int, int] | None:
-    """``(kind, rows, cols)`` for reducing ``shape`` in the loop, or None where it does not fit.
+def reduction_layout(op, shape: tuple[int, ...], inner: int) -> tuple[str, int, int, int] | None:
+    """``(kind, rows, cols, repeat)`` for reducing ``shape`` in the loop, or None where it does not fit.
 
-    ``inner`` is the length of the row a broadcast input repeats (0 if none): the loop's ``cols``
-    must then be that length."""
+    ``inner`` is the row length the inputs impose on the loop (``elementwise.read_pattern``; 0 if
+    none). For ``cols`` the kept part may be ``repeat`` loop rows long: accumulator ``(r % repeat) *
+    cols + c`` (a bias over NCHW: rows of H*W, C of them per image)."""
     if type(op) not in (Sum, Mean) or not shape:
         return None
     axes = op.reduced_axes(len(shape))
     size = math.prod(shape)
     if axes == tuple(range(len(shape))):
-        return ("all", size // inner, inner) if inner else ("all", 1, size)
+        return ("all", size // inner, inner, 1) if inner else ("all", 1, size, 1)
     split = len(axes)
     if axes == tuple(range(split)):  # leading axes: keep the trailing ones
         kept = math.prod(shape[split:])
-        return ("cols", size // kept, kept) if inner in (0, kept) and kept else None
+        if not kept or (inner and kept % inner):
+            return None
+        cols = inner or kept
+        return "cols", size // cols, cols, kept // cols
     if axes == tuple(range(len(shape) - split, len(shape))):  # trailing axes: keep the leading ones
         reduced = math.prod(shape[len(shape) - split :])
-        return ("rows", size // reduced, reduced) if inner in (0, reduced) and reduced else None
+        return ("rows", size // reduced, reduced, 1) if inner in (0, reduced) and reduced else None
     return None
 
 
@@ -53,33 +57,35 @@ def accumulator_dtype(kind: str, out_dtype: np.dtype) -> np.dtype:
 
 
 def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean: bool) -> str:
-    """``kernel(inputs..., outputs except slot j..., red, rows, cols, count, zero)``: the body's
-    loop with output slot ``j`` accumulated into ``red`` (flat: the reduction's output, C order)."""
+    """``kernel(inputs..., outputs except slot j..., red, rows, cols, repeat, count, zero)``: the
+    body's loop with output slot ``j`` accumulated into ``red`` (flat: the reduction's output, C order)."""
+    from graphc.runtime.cpu.elementwise import loop_reads, row_reads  # noqa: PLC0415 - its caller's module
+
     ins = [f"a{i}" for i in range(body.n_inputs)]
     outs = [f"o{k}" for k in range(len(body.outputs)) if k != j]
-    lines = [
-        header,
-        "",
-        "@njit(**OPTIONS)",
-        f"def kernel({', '.join(ins + outs)}, red, rows, cols, count, zero):",
-    ]
+    params = ", ".join([*ins, *outs, "red", "rows", "cols", "repeat", "count", "zero"])
+    lines = [header, "", "@njit(**OPTIONS)", f"def kernel({params}):"]
     if kind == "cols":
-        lines += ["    for c in range(cols):", "        red[c] = zero"]
+        lines += ["    for c in range(red.shape[0]):", "        red[c] = zero"]
     if kind == "all":
         lines.append("    acc = zero")
-    lines.append("    for r in range(rows):")
+    lines += ["    for r in range(rows):", *row_reads(pattern, "        ")]
     if kind == "rows":
         lines.append("        acc = zero")
-    lines += ["        for c in range(cols):", "            i = r * cols + c"]
-    read = {"a": "a{0}[i]", "r": "a{0}[c]", "s": "a{0}"}
-    lines += [f"            v{i} = " + read[k].format(i) for i, k in enumerate(pattern)]
+    if kind == "cols":
+        lines.append("        base = (r % repeat) * cols")
+    lines += [
+        "        for c in range(cols):",
+        "            i = r * cols + c",
+        *loop_reads(pattern, "            "),
+    ]
     lines += [f"            {line}" for line in body.lines()]
     lines += [f"            o{k}[i] = v{v}" for k, v in enumerate(body.outputs) if k != j]
     value = f"v{body.outputs[j]}"
     if kind == "cols":
-        lines.append(f"            red[c] += {value}")
+        lines.append(f"            red[base + c] += {value}")
         if mean:
-            lines += ["    for c in range(cols):", "        red[c] = red[c] / count"]
+            lines += ["    for c in range(red.shape[0]):", "        red[c] = red[c] / count"]
     else:
         lines.append(f"            acc += {value}")
         finish = "acc / count" if mean else "acc"

@@ -15,9 +15,9 @@ Where each value produced by a bound kernel lives:
   more (``sys.getrefcount``): a variable's value from two steps ago, a fetched array the user dropped.
   New variable values are thus double-buffered rather than written into the variable's storage (the
   ``in_place`` of ``plan_memory``), so a run that fails leaves every variable as it was;
-- fresh: values read by a kernel that is not bound (numpy kernels may return views of their inputs;
-  stateful ops keep an input as a variable's value) get a new array every run, as on the allocating
-  path.
+- fresh: values read by a numpy kernel (numpy may return a view of an input) or a stateful op (a
+  variable keeps the array) get a new array every run, as on the allocating path. Numba kernels that
+  are not bound (convolutions, pooling) return new arrays and keep nothing: they read the arena.
 """
 
 from __future__ import annotations
@@ -74,13 +74,14 @@ class RunPlan:
             step = bind(in_shapes, out_shapes)
             if step is not None:
                 steps[node] = step
-        # values that may outlive the run or be kept by a kernel that is not bound: read by such a
-        # kernel (other than a view op), or the source of a view that is (views of arena buffers would
-        # see the next run's numbers)
+        # values that may outlive the run: read by a node that may keep them (a stateful op, or a
+        # numpy kernel: numpy may hand back a view), or the source of a view that does (views of arena
+        # buffers would see the next run's numbers); Numba kernels that are not bound (conv, pooling)
+        # read their inputs and return new arrays, so arena inputs are safe for them
         escape = {
             t
             for node in executable.schedule
-            if node not in steps and not node.op.view_of_input
+            if node not in steps and not node.op.view_of_input and _may_keep_inputs(node, executable.kernels)
             for t in node.inputs
         }
         escape |= outputs
@@ -111,6 +112,13 @@ class RunPlan:
             self.placement,
             self.segment_sources,
         )
+
+
+def _may_keep_inputs(node: Node, kernels) -> bool:
+    """Whether ``node``'s run may keep a reference to an input beyond the call: stateful ops (a
+    variable takes the array) and numpy-served kernels (numpy may return a view of an input)."""
+    kernel = kernels.get(node.name)
+    return node.op.stateful or kernel is None or kernel.name.startswith("numpy[")
 
 
 def _view_roots(schedule) -> dict[Tensor, Tensor]:

@@ -81,7 +81,7 @@ def test_a_fused_sum_or_mean_is_accumulated_in_the_loop_with_the_reference_numbe
     fused = dict(zip(step.__code__.co_freevars, step.__closure__, strict=True))["fused"].cell_contents
     with open(fused[0].py_func.__code__.co_filename) as f:
         source = f.read()
-    marker = {"cols": "red[c] +=", "rows": "red[r] =", "all": "red[0] ="}[kind]
+    marker = {"cols": "red[base + c] +=", "rows": "red[r] =", "all": "red[0] ="}[kind]
     assert marker in source and "o0[i]" not in source  # accumulated: no scratch array written
 
 
@@ -90,3 +90,43 @@ def test_a_fused_reduction_with_a_non_contiguous_input_takes_the_scratch_path(gr
     cpu, ref = _both([h], lambda h: gc.reduce_sum(gc.exp(h) * 2.0, axis=0))
     a = np.random.default_rng(4).standard_normal((5, 9)).astype(np.float32).T  # F-ordered
     np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_channel_bias_over_nchw_is_read_once_per_row_with_the_reference_numbers(graph, monkeypatch, parallel):
+    if parallel:
+        monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    x = gc.placeholder("float32", (None, 3, 4, 5), name="x")
+    bias = gc.Variable(np.array([-0.5, 0.0, 0.5], np.float32).reshape(3, 1, 1), name="bias")
+    cpu, ref = _both([x], lambda x: [gc.relu(x + bias), gc.reduce_sum(gc.tanh(x * bias), axis=0)])
+    for n in (1, 2, 7):
+        a = np.random.default_rng(n).standard_normal((n, 3, 4, 5)).astype(np.float32)
+        for got, want in zip(cpu(a), ref(a), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    plan = next(iter(cpu.executable.backend._plans.values()))
+    patterns = [
+        c.cell_contents
+        for s in plan.steps.values()
+        for name, c in zip(s.__code__.co_freevars, s.__closure__ or (), strict=True)
+        if name == "pattern"
+    ]
+    assert "am" in patterns or "ma" in patterns
+
+
+def test_an_input_broadcast_inside_its_dims_takes_the_broadcast_loop(graph):
+    x = gc.placeholder("float32", (2, 3, 4), name="x")
+    y = gc.placeholder("float32", (2, 1, 4), name="y")
+    cpu, ref = _both([x, y], lambda x, y: x * y + 1.0)
+    a = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((2, 1, 4)).astype(np.float32)
+    np.testing.assert_allclose(cpu(a, b), ref(a, b), rtol=1e-6)
+
+
+def test_read_pattern_classifies_rows_channel_values_and_scalars():
+    shape = (8, 3, 4, 5)
+    assert elementwise.read_pattern([shape, (5,)], shape) == ("ar", 5)
+    assert elementwise.read_pattern([shape, (3, 1, 1)], shape) == ("am", 20)
+    assert elementwise.read_pattern([shape, (1, 3, 4, 1)], shape) == ("am", 5)
+    assert elementwise.read_pattern([(), shape], shape) == ("sa", 0)
+    assert elementwise.read_pattern([shape, (3, 1, 1), (5,)], shape) == (None, 0)  # rows of 20 and 5
+    assert elementwise.read_pattern([shape, (3, 1, 5)], shape) == (None, 0)
