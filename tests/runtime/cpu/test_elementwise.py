@@ -93,12 +93,21 @@ def test_a_fused_reduction_with_a_non_contiguous_input_takes_the_scratch_path(gr
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_a_channel_bias_over_nchw_is_read_once_per_row_with_the_reference_numbers(graph, monkeypatch, parallel):
+def test_a_channel_bias_over_nchw_is_read_once_per_row_with_the_reference_numbers(
+    graph, monkeypatch, parallel
+):
     if parallel:
         monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
     x = gc.placeholder("float32", (None, 3, 4, 5), name="x")
     bias = gc.Variable(np.array([-0.5, 0.0, 0.5], np.float32).reshape(3, 1, 1), name="bias")
-    cpu, ref = _both([x], lambda x: [gc.relu(x + bias), gc.reduce_sum(gc.tanh(x * bias), axis=0)])
+    cpu, ref = _both(
+        [x],
+        lambda x: [
+            gc.relu(x + bias),
+            gc.reduce_sum(gc.tanh(x * bias), axis=0),
+            gc.reduce_mean(gc.exp(x - bias), axis=0),
+        ],
+    )
     for n in (1, 2, 7):
         a = np.random.default_rng(n).standard_normal((n, 3, 4, 5)).astype(np.float32)
         for got, want in zip(cpu(a), ref(a), strict=True):
