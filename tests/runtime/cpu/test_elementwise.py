@@ -81,7 +81,7 @@ def test_a_fused_sum_or_mean_is_accumulated_in_the_loop_with_the_reference_numbe
     fused = dict(zip(step.__code__.co_freevars, step.__closure__, strict=True))["fused"].cell_contents
     with open(fused[0].py_func.__code__.co_filename) as f:
         source = f.read()
-    marker = {"cols": "red[base + c] +=", "rows": "red[r] =", "all": "red[0] ="}[kind]
+    marker = {"cols": "acc_row[c] +=", "rows": "red[r] =", "all": "red[0] ="}[kind]
     assert marker in source and "o0[i]" not in source  # accumulated: no scratch array written
 
 
