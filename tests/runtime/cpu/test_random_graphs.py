@@ -45,3 +45,21 @@ def test_compiled_gradients_match_the_reference(plan):
         with gc.Session(device="reference") as ref, gc.Session(device="cpu") as cpu:
             for a, b in zip(cpu.run(grads, feeds), ref.run(grads, feeds), strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+@given(steps)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_repeated_runs_with_held_results_match_the_reference(plan):
+    """Run plans reuse buffers across runs: results a caller holds must not change, and every run must
+    give the reference's numbers, including through a fused reduction."""
+    with gc.Graph().as_default():
+        x, y, outs = _build(plan, "float32")
+        outs = outs + [gc.reduce_sum(outs[-1] * 2.0, axis=0)]
+        rng = np.random.default_rng(1)
+        batches = [rng.normal(size=(3, 4)).astype(np.float32) for _ in range(3)]
+        yv = rng.normal(size=4).astype(np.float32)
+        with gc.Session(device="reference") as ref, gc.Session(device="cpu") as cpu:
+            held = [(cpu.run(outs, {x: a, y: yv}), ref.run(outs, {x: a, y: yv})) for a in batches]
+            for got, want in held:
+                for a, b in zip(got, want, strict=True):
+                    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
