@@ -168,115 +168,132 @@ def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=Non
     arrays from outside the plan's buffers have the layouts the kernels need (else the steps run one by
     one). ``segment_sources`` (if given) receives each segment's generated source by name.
     """
-    steps = steps or {}
-    placement = placement or {}
-    names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
-    env: dict[str, object] = {"empty": np.empty}
-    lines = [
-        f"def run({', '.join(names[t] for t in feeds) + ', ' if feeds else ''}state):",
-        "    sv = state.values",
-    ]
-    position = {node: k for k, node in enumerate(schedule)}
-    segments = _segments(schedule, steps) if steps else {}
+    writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {})
+    segments = _segments(schedule, writer.steps) if writer.steps else {}
     in_segment: set[Node] = set()
-
-    def name_outputs(node):
-        for t in node.outputs:
-            names.setdefault(t, f"v{len(names)}")
-
-    def emit(node, indent="    "):
-        k = position[node]
-        args = ", ".join(names[t] for t in node.inputs)
-        lines.append(f"{indent}step[0] = {k}")
-        if node in steps:
-            emit_buffers(node, indent)
-            env[f"s{k}"] = steps[node]
-            lines.append(f"{indent}s{k}({', '.join(names[t] for t in node.inputs + node.outputs)})")
-            return
-        if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: a dict lookup
-            var = node.op.var_name
-            lines.append(
-                f"{indent}{names[node.outputs[0]]} = sv[{var!r}] if {var!r} in sv else state.read({var!r})"
-            )
-            return
-        elif node.op.stateful:
-            env[f"n{k}"] = node
-            call = f"n{k}.op.execute(n{k}, state, ({args}{',' if len(node.inputs) == 1 else ''}))"
-        else:
-            env[f"k{k}"] = kernels[node.name].fn
-            call = f"k{k}({args})"
-        if len(node.outputs) == 1:
-            lines.append(f"{indent}{names[node.outputs[0]]} = {call}[0]")
-        elif node.outputs:
-            lines.append(f"{indent}{', '.join(names[t] for t in node.outputs)}, = {call}")
-        else:
-            lines.append(f"{indent}{call}")
-
-    def emit_buffers(node, indent):
-        k = position[node]
-        for j, t in enumerate(node.outputs):
-            where, ref = placement[t], f"b{k}_{j}"
-            if isinstance(where, OutputPool):
-                env[ref] = where.get
-                lines.append(f"{indent}{names[t]} = {ref}()")
-            elif isinstance(where, tuple):
-                env[f"{ref}s"], env[f"{ref}d"] = where
-                lines.append(f"{indent}{names[t]} = empty({ref}s, {ref}d)")
-            else:
-                env[ref] = where
-                lines.append(f"{indent}{names[t]} = {ref}")
-
     for node in schedule:
-        name_outputs(node)
+        writer.name_outputs(node)
         if node in in_segment:
             continue
         nodes = segments.get(node)
         if nodes is None:
-            emit(node)
+            writer.node(node)
             continue
         in_segment.update(nodes)
+        name, source = writer.segment(nodes)
+        if segment_sources is not None:
+            segment_sources[name] = source
+    return writer.finish(outputs)
+
+
+class _DriverWriter:
+    """Writes the driver's lines and collects what they refer to (``env``)."""
+
+    def __init__(self, schedule, feeds, kernels, steps, placement):
+        self.kernels, self.steps, self.placement = kernels, steps, placement
+        self.names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
+        self.env: dict[str, object] = {"empty": np.empty, "step": [0]}
+        self.position = {node: k for k, node in enumerate(schedule)}
+        params = ", ".join(self.names[t] for t in feeds)
+        self.lines = [f"def run({params + ', ' if feeds else ''}state):", "    sv = state.values"]
+
+    def name_outputs(self, node) -> None:
+        for t in node.outputs:
+            self.names.setdefault(t, f"v{len(self.names)}")
+
+    def args(self, node, outputs: bool = False) -> str:
+        values = [*node.inputs, *node.outputs] if outputs else node.inputs
+        return ", ".join(self.names[t] for t in values)
+
+    def node(self, node, indent: str = "    ") -> None:
+        k, lines = self.position[node], self.lines
+        lines.append(f"{indent}step[0] = {k}")
+        if node in self.steps:
+            self.buffers(node, indent)
+            self.env[f"s{k}"] = self.steps[node]
+            lines.append(f"{indent}s{k}({self.args(node, outputs=True)})")
+            return
+        if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: a dict lookup
+            var, out = node.op.var_name, self.names[node.outputs[0]]
+            lines.append(f"{indent}{out} = sv[{var!r}] if {var!r} in sv else state.read({var!r})")
+            return
+        if node.op.stateful:
+            self.env[f"n{k}"] = node
+            comma = "," if len(node.inputs) == 1 else ""
+            call = f"n{k}.op.execute(n{k}, state, ({self.args(node)}{comma}))"
+        else:
+            self.env[f"k{k}"] = self.kernels[node.name].fn
+            call = f"k{k}({self.args(node)})"
+        if len(node.outputs) == 1:
+            lines.append(f"{indent}{self.names[node.outputs[0]]} = {call}[0]")
+        elif node.outputs:
+            lines.append(f"{indent}{', '.join(self.names[t] for t in node.outputs)}, = {call}")
+        else:
+            lines.append(f"{indent}{call}")
+
+    def buffers(self, node, indent: str) -> None:
+        """Lines giving a bound step's outputs their arrays: arena views, pooled or fresh arrays."""
+        k = self.position[node]
+        for j, t in enumerate(node.outputs):
+            where, ref, name = self.placement[t], f"b{k}_{j}", self.names[t]
+            if isinstance(where, OutputPool):
+                self.env[ref] = where.get
+                self.lines.append(f"{indent}{name} = {ref}()")
+            elif isinstance(where, tuple):
+                self.env[f"{ref}s"], self.env[f"{ref}d"] = where
+                self.lines.append(f"{indent}{name} = empty({ref}s, {ref}d)")
+            else:
+                self.env[ref] = where
+                self.lines.append(f"{indent}{name} = {ref}")
+
+    def segment(self, nodes) -> tuple[str, str]:
+        """Lines running ``nodes`` as one segment; returns its name and generated source."""
         for n in nodes:
-            name_outputs(n)
-        hoisted = [n for n in nodes if n not in steps]
-        bound = [n for n in nodes if n in steps]
-        for n in hoisted:
-            emit(n)
-        lines.append(f"    step[0] = {position[bound[0]]}")
+            self.name_outputs(n)
+        bound = [n for n in nodes if n in self.steps]
+        for n in nodes:
+            if n not in self.steps:
+                self.node(n)  # hoisted: variable reads and constants
+        self.lines.append(f"    step[0] = {self.position[bound[0]]}")
         for n in bound:
-            emit_buffers(n, "    ")
+            self.buffers(n, "    ")
+        names = self.names
+        params = list(dict.fromkeys(names[t] for n in bound for t in [*n.inputs, *n.outputs]))
+        calls = [self.steps[n].njit for n in bound]
+        ins = [[names[t] for t in n.inputs] for n in bound]
+        outs = [[names[t] for t in n.outputs] for n in bound]
+        name = f"g{self.position[bound[0]]}"
+        source, self.env[name] = segment_function(calls, ins, outs, params)
+        call = f"{name}({', '.join(params)})"
+        checks = self.layout_checks(bound)
+        if not checks:
+            self.lines.append(f"    {call}")
+            return name, source
+        self.lines += [f"    if {' and '.join(checks)}:", f"        {call}", "    else:"]
+        for n in bound:
+            k = self.position[n]
+            self.env[f"s{k}"] = self.steps[n]
+            self.lines += [f"        step[0] = {k}", f"        s{k}({self.args(n, outputs=True)})"]
+        return name, source
+
+    def layout_checks(self, bound) -> list[str]:
+        """Conditions on the arrays a segment reads from outside the plan's buffers (feeds, numpy
+        kernels' results): the layouts its kernels need. Variable values are always C-contiguous."""
         made_inside = {t for n in bound for t in n.outputs}
         needs: dict[str, str] = {}
         for n in bound:
-            for t, layout in zip(n.inputs, steps[n].njit.layouts, strict=True):
-                from_state = type(t.node.op).__name__ == "ReadVariable"  # always C-contiguous
-                if t not in made_inside and t not in placement and layout and not from_state:
-                    needs[names[t]] = "C" if layout == "C" or needs.get(names[t]) == "C" else "CF"
-        checks = [
+            for t, layout in zip(n.inputs, self.steps[n].njit.layouts, strict=True):
+                from_state = type(t.node.op).__name__ == "ReadVariable"
+                if t not in made_inside and t not in self.placement and layout and not from_state:
+                    name = self.names[t]
+                    needs[name] = "C" if layout == "C" or needs.get(name) == "C" else "CF"
+        return [
             f"{v}.flags.c_contiguous" if lay == "C" else f"({v}.flags.c_contiguous or {v}.flags.f_contiguous)"
             for v, lay in needs.items()
         ]
-        params = list(dict.fromkeys(names[t] for n in bound for t in n.inputs + n.outputs))
-        calls = [steps[n].njit for n in bound]
-        ins = [[names[t] for t in n.inputs] for n in bound]
-        outs = [[names[t] for t in n.outputs] for n in bound]
-        seg = f"g{position[bound[0]]}"
-        source, env[seg] = segment_function(calls, ins, outs, params)
-        if segment_sources is not None:
-            segment_sources[seg] = source
-        call = f"{seg}({', '.join(params)})"
-        if not checks:
-            lines.append(f"    {call}")
-            continue
-        lines.append(f"    if {' and '.join(checks)}:")
-        lines.append(f"        {call}")
-        lines.append("    else:")
-        for n in bound:
-            k = position[n]
-            env[f"s{k}"] = steps[n]
-            lines.append(f"        step[0] = {k}")
-            lines.append(f"        s{k}({', '.join(names[t] for t in n.inputs + n.outputs)})")
-    lines.append(f"    return [{', '.join(names[t] for t in outputs)}]")
-    source = "\n".join(lines) + "\n"
-    env["step"] = [0]
-    exec(compile(source, "<graphc cpu driver>", "exec"), env)  # noqa: S102 - our own generated code
-    return source, env["run"]
+
+    def finish(self, outputs):
+        self.lines.append(f"    return [{', '.join(self.names[t] for t in outputs)}]")
+        source = "\n".join(self.lines) + "\n"
+        exec(compile(source, "<graphc cpu driver>", "exec"), self.env)  # noqa: S102 - our own generated code
+        return source, self.env["run"]
