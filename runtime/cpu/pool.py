@@ -70,6 +70,41 @@ def max_pool(x, src, out, mode, p0, p1):
 
 
 @njit(**OPTIONS)
+def max_pool_grad(x, src, out, p0, p1):
+    """``max_pool`` mode 2. Where the windows tile the image (stride = window, no padding), each pixel
+    is written once, its window's gradient at the max and 0 elsewhere, instead of zeroing the image
+    and adding (one pass less over the largest array: 0.56 -> 0.40 ms at 16 x 32x32, batch 64)."""
+    if not {DISJOINT}:
+        max_pool(x, src, out, 2, p0, p1)
+        return
+    h, w = x.shape[1], x.shape[2]
+    oh, ow = src.shape[1], src.shape[2]
+    zero = out.dtype.type(0)
+    k = np.empty(ow, np.int32)
+    for p in range(p0, p1):
+        for r in range(oh * {SH}, h):  # the rows and columns no window covers
+            for s in range(w):
+                out[p, r, s] = zero
+        for r in range(oh * {SH}):
+            for s in range(ow * {SW}, w):
+                out[p, r, s] = zero
+        for i in range(oh):
+            r0 = i * {SH} - {PH}
+            for j in range(ow):
+                s0 = j * {SW} - {PW}
+                mj = x[p, {R0}, {S0}]
+                kj = np.int32(-1)
+                for a in range({KH}):
+                    for b in range({KW}):
+{MAX_TAP}
+                k[j] = kj
+            for j in range(ow):
+                v, kj = src[p, i, j], k[j]
+                for a in range({KH}):
+                    for b in range({KW}):
+                        out[p, r0 + a, j * {SW} + b] = v if kj == a * {KW} + b else zero
+
+@njit(**OPTIONS)
 def avg_pool(src, out, grad, count, p0, p1):
     """Planes p0..p1. Forward: out = the sum of each window's pixels of src / count (padding counts
     as zeros). grad: out (the image's shape) = 0, then each window's src / count added at its pixels."""
@@ -126,6 +161,8 @@ def pool_source(kernel, stride, padding) -> str:
     taps = {name: bodies[padded] for name, bodies in _TAPS.items()}
     taps["MAX_TAP"] += _MAX_SELECT
     values = dict(KH=kernel[0], KW=kernel[1], SH=stride[0], SW=stride[1], PH=padding[0], PW=padding[1])
+    # windows that tile the image without overlap: the max pool's gradient writes each pixel once
+    values["DISJOINT"] = tuple(kernel) == tuple(stride) and not padded
     values["R0"], values["S0"] = ("max(r0, 0)", "max(s0, 0)") if padded else ("r0", "s0")
     for name, body in taps.items():
         lines = body.format(**values).strip().splitlines()
@@ -174,7 +211,8 @@ def _loop(op, loop, shape: tuple, args: tuple, threads: bool = True) -> None:
     """Run a pooling loop over the planes; ``threads=False`` for the forward loops, which vectorize:
     ~0.1 ms at the CNN's largest pool, less than a second thread's start-up and hand-off saves."""
     n, c, oh, ow = shape
-    work = n * c * oh * ow * op.kernel[0] * op.kernel[1] if threads else 0
+    # a gradient tap (read, compare, write or zero) weighs ~4 multiply-adds of THREAD_WORK's scale
+    work = 4 * n * c * oh * ow * op.kernel[0] * op.kernel[1] if threads else 0
     split(loop, n * c, work, False, args)
 
 
@@ -195,7 +233,7 @@ def _max_pool2d_grad(op, loop, x, gy):
         return None
     gx = np.empty(x.shape, gy.dtype)
     if gx.size:
-        _loop(op, loop, shape, (_planes(x), _planes(gy), _planes(gx), 2))
+        _loop(op, loop, shape, (_planes(x), _planes(gy), _planes(gx)))
     return gx
 
 
@@ -232,7 +270,7 @@ def _avg_pool2d_grad(op, loop, gy, like):
 
 
 _pool_kernel(MaxPool2D, "max_pool", _max_pool2d, threads=False)
-_pool_kernel(MaxPool2DGrad, "max_pool", _max_pool2d_grad)
+_pool_kernel(MaxPool2DGrad, "max_pool_grad", _max_pool2d_grad)
 _pool_kernel(MaxPool2DGather, "max_pool", _max_pool2d_gather)
 _pool_kernel(AvgPool2D, "avg_pool", _avg_pool2d, threads=False)
 _pool_kernel(AvgPool2DGrad, "avg_pool", _avg_pool2d_grad)
