@@ -58,9 +58,9 @@ def segment_function(
     if _BACKEND_HASH is None:
         _BACKEND_HASH = _backend_hash()
     imports, body, aliases = [], [], {}
-    # every argument expression (``v3.reshape(-1)``, ``v9.reshape(-1)[0]``) is computed once, at the
-    # top: the same view served several calls (Adam's scalars: all six), and each distinct expression
-    # is Numba typing and lowering work at compile time
+    # every view an argument takes (``v3.reshape(-1)``) is made once, at the top: the same view served
+    # several calls (Adam's scalars: all six), and each distinct expression is Numba typing and
+    # lowering work at compile time
     views: dict[str, str] = {}
     for call, ins, outs in zip(calls, values, outputs, strict=True):
         fn = call.fn
@@ -73,9 +73,12 @@ def segment_function(
             if expr.isidentifier() or expr.isdigit():
                 args.append(expr)
                 continue
-            if expr not in views:
-                views[expr] = f"e{len(views)}"
-            args.append(views[expr])
+            # a view or a size is the same wherever it is taken; an element (``[0]``) is a value an
+            # earlier call of this segment may write, so it is read at its call
+            view, element = (expr[:-3], "[0]") if expr.endswith("[0]") else (expr, "")
+            if view not in views:
+                views[view] = f"e{len(views)}"
+            args.append(views[view] + element)
         body.append(f"    {aliases[key]}({', '.join(args)})")
     body = [f"    {name} = {expr}" for expr, name in views.items()] + body
     source = "\n".join(

@@ -168,3 +168,20 @@ def test_variable_values_are_kept_c_contiguous(graph):
     y = gc.function([], gc.matmul(w, gc.constant(np.eye(3, dtype=np.float32))) * 2.0)
     np.testing.assert_array_equal(y(), np.arange(6).reshape(3, 2).T * 2)
     assert swap.session._values["w"].flags.c_contiguous
+
+
+def test_a_scalar_made_inside_a_segment_is_read_after_it_is_written(graph):
+    # a GEMM, then t + 1 and 1 - 0.9 ** (t + 1) (one scalar kernel), then y * that: one segment whose
+    # last kernel reads as a scalar what the one before it wrote in the same call
+    x = gc.placeholder("float32", (1, 4), name="x")
+    y = gc.matmul(x, gc.constant(np.eye(4, dtype=np.float32)))
+    t = gc.Variable(np.float32(0.0), name="t")
+    t1 = t + 1.0
+    scale = 1.0 - gc.power(gc.constant(np.float32(0.9)), t1)
+    cpu = gc.function([x], y * scale, updates=[(t, t1)], session=gc.Session())
+    ref = gc.function([x], y * scale, updates=[(t, t1)], session=gc.Session(device="reference"))
+    a = np.arange(4, dtype=np.float32).reshape(1, 4)
+    for _ in range(3):
+        np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-6)
+    (segment,) = [s for name, s in cpu.executable.sources().items() if name.startswith("__plan_1x4__g")]
+    assert segment.count(" f") >= 3  # the three kernels are in it
