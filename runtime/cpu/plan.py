@@ -192,7 +192,15 @@ class _DriverWriter:
     def __init__(self, schedule, feeds, kernels, steps, placement):
         self.kernels, self.steps, self.placement = kernels, steps, placement
         self.names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
-        self.env: dict[str, object] = {"empty": np.empty, "step": [0]}
+        step = [0]
+
+        def read(state, k: int, name: str):
+            """A variable's first read in a run (no value yet, or an unknown name: the error names
+            node ``k``)."""
+            step[0] = k
+            return state.read(name)
+
+        self.env: dict[str, object] = {"empty": np.empty, "step": step, "read": read}
         self.position = {node: k for k, node in enumerate(schedule)}
         params = ", ".join(self.names[t] for t in feeds)
         self.lines = [f"def run({params + ', ' if feeds else ''}state):", "    sv = state.values"]
@@ -207,15 +215,20 @@ class _DriverWriter:
 
     def node(self, node, indent: str = "    ") -> None:
         k, lines = self.position[node], self.lines
+        op_name = type(node.op).__name__
+        if op_name == "ReadVariable":  # the commonest stateful step: a dict lookup
+            var, out = node.op.var_name, self.names[node.outputs[0]]
+            lines.append(f"{indent}{out} = sv[{var!r}] if {var!r} in sv else read(state, {k}, {var!r})")
+            return
+        if op_name == "Constant":  # its kernel would return this very array
+            self.env[f"c{k}"] = node.op.value
+            lines.append(f"{indent}{self.names[node.outputs[0]]} = c{k}")
+            return
         lines.append(f"{indent}step[0] = {k}")
         if node in self.steps:
             self.buffers(node, indent)
             self.env[f"s{k}"] = self.steps[node]
             lines.append(f"{indent}s{k}({self.args(node, outputs=True)})")
-            return
-        if type(node.op).__name__ == "ReadVariable":  # the commonest stateful step: a dict lookup
-            var, out = node.op.var_name, self.names[node.outputs[0]]
-            lines.append(f"{indent}{out} = sv[{var!r}] if {var!r} in sv else state.read({var!r})")
             return
         if node.op.stateful:
             self.env[f"n{k}"] = node
