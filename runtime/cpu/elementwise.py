@@ -25,7 +25,12 @@ from graphc.ops.elementwise import Elementwise
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Mean, Reduce
 from graphc.runtime.cpu.cache import load_module
-from graphc.runtime.cpu.fused_reduce import accumulator_dtype, reduce_loop_source, reduction_layout
+from graphc.runtime.cpu.fused_reduce import (
+    accumulator_dtype,
+    reduce_loop_source,
+    reduction_layout,
+    segment_args,
+)
 from graphc.runtime.cpu.reduce import reduce_into
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.segment import NjitCall
@@ -254,39 +259,34 @@ class LoopKernel:
 
         def step(*arrays):
             ins, outs = arrays[:n_in], list(arrays[n_in:])
-            contiguous = flat is not None and all(a.flags.c_contiguous for a in ins)
-            if fused is not None and contiguous:
-                args = [
-                    a.reshape(-1) if k != "s" else a.reshape(-1)[0] for a, k in zip(ins, pattern, strict=True)
-                ]
+            args = None if flat is None else _flat_inputs(ins, pattern)
+            if fused is not None and args is not None:
                 others = [o.reshape(-1) for k, o in enumerate(outs) if k != j]
-                fused[0](*args, *others, outs[j].reshape(-1), *fused[1:])
+                fused[0](*args, *others, outs[j].reshape(-1), *fused[1:6])
                 return
             if j is not None:
                 nonlocal scratch
                 if scratch is None:
                     scratch = np.empty(shape, self.out_dtypes[j])  # made on first use: rarely needed
                 reduced, outs[j] = outs[j], scratch
-            if contiguous:
-                args = [
-                    a.reshape(-1) if k != "s" else a.reshape(-1)[0] for a, k in zip(ins, pattern, strict=True)
-                ]
+            if args is not None:
                 flat(*args, *(o.reshape(-1) for o in outs), *bounds)
             else:
                 nd(*(np.broadcast_to(a, shape) for a in ins), *outs)
             if j is not None:
                 into(scratch, reduced)
 
+        layouts = None if pattern is None else tuple("" if k == "s" else "C" for k in pattern)
         # a parallel loop stays out of segments: Numba cannot cache a function calling one
         if flat is not None and j is None and not parallel:
-            step.njit = NjitCall(
-                flat, _flat_args(pattern, inner), tuple("" if k == "s" else "C" for k in pattern)
-            )
+            step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)
+        if fused is not None and "a" in pattern:
+            step.njit = NjitCall(fused[0], segment_args(pattern, j, *fused[2:]), layouts)
         return step
 
     def _fused_reduction(self, shape: tuple, pattern: str, inner: int):
-        """``(kernel, rows, cols, repeat, count, zero)`` accumulating the trailing reduction in the loop
-        (``runtime/cpu/fused_reduce.py``), or None where it does not apply."""
+        """``(kernel, rows, cols, repeat, count, zero, kind, inner)`` accumulating the trailing
+        reduction in the loop (``runtime/cpu/fused_reduce.py``), or None where it does not apply."""
         op, j = self.reduction
         dtype = np.dtype(self.out_dtypes[j])
         layout = reduction_layout(op, shape, inner)
@@ -296,7 +296,7 @@ class LoopKernel:
         source = reduce_loop_source(HEADER, self.body, pattern, j, kind, isinstance(op, Mean))
         count = {"all": rows * cols, "cols": rows // repeat, "rows": cols}[kind]
         zero = accumulator_dtype(kind, dtype).type(0)
-        return load_module(source).kernel, rows, cols, repeat, dtype.type(count), zero
+        return load_module(source).kernel, rows, cols, repeat, dtype.type(count), zero, kind, inner
 
     def _finish(self, outs):
         if self.reduction is not None:
@@ -315,6 +315,22 @@ class LoopKernel:
     @property
     def source(self) -> str:
         return flat_source(self.body, "a" * self.body.n_inputs)
+
+
+def _flat_inputs(ins, pattern: str) -> list | None:
+    """The flat loop's input arguments, or None where a full-size input is not C-contiguous (the
+    broadcast loop reads it in place). Rows, per-row values and scalars are small: a copy serves."""
+    args = []
+    for a, k in zip(ins, pattern, strict=True):
+        if k == "s":
+            args.append(a.reshape(-1)[0])
+        elif a.flags.c_contiguous:
+            args.append(a.reshape(-1))
+        elif k == "a":
+            return None
+        else:
+            args.append(np.ascontiguousarray(a).reshape(-1))
+    return args
 
 
 def _flat_args(pattern: str, inner: int):

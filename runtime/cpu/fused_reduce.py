@@ -96,3 +96,24 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
         else:
             lines.append(f"    red[0] = {finish}")
     return "\n".join(lines) + "\n"
+
+
+def segment_args(pattern: str, j: int, cols: int, repeat: int, count, zero, kind: str, inner: int):
+    """The in-loop reduction kernel's arguments inside a segment, batch-independent: the loop's rows
+    and the mean's count are read from the size of a full-size input."""
+    full = pattern.index("a")
+    dtype, acc = np.dtype(type(count)).name, np.dtype(type(zero)).name
+
+    def args(ins: list[str], outs: list[str]) -> list[str]:
+        size = f"{ins[full]}.size"
+        read = [f"{a}.reshape(-1)" + ("[0]" if k == "s" else "") for a, k in zip(ins, pattern, strict=True)]
+        others = [f"{o}.reshape(-1)" for k, o in enumerate(outs) if k != j]
+        if kind == "all" and not inner:
+            bounds, n = ["1", size], size  # one row of every element
+        else:
+            bounds, n = [f"{size} // {cols}", str(cols)], None
+        counts = {"all": n or size, "cols": f"{size} // {cols * repeat}", "rows": str(cols)}
+        tail = [str(repeat), f"np.{dtype}({counts[kind]})", f"np.{acc}(0)"]
+        return [*read, *others, f"{outs[j]}.reshape(-1)", *bounds, *tail]
+
+    return args

@@ -185,3 +185,19 @@ def test_a_scalar_made_inside_a_segment_is_read_after_it_is_written(graph):
         np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-6)
     (segment,) = [s for name, s in cpu.executable.sources().items() if name.startswith("__plan_1x4__g")]
     assert segment.count(" f") >= 3  # the three kernels are in it
+
+
+@pytest.mark.parametrize("reduce", [lambda v: gc.reduce_sum(v, axis=0), lambda v: gc.reduce_mean(v)])
+def test_a_fused_reduction_runs_inside_a_segment_for_every_batch_size(graph, reduce):
+    x = gc.placeholder("float32", (None, 6), name="x")
+    w = gc.Variable(np.linspace(-1, 1, 12, dtype=np.float32).reshape(6, 2), name="w")
+    y = reduce(gc.relu(gc.matmul(x, w)) * 3.0)
+    cpu = gc.function([x], y)
+    ref = gc.function([x], y, device="reference")
+    sources = []
+    for n in (3, 7):
+        a = np.random.default_rng(n).standard_normal((n, 6)).astype(np.float32)
+        np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+        (segment,) = [s for k, s in cpu.executable.sources().items() if k.startswith(f"__plan_{n}x6__g")]
+        sources.append(segment)
+    assert sources[0] == sources[1]  # one source: the second batch size compiled nothing
