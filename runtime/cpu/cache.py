@@ -23,8 +23,22 @@ import numba
 
 _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()
-# generated modules import the backend's scalar helpers: a change there must change every hash
-_SALT = f"numba {numba.__version__}\n"
+
+
+def _backend_hash(folder: str = os.path.dirname(__file__)) -> str:
+    """A hash of the CPU backend's own source files. Generated modules import its helpers (scalar
+    functions, the fast exp, the kernels segments call), and Numba's cache knows only the generated
+    file: a changed helper must change every generated module's name, so stale machine code is
+    never loaded."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+_SALT = f"numba {numba.__version__}\nbackend {_backend_hash()}\n"
 
 
 def cache_dir() -> str:

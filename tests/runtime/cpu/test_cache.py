@@ -134,3 +134,13 @@ def test_graphc_dump_writes_each_run_plan_and_its_segments(tmp_path, monkeypatch
     segments = [name for name in files if name.startswith("__plan_4x3__g")]
     assert segments and "def segment(" in (tmp_path / "dump" / "kernels" / segments[0]).read_text()
     assert "__plan_4x3__" in f.executable.sources()
+
+
+def test_a_changed_backend_helper_changes_every_generated_module_name(tmp_path):
+    from graphc.runtime.cpu import cache
+
+    (tmp_path / "scalar.py").write_text("def relu(x):\n    return max(x, 0)\n")
+    before = cache._backend_hash(str(tmp_path))
+    (tmp_path / "scalar.py").write_text("def relu(x):\n    return x if x > 0 else 0\n")
+    assert cache._backend_hash(str(tmp_path)) != before
+    assert f"backend {cache._backend_hash()}" in cache._SALT  # and the salt is in every module's name
