@@ -200,30 +200,18 @@ class LoopKernel:
         shape = arrays[0].shape
         for a in arrays:
             if a.shape != shape:
-                shape = broadcast_shape(arrays)
+                shape = broadcast_shape_of([a.shape for a in arrays])
                 break
         outs = [np.empty(shape, d) for d in self.out_dtypes]
-        size = outs[0].size
-        args, pattern, inner = [], "", 0
-        for a in arrays:
-            if a.shape == shape and a.flags.c_contiguous:
-                args.append(a.reshape(-1))
-                pattern += "a"
-            elif a.size == 1:
-                args.append(a.reshape(-1)[0])
-                pattern += "s"
-            elif a.flags.c_contiguous and _is_trailing(a.shape, shape) and inner in (0, a.size):
-                inner = a.size  # a row repeated over the leading axes, e.g. a bias
-                args.append(a.reshape(-1))
-                pattern += "r"
-            else:
-                fn = self._nd.get(len(shape)) or self._load_nd(len(shape))
-                fn(*(np.broadcast_to(a, shape) for a in arrays), *outs)
-                return self._finish(outs)
-        fn = self._flat.get(pattern) or self._load_flat(pattern)
-        fn(
-            *args, *(o.reshape(-1) for o in outs), size // inner if inner else 1, inner or size
-        )  # the inner loop vectorizes
+        pattern, inner = read_pattern([a.shape for a in arrays], shape)
+        args = None if pattern is None else _flat_inputs(arrays, pattern)
+        if args is None:
+            fn = self._nd.get(len(shape)) or self._load_nd(len(shape))
+            fn(*(np.broadcast_to(a, shape) for a in arrays), *outs)
+        else:
+            fn = self._flat.get(pattern) or self._load_flat(pattern)
+            size = outs[0].size
+            fn(*args, *(o.reshape(-1) for o in outs), size // inner if inner else 1, inner or size)
         return self._finish(outs)
 
     def bind(self, in_shapes: list[tuple], out_shapes: list[tuple]):
@@ -346,36 +334,16 @@ def _flat_args(pattern: str, inner: int):
 
 
 def broadcast_shape_of(shapes) -> tuple:
-    """numpy's broadcast of ``shapes``."""
+    """numpy's broadcast of ``shapes`` (a plain loop: np.broadcast_shapes costs microseconds)."""
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
     for s in shapes:
         for k, d in enumerate(s, ndim - len(s)):
             if d != 1:
-                out[k] = d
-    return tuple(out)
-
-
-def broadcast_shape(arrays) -> tuple:
-    """numpy's broadcast of the arrays' shapes (a plain loop: np.broadcast_shapes costs microseconds)."""
-    ndim = max(a.ndim for a in arrays)
-    out = [1] * ndim
-    for a in arrays:
-        for k, d in enumerate(a.shape, ndim - a.ndim):
-            if d != 1:
                 if out[k] not in (1, d):
-                    raise ValueError(f"shapes {[x.shape for x in arrays]} cannot be broadcast together")
+                    raise ValueError(f"shapes {list(shapes)} cannot be broadcast together")
                 out[k] = d
     return tuple(out)
-
-
-def _is_trailing(small: tuple, shape: tuple) -> bool:
-    """Whether ``small`` (leading 1s dropped) equals the trailing part of ``shape``."""
-    k = 0
-    while k < len(small) and small[k] == 1:
-        k += 1
-    tail = small[k:]
-    return len(tail) <= len(shape) and shape[len(shape) - len(tail) :] == tail
 
 
 def _node_body(node: Node) -> tuple[Body, object]:

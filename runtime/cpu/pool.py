@@ -49,15 +49,8 @@ def max_pool(x, src, out, mode, p0, p1):
                     out[p, r, s] = 0
         for i in range(oh):
             r0 = i * {SH} - {PH}
-            for j in range(ow):
-                s0 = j * {SW} - {PW}
-                mj = x[p, {R0}, {S0}]
-                kj = np.int32(-1)
-                for a in range({KH}):
-                    for b in range({KW}):
-{MAX_TAP}
+{ROW_ARGMAX}
                 m[j] = mj
-                k[j] = kj
             if mode == 0:
                 for j in range(ow):
                     out[p, i, j] = m[j]
@@ -90,14 +83,7 @@ def max_pool_grad(x, src, out, p0, p1):
                 out[p, r, s] = zero
         for i in range(oh):
             r0 = i * {SH} - {PH}
-            for j in range(ow):
-                s0 = j * {SW} - {PW}
-                mj = x[p, {R0}, {S0}]
-                kj = np.int32(-1)
-                for a in range({KH}):
-                    for b in range({KW}):
-{MAX_TAP}
-                k[j] = kj
+{ROW_ARGMAX}
             for j in range(ow):
                 v, kj = src[p, i, j], k[j]
                 for a in range({KH}):
@@ -155,6 +141,18 @@ mj = v if c else mj
 kj = np.int32(a * {KW} + b) if c else kj"""
 
 
+_ROW_ARGMAX = """\
+            for j in range(ow):
+                s0 = j * {SW} - {PW}
+                mj = x[p, {R0}, {S0}]
+                kj = np.int32(-1)
+                for a in range({KH}):
+                    for b in range({KW}):
+{MAX_TAP}
+                k[j] = kj
+"""
+
+
 def pool_source(kernel, stride, padding) -> str:
     """The pooling loops for one window geometry (kernel, stride and padding as pairs)."""
     padded = int(padding != (0, 0))
@@ -168,6 +166,9 @@ def pool_source(kernel, stride, padding) -> str:
         lines = body.format(**values).strip().splitlines()
         indent = " " * (24 if name == "MAX_TAP" else 28)
         taps[name] = "\n".join(indent + line for line in lines)
+    # the scan of one output row's windows for their maxima (value mj, tap kj), shared by the forward
+    # pass and the gradient's disjoint-window loop
+    taps["ROW_ARGMAX"] = _ROW_ARGMAX.format(**values, **taps).rstrip("\n")
     return POOL_SOURCE.format(**values, **taps)
 
 

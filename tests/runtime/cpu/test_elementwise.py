@@ -139,3 +139,18 @@ def test_read_pattern_classifies_rows_channel_values_and_scalars():
     assert elementwise.read_pattern([(), shape], shape) == ("sa", 0)
     assert elementwise.read_pattern([shape, (3, 1, 1), (5,)], shape) == (None, 0)  # rows of 20 and 5
     assert elementwise.read_pattern([shape, (3, 1, 5)], shape) == (None, 0)
+
+
+def test_the_allocating_path_reads_rows_channel_values_and_strided_inputs(graph):
+    from graphc.runtime.cpu.registry import cpu_kernel
+
+    x = gc.placeholder("float32", (2, 3, 4), name="x")
+    bias = gc.placeholder("float32", (3, 1), name="bias")
+    y = x * bias  # one Multiply node: its kernel's fn, called directly, allocates its output
+    fn = cpu_kernel.build(y.node).fn
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    b = rng.standard_normal((3, 1)).astype(np.float32)
+    for xa in (a, np.ascontiguousarray(a.transpose(2, 1, 0)).transpose(2, 1, 0)):  # C, then strided
+        (got,) = fn(xa, b)
+        np.testing.assert_allclose(got, a * b, rtol=1e-6)
