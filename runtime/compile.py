@@ -62,6 +62,12 @@ class Executable:
             state.write(var.var_name, next(it))
         return out
 
+    def direct(self, shapes: tuple[tuple[int, ...], ...]):
+        """The backend's ``(driver, tokens)`` for runs with feeds of these shapes that need no
+        ``RunState`` (fetches only, nothing written; ``runtime/direct.py``), or None."""
+        direct = getattr(self.backend, "direct", None)
+        return direct(shapes) if self._plain and direct is not None else None
+
     def memory_plan(self, input_shapes: Sequence[tuple[int, ...]]):
         """The buffer plan of the optimized program for concrete feed shapes (in ``feeds`` order):
         reuse, in-place variable updates, peak bytes against the naive sum (``passes/memory.py``)."""

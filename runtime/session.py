@@ -80,7 +80,7 @@ class Session:
             with self._lock:
                 self._values = state.values
                 self._counters = state.counters
-        return [_owned(v) for v in values]
+        return [owned(v) for v in values]
 
     def _prepare(self, fetches, feed_dict):
         flat: list = []
@@ -132,7 +132,7 @@ class _DefaultSession:
         _default_sessions.stack.pop()
 
 
-def _owned(value):
+def owned(value):
     """A fetched value the user may keep and mutate: never a view of state, a feed or a constant."""
     if value is None:
         return value

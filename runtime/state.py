@@ -62,3 +62,22 @@ class RunState:
         self.changed = True
         bitgen = np.random.Philox(key=key)
         return np.random.Generator(bitgen.jumped(count) if count else bitgen)
+
+
+class NeedsState(Exception):
+    """A run on a ``ReadOnlyState`` met what only a ``RunState`` can do: run it again with one."""
+
+
+class ReadOnlyState:
+    """What a run that only reads variables sees on the direct path (``runtime/direct.py``): the
+    session's own values dict, never written (the session replaces it, never mutates it). A value
+    not there yet (a variable's first read initializes it, a change a ``RunState`` records) raises
+    ``NeedsState``."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def read(self, name: str) -> np.ndarray:
+        raise NeedsState(name)

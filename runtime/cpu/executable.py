@@ -47,7 +47,15 @@ class CpuExecutable:
         for node in schedule:
             if not node.op.stateful:
                 self.kernels[node.name] = cpu_kernel.build(node)
-        self.numpy_steps = any(k.name.startswith("numpy[") for k in self.kernels.values())
+        # numpy kernels that compute numbers may warn (log(0) and the like): runs silence that; the
+        # driver serves constants itself, and views compute nothing
+        self.numpy_steps = any(
+            self.kernels[n.name].name.startswith("numpy[")
+            for n in schedule
+            if n.name in self.kernels and not n.op.view_of_input and type(n.op).__name__ != "Constant"
+        )
+        # runs that change no state: nothing stateful but variable reads (no random draw, no assign)
+        self.read_only = all(type(n.op).__name__ == "ReadVariable" for n in schedule if n.op.stateful)
         self.driver_source, self._driver = generate_driver(schedule, feeds, outputs, self.kernels)
         self._plans: OrderedDict[tuple, RunPlan | None] = OrderedDict()
         self._free = [True]  # the token a run takes to use a plan (list.pop is atomic)
@@ -67,6 +75,16 @@ class CpuExecutable:
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
+
+    def direct(self, shapes: tuple[tuple[int, ...], ...]):
+        """``(driver, tokens)`` for a run without a ``RunState`` (``runtime/direct.py``): the plan's
+        driver for these feed shapes, if one was made, where runs change no state and no numpy
+        kernel needs its warnings silenced; None otherwise. A caller runs the driver only while it
+        holds a token popped from ``tokens``, and gives it back after."""
+        if not self.read_only or self.numpy_steps:
+            return None
+        plan = self._plans.get(shapes)
+        return (plan.driver, self._free) if plan is not None else None
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         shapes = (feed_values[0].shape,) if len(feed_values) == 1 else tuple([a.shape for a in feed_values])

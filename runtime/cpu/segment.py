@@ -77,3 +77,19 @@ def segment_function(
         ]
     )
     return source, load_module(source).segment
+
+
+def entry_point_after_first_call(dispatcher, env: dict, name: str) -> Callable:
+    """A function that calls ``dispatcher`` once, then replaces itself in ``env[name]`` by the entry
+    point of the machine code that call ran: Numba's compiled wrapper, which unboxes the arguments
+    without typing them. The caller guarantees that later calls pass arguments of the same types
+    (dtypes, ranks, layouts): the wrapper does not check them."""
+
+    def first_call(*args):
+        dispatcher(*args)
+        signature = tuple(dispatcher.typeof_pyval(a) for a in args)
+        compiled = dispatcher.overloads.get(signature)
+        if compiled is not None:
+            env[name] = compiled.entry_point
+
+    return first_call

@@ -130,7 +130,11 @@ def _mlp_inference():
 
 def _segment_sources(fn) -> list[str]:
     plan = next(p for p in _backend(fn)._plans.values() if p is not None)
-    return [v.py_func.__module__ for k, v in plan.driver.__globals__.items() if k.startswith("g")]
+    return [
+        v.py_func.__module__
+        for k, v in plan.driver.__globals__.items()
+        if k.startswith("g") and hasattr(v, "py_func")
+    ]
 
 
 def test_consecutive_numba_kernels_run_as_one_segment_with_the_reference_numbers(graph):
@@ -158,6 +162,21 @@ def test_a_non_contiguous_feed_runs_the_steps_one_by_one_with_the_same_numbers(g
     b = np.random.default_rng(2).standard_normal((5, 12)).astype(np.float32)[:, ::2]  # strided
     np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
     np.testing.assert_allclose(cpu(b), ref(b), rtol=1e-5)
+
+
+def test_feeds_of_other_layouts_after_the_segment_entry_point_was_taken_give_the_same_numbers(graph):
+    x, y = _mlp_inference()
+    cpu, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    rng = np.random.default_rng(3)
+    c = rng.standard_normal((5, 6)).astype(np.float32)
+    f = np.asfortranarray(rng.standard_normal((5, 6)).astype(np.float32))
+    strided = rng.standard_normal((5, 12)).astype(np.float32)[:, ::2]
+    for a in (c, c, f, strided, c, f):  # the second C call runs the entry point the first one found
+        np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+    plan = next(p for p in _backend(cpu)._plans.values() if p is not None)
+    assert any(
+        k.startswith("entry") and not hasattr(v, "py_func") for k, v in plan.driver.__globals__.items()
+    )
 
 
 def test_variable_values_are_kept_c_contiguous(graph):

@@ -1,0 +1,98 @@
+"""The direct call path of graphc.function (runtime/direct.py): repeated read-only calls skip the
+session, and everything it cannot do goes through the session with the same results and errors."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+def _count_session_runs(f, monkeypatch) -> list:
+    calls = []
+    execute = f.session.execute
+
+    def counting(exe, feeds):
+        if exe is f.executable:  # the reference function of a test shares the session
+            calls.append(exe)
+        return execute(exe, feeds)
+
+    monkeypatch.setattr(f.session, "execute", counting)
+    return calls
+
+
+def _mlp():
+    x = gc.placeholder("float32", (None, 6), name="x")
+    w = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4), name="w")
+    b = gc.Variable(np.array([0.5, -0.5, 0.25, 0.0], np.float32), name="b")
+    return x, w, gc.relu(gc.matmul(x, w) + b) * 2.0
+
+
+def test_a_repeated_call_with_known_shapes_skips_the_session(graph, monkeypatch):
+    x, _, y = _mlp()
+    f, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    calls = _count_session_runs(f, monkeypatch)
+    a = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    for _ in range(3):
+        np.testing.assert_allclose(f(a), ref(a), rtol=1e-6)
+    assert len(calls) == 1
+
+
+def test_new_shapes_and_values_that_need_converting_go_through_the_session(graph, monkeypatch):
+    x, _, y = _mlp()
+    f, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    calls = _count_session_runs(f, monkeypatch)
+    a = np.arange(12, dtype=np.float32).reshape(2, 6) / 10
+    f(a)
+    np.testing.assert_allclose(f(a[:1]), ref(a[:1]), rtol=1e-6)  # a new batch size
+    np.testing.assert_allclose(f(a.tolist()), ref(a), rtol=1e-6)  # a list: converted
+    assert len(calls) == 3
+    f(a[:1])
+    assert len(calls) == 3  # the second batch size is known now
+
+
+def test_the_direct_path_sees_variables_that_another_function_changed(graph):
+    x, w, y = _mlp()
+    f = gc.function([x], y)
+    scale = gc.function([], [], updates=[(w, w * 0.5)])
+    a = np.ones((2, 6), np.float32)
+    first = f(a)
+    f(a)
+    scale()
+    np.testing.assert_allclose(f(a), gc.function([x], y, device="reference")(a), rtol=1e-6)
+    assert not np.allclose(f(a), first)
+
+
+def test_a_returned_array_is_not_overwritten_by_the_next_direct_call(graph):
+    x, _, y = _mlp()
+    f = gc.function([x], y)
+    ones, twos = np.ones((2, 6), np.float32), np.full((2, 6), 2.0, np.float32)
+    f(ones)
+    first = f(ones)
+    expected = first.copy()
+    f(twos)
+    np.testing.assert_array_equal(first, expected)
+
+
+def test_an_error_on_the_direct_path_names_the_node(graph):
+    table = gc.Variable(np.arange(8, dtype=np.float32).reshape(4, 2), name="table")
+    idx = gc.placeholder("int64", (3,), name="idx")
+    f = gc.function([idx], gc.take(table, idx, name="lookup") * 2.0)
+    f(np.array([0, 1, 3]))
+    f(np.array([0, 1, 3]))
+    with pytest.raises(gc.GraphcError, match="lookup"):
+        f(np.array([0, 9, 3]))
+    np.testing.assert_array_equal(f(np.array([3, 0, 0])), [[12, 14], [0, 2], [0, 2]])
+
+
+@pytest.mark.parametrize("kind", ["updates", "random"])
+def test_functions_that_change_state_always_go_through_the_session(graph, monkeypatch, kind):
+    x, w, y = _mlp()
+    if kind == "updates":
+        f = gc.function([x], y, updates=[(w, w + 1.0)])
+    else:
+        f = gc.function([x], y + gc.random_uniform((4,), seed=3))
+    calls = _count_session_runs(f, monkeypatch)
+    a = np.ones((2, 6), np.float32)
+    results = [f(a) for _ in range(3)]
+    assert len(calls) == 3
+    assert not np.array_equal(results[1], results[2])
