@@ -19,41 +19,49 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphc.runtime.state import ReadOnlyState
+from graphc.runtime.state import owned
 
 #: shape signatures a function keeps direct drivers for (the executable keeps as many plans)
 MAX_DRIVERS = 8
 
 
-def direct_call(dtypes: list[np.dtype], single: bool, general: Callable, session, own: Callable):
-    """``(call, drivers)``: ``call(*arrays)`` runs a driver from ``drivers`` (feed shapes ->
-    ``(driver, tokens)``, filled by the caller) or else ``general(*arrays)``; ``own`` makes each
-    fetched value safe to hand out (``Session``'s copy-on-fetch)."""
+def run_direct(entry: tuple, feeds, session) -> list | None:
+    """Run a driver from ``Executable.direct`` (``(driver, tokens, state)``) on checked ``feeds``
+    against ``session``'s values; the values it returns (hand them out through ``owned``), or None
+    where the general path has to run instead."""
+    driver, tokens, state = entry
+    try:
+        token = tokens.pop()
+    except IndexError:
+        return None  # another thread is running this executable's plans
+    try:
+        state.values = session._values  # the token's holder alone uses the state
+        return driver(*feeds, state)
+    except Exception:
+        return None  # NeedsState, or an error the general path raises naming its node
+    finally:
+        state.values = None  # holding the dict would keep replaced variable values alive
+        tokens.append(token)
+
+
+def direct_call(dtypes: list[np.dtype], single: bool, general: Callable, session):
+    """``(call, drivers)``: ``call(*arrays)`` runs the entry of ``drivers`` for the arrays' shapes
+    (filled by the caller: shapes, or a tuple of them for several inputs, -> ``Executable.direct``)
+    where every array is an ndarray of its input's dtype, else (or where that run cannot serve)
+    ``general(*arrays)``."""
     n = len(dtypes)
     params = ", ".join(f"a{i}" for i in range(n))
     key = "a0.shape" if n == 1 else "(" + "".join(f"a{i}.shape, " for i in range(n)) + ")"
     checks = " and ".join(f"type(a{i}) is ndarray and a{i}.dtype is d{i}" for i in range(n)) or "True"
-    result = "own(out[0])" if single else "[own(v) for v in out]"
+    result = "owned(out[0])" if single else "[owned(v) for v in out]"
     source = f"""
 def call({params}):
     entry = drivers.get({key}) if {checks} else None
-    if entry is None or not entry[1]:
-        return general({params})
-    driver, tokens = entry
-    try:
-        token = tokens.pop()
-    except IndexError:
-        return general({params})
-    try:
-        state.values = session._values
-        out = driver({params}{", " if n else ""}state)
-    except Exception:
-        out = None
-    finally:
-        tokens.append(token)
-    if out is None:
-        return general({params})
-    return {result}
+    if entry is not None:
+        out = run_direct(entry, ({params}{"," if n == 1 else ""}), session)
+        if out is not None:
+            return {result}
+    return general({params})
 """
     drivers: dict = {}
     env = {
@@ -61,8 +69,8 @@ def call({params}):
         "drivers": drivers,
         "general": general,
         "session": session,
-        "own": own,
-        "state": ReadOnlyState({}),
+        "run_direct": run_direct,
+        "owned": owned,
         **{f"d{i}": np.dtype(d) for i, d in enumerate(dtypes)},
     }
     exec(compile(source, "<graphc direct call>", "exec"), env)  # noqa: S102 - our own generated code

@@ -15,7 +15,7 @@ from graphc.ops.state import Variable
 from graphc.runtime.compile import compile
 from graphc.runtime.direct import MAX_DRIVERS, direct_call
 from graphc.runtime.feeds import check_feed
-from graphc.runtime.session import Session, get_default_session, owned
+from graphc.runtime.session import Session, get_default_session
 
 _graph_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -63,7 +63,7 @@ class Function:
         self._single = single
         self._accepted: list[set] = [set() for _ in inputs]  # feed shapes already checked, per input
         self._direct, self._drivers = direct_call(
-            [t.dtype for t in inputs], single, self._general, self.session, owned
+            [t.dtype for t in inputs], single, self._general, self.session
         )
 
     def __call__(self, *args):

@@ -64,6 +64,15 @@ class RunState:
         return np.random.Generator(bitgen.jumped(count) if count else bitgen)
 
 
+def owned(value):
+    """A fetched value the user may keep and mutate: never a view of state, a feed or a constant."""
+    if value is None:
+        return value
+    if value.base is None and value.flags.writeable:  # variable values are always read-only
+        return value
+    return np.array(value, copy=True)
+
+
 class NeedsState(Exception):
     """A run on a ``ReadOnlyState`` met what only a ``RunState`` can do: run it again with one."""
 

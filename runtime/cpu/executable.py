@@ -26,6 +26,7 @@ from graphc.runtime.cpu import kernels  # noqa: F401 - registers every family's 
 from graphc.runtime.cpu.cache import write_sources
 from graphc.runtime.cpu.plan import RunPlan, generate_driver
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.state import ReadOnlyState
 
 #: plans kept per executable (one per input-shape signature, least recently used dropped first)
 MAX_PLANS = 8
@@ -59,6 +60,7 @@ class CpuExecutable:
         self.driver_source, self._driver = generate_driver(schedule, feeds, outputs, self.kernels)
         self._plans: OrderedDict[tuple, RunPlan | None] = OrderedDict()
         self._free = [True]  # the token a run takes to use a plan (list.pop is atomic)
+        self._read_only = ReadOnlyState({})  # what the token's holder gives a direct run
 
     def plan(self, shapes: tuple[tuple[int, ...], ...]) -> RunPlan | None:
         """The run plan for these feed shapes (made on first use), or None where none can be made."""
@@ -77,14 +79,14 @@ class CpuExecutable:
         return plan
 
     def direct(self, shapes: tuple[tuple[int, ...], ...]):
-        """``(driver, tokens)`` for a run without a ``RunState`` (``runtime/direct.py``): the plan's
-        driver for these feed shapes, if one was made, where runs change no state and no numpy
-        kernel needs its warnings silenced; None otherwise. A caller runs the driver only while it
-        holds a token popped from ``tokens``, and gives it back after."""
+        """``(driver, tokens, state)`` for a run without a ``RunState`` (``runtime/direct.py``): the
+        plan's driver for these feed shapes, if one was made, where runs change no state and no numpy
+        kernel needs its warnings silenced; None otherwise. A caller runs the driver (with ``state``,
+        a ``ReadOnlyState``) only while it holds a token popped from ``tokens``, then gives it back."""
         if not self.read_only or self.numpy_steps:
             return None
         plan = self._plans.get(shapes)
-        return (plan.driver, self._free) if plan is not None else None
+        return (plan.driver, self._free, self._read_only) if plan is not None else None
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         shapes = (feed_values[0].shape,) if len(feed_values) == 1 else tuple([a.shape for a in feed_values])
