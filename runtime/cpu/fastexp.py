@@ -2,7 +2,7 @@
 
 Numba lowers ``np.exp`` on float32 to a call of libm's scalar ``expf``; without Intel's SVML (PyPI's
 llvmlite is built without it) a loop calling it cannot be vectorized, and softmax-like kernels over
-narrow rows spend most of their time there (34 us for 10240 elements, bench/NOTES.md). ``exp32``
+narrow rows spend most of their time there (34 us for 10240 elements, bench/NOTES.md). ``exp32_lines``
 is straight-line arithmetic instead: Cody-Waite reduction by ln 2, a degree-7 Taylor polynomial on
 |r| <= ln(2)/2 (truncation error below 1e-8 relative), and 2^n written into the exponent bits, in two
 halves so that n = 128 (just below the overflow) fits. Inputs beyond float32's normal range saturate
@@ -14,19 +14,20 @@ NaN. Measured: within 1 ulp of float64 ``exp`` rounded to float32 over the norma
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
-_LOG2E = np.float32(1.4426950408889634)
-_LN2_HI = np.float32(0.693359375)  # ln 2 split so that n * _LN2_HI is exact for |n| <= 128
-_LN2_LO = np.float32(-2.12194440e-4)
-_LO = np.float32(-87.33654)  # below: exp underflows float32's normal range -> 0
-_HI = np.float32(88.72283)  # above: overflows -> inf
-_C = tuple(np.float32(1.0 / f) for f in (1, 1, 2, 6, 24, 120, 720, 5040))
+LOG2E = np.float32(1.4426950408889634)
+LN2_HI = np.float32(0.693359375)  # ln 2 split so that n * LN2_HI is exact for |n| <= 128
+LN2_LO = np.float32(-2.12194440e-4)
+EXP_LO = np.float32(-87.33654)  # below: exp underflows float32's normal range -> 0
+EXP_HI = np.float32(88.72283)  # above: overflows -> inf
+C0, C1, C2, C3, C4, C5, C6, C7 = (np.float32(1.0 / f) for f in (1, 1, 2, 6, 24, 120, 720, 5040))
+HALF, ZERO, INF = np.float32(0.5), np.float32(0.0), np.float32(np.inf)
 
 
 @intrinsic
-def _bits_as_float32(typingctx, bits):
+def bits_as_float32(typingctx, bits):
     """The float32 whose IEEE bits are the low 32 bits of the integer ``bits``."""
     if not isinstance(bits, types.Integer):
         return None
@@ -38,25 +39,30 @@ def _bits_as_float32(typingctx, bits):
     return types.float32(bits), codegen
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def exp32(x):
-    """exp of a float32, vectorizable (see the module docstring)."""
-    c0, c1, c2, c3, c4, c5, c6, c7 = _C
-    xc = min(max(x, _LO), _HI)
-    n = np.floor(xc * _LOG2E + np.float32(0.5))
-    r = (xc - n * _LN2_HI) - n * _LN2_LO
-    p = c7
-    p = p * r + c6
-    p = p * r + c5
-    p = p * r + c4
-    p = p * r + c3
-    p = p * r + c2
-    p = p * r + c1
-    p = p * r + c0
+def exp32_lines(array: str, indent: str = "    ") -> str:
+    """Source lines replacing every element of ``array`` (a C-contiguous float32 array) by its exp,
+    in place, for generated kernels (their module imports ``NAMES`` from here). Pasted into each
+    kernel rather than called: an ``inline="always"`` function cost ~0.13 s of compile time per use
+    and a shared njit function is optimized again in every caller (bench/NOTES.md)."""
+    # e_ names: the lines land in kernels with their own x, n, r, p
+    body = f"""e_flat = {array}.reshape({array}.size)
+for e_i in range(e_flat.size):
+    e_x = e_flat[e_i]
+    e_xc = min(max(e_x, EXP_LO), EXP_HI)
+    e_n = np.floor(e_xc * LOG2E + HALF)
+    e_r = (e_xc - e_n * LN2_HI) - e_n * LN2_LO
+    e_p = ((((((C7 * e_r + C6) * e_r + C5) * e_r + C4) * e_r + C3) * e_r + C2) * e_r + C1) * e_r + C0
     # 2^n in two halves: n runs from -126 to 128, one past float32's exponents at the top
-    ni = np.int32(n)
-    half = ni >> 1
-    y = p * _bits_as_float32((half + 127) << 23) * _bits_as_float32((ni - half + 127) << 23)
-    y = np.float32(0.0) if x < _LO else y
-    y = np.float32(np.inf) if x > _HI else y
-    return x if x != x else y
+    e_ni = np.int32(e_n)
+    e_half = e_ni >> 1
+    e_y = e_p * bits_as_float32((e_half + 127) << 23) * bits_as_float32((e_ni - e_half + 127) << 23)
+    e_y = ZERO if e_x < EXP_LO else e_y
+    e_y = INF if e_x > EXP_HI else e_y
+    e_flat[e_i] = e_x if e_x != e_x else e_y"""
+    return "\n".join(indent + line for line in body.splitlines())
+
+
+#: the names ``exp32_lines`` uses, for the generated module's import line
+NAMES = (
+    "bits_as_float32, C0, C1, C2, C3, C4, C5, C6, C7, EXP_HI, EXP_LO, HALF, INF, LN2_HI, LN2_LO, LOG2E, ZERO"
+)
