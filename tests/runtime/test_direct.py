@@ -96,3 +96,20 @@ def test_functions_that_change_state_always_go_through_the_session(graph, monkey
     results = [f(a) for _ in range(3)]
     assert len(calls) == 3
     assert not np.array_equal(results[1], results[2])
+
+
+def test_session_run_takes_the_direct_path_for_a_structure_it_ran_before(graph, monkeypatch):
+    x, w, y = _mlp()
+    sess = gc.Session()
+    calls = []
+    execute = sess.execute
+    monkeypatch.setattr(sess, "execute", lambda exe, feeds: calls.append(exe) or execute(exe, feeds))
+    a = np.random.default_rng(4).standard_normal((3, 6)).astype(np.float32)
+    want = gc.function([x], y, device="reference")(a)
+    for _ in range(3):
+        np.testing.assert_allclose(sess.run(y, {x: a}), want, rtol=1e-6)
+    assert len(calls) == 1
+    sess.run(w.assign(w * 2.0))  # a run that writes: through the session; the direct path sees it
+    ref = gc.Session(device="reference")
+    ref.run(w.assign(w * 2.0))
+    np.testing.assert_allclose(sess.run(y, {x: a}), ref.run(y, {x: a}), rtol=1e-6)
