@@ -2,7 +2,8 @@
 
 The CPU executable runs a generated driver (runtime/cpu/plan.py) whose globals name every call it makes:
 ``k<i>`` an unbound kernel, ``s<i>`` a kernel bound to the run plan's buffers, ``g<i>`` a segment of
-bound Numba kernels run as one call (from schedule node i on), ``b<i>_<j>`` an output buffer's pool.
+bound Numba kernels run as one call (from schedule node i on), ``b<i>_<j>`` an output buffer's pool,
+``entry<i>`` the segment's compiled entry point (what the driver calls once the first call found it).
 This wraps each of them with a timer (the driver looks its globals up at every call), runs ``--steps``
 steps as ``Function.__call__`` does, and prints the median per node and per kernel kind, largest
 first. Stateful nodes (variable reads and writes) are not timed. Each timer pair adds ~0.2 us, so the
@@ -38,11 +39,11 @@ def instrument(driver, schedule) -> dict[str, list[float]]:
     times: dict[str, list[float]] = defaultdict(list)
     env = driver.__globals__
     for name, fn in list(env.items()):
-        m = re.fullmatch(r"([ksg])(\d+)", name)
+        m = re.fullmatch(r"([ksg]|entry)(\d+)", name)
         if m is None or not callable(fn):
             continue
         node = schedule[int(m.group(2))]
-        label = f"segment from {node.name}" if m.group(1) == "g" else node.name
+        label = f"segment from {node.name}" if m.group(1) in ("g", "entry") else node.name
         env[name] = _timed(fn, times[label])
     return times
 
