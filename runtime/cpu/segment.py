@@ -96,7 +96,7 @@ def entry_point_after_first_call(dispatcher, env: dict, name: str) -> Callable:
         dispatcher(*args)
         signature = tuple(dispatcher.typeof_pyval(a) for a in args)
         compiled = dispatcher.overloads.get(signature)
-        if compiled is not None:
-            env[name] = compiled.entry_point
+        # no overload under exactly these types (not seen so far): the dispatcher from now on
+        env[name] = compiled.entry_point if compiled is not None else dispatcher
 
     return first_call
