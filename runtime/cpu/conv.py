@@ -30,7 +30,7 @@ from graphc.ir.graph import Node
 from graphc.ops.conv import Conv2D
 from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput
 from graphc.runtime.cpu import cython_blas
-from graphc.runtime.cpu.im2col import GATHER_BELOW, col2im, im2col, pad_image, padded_plane, tap_offsets
+from graphc.runtime.cpu.im2col import GATHER_BELOW, col2im, im2col, pad_image, window_layout
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.threads import POOL_OPS, split
 
@@ -48,12 +48,11 @@ def _u(i):
 
 
 @njit(**_OPTIONS)
-def _conv_forward(x, w2, y3, g, oh, ow, block, gather, n0, n1):
+def _conv_forward(x, w2, y3, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """y3[n] (C_out, OH*OW) = w2 @ im2col(x[n]) for images n0..n1, ``block`` images per GEMM;
-    ``gather``: im2col through an offset table (narrow outputs)."""
+    (hp, wp, offsets): ``im2col.window_layout``."""
     p = oh * ow
-    padded = padded_plane(x.shape[1], g, oh, ow, x.dtype)
-    offsets = tap_offsets(g, oh, ow, padded.shape[2], gather)
+    padded = np.zeros((x.shape[1], hp, wp), x.dtype)
     col = np.empty((w2.shape[1], block * p), x.dtype)
     out = np.empty((w2.shape[0], block * p), x.dtype)
     for b0 in range(n0, n1, block):
@@ -75,11 +74,10 @@ def _conv_forward(x, w2, y3, g, oh, ow, block, gather, n0, n1):
 
 
 @njit(**_OPTIONS)
-def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, gather, n0, n1):
+def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """gx[n] = col2im(w2t @ gy3[n]) for images n0..n1; w2t (C*kh*kw, C_out) C-contiguous."""
     p = oh * ow
-    padded = padded_plane(gx.shape[1], g, oh, ow, gy3.dtype)
-    offsets = tap_offsets(g, oh, ow, padded.shape[2], gather)
+    padded = np.zeros((gx.shape[1], hp, wp), gy3.dtype)
     gcol = np.empty((w2t.shape[0], block * p), gy3.dtype)
     gyb = np.empty((w2t.shape[1], block * p), gy3.dtype)
     for b0 in range(n0, n1, block):
@@ -100,14 +98,13 @@ def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, gather, n0, n1):
 
 
 @njit(**_OPTIONS)
-def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, gather, n0, n1):
+def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time.
     gy goes to BLAS as the transpose of its (C_out, pixels) rows (an F-ordered view): a (pixels, C_out)
     copy of it, written column by column, cost more than the GEMM at 3->16 @32 (bench/NOTES.md)."""
     p = oh * ow
     ckk, o_ = gwt.shape
-    padded = padded_plane(x.shape[1], g, oh, ow, x.dtype)
-    offsets = tap_offsets(g, oh, ow, padded.shape[2], gather)
+    padded = np.zeros((x.shape[1], hp, wp), x.dtype)
     col = np.empty((ckk, block * p), x.dtype)
     gyb = np.empty((o_, block * p), x.dtype)
     part = np.empty((ckk, o_), x.dtype)
@@ -196,7 +193,7 @@ def _conv2d(op: Conv2D):
             oh,
             ow,
             _block(p, n),
-            ow < GATHER_BELOW,
+            *window_layout(g, oh, ow, ow < GATHER_BELOW),
         )
         split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
         return (y,)
@@ -221,7 +218,16 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
         w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
-        args = (c_contiguous(gy).reshape(n, o, p), w2t, gx, g, oh, ow, _block(p, n), ow < GATHER_BELOW)
+        args = (
+            c_contiguous(gy).reshape(n, o, p),
+            w2t,
+            gx,
+            g,
+            oh,
+            ow,
+            _block(p, n),
+            *window_layout(g, oh, ow, ow < GATHER_BELOW),
+        )
         split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
         return (gx,)
 
@@ -243,13 +249,13 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         p = oh * ow
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
         x, gy3 = c_contiguous(x), c_contiguous(gy).reshape(n, o, p)
-        block = _block(p, n)
+        block, layout = _block(p, n), window_layout(g, oh, ow, ow < GATHER_BELOW)
         used = split(
             _conv_backprop_filter,
             n,
             n * o * c * kh * kw * p,
             True,
-            lambda t: (x, gy3, parts[t], g, oh, ow, block, ow < GATHER_BELOW),
+            lambda t: (x, gy3, parts[t], g, oh, ow, block, *layout),
         )
         gwt = parts[0] if used == 1 else parts[:used].sum(axis=0)
         return (np.ascontiguousarray(gwt.T).reshape(o, c, kh, kw),)
