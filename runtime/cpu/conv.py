@@ -6,6 +6,7 @@ copied into the columns of a (C*kh*kw, images*OH*OW) matrix that the (C_out, C*k
 with ``np.dot`` (scipy's BLAS inside Numba). A block is one image unless images are small (the deep
 layers: 4x4 outputs), where one GEMM per image would have 16 columns and waste BLAS. The input gradient
 is the transposed GEMM then a col2im scatter-add; the weight gradient is one GEMM per block, summed.
+The window copies (im2col, col2im) are in runtime/cpu/im2col.py.
 Stride, padding and dilation are run-time arguments: one compiled function per dtype serves every
 layer.
 
@@ -29,6 +30,7 @@ from graphc.ir.graph import Node
 from graphc.ops.conv import Conv2D
 from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput
 from graphc.runtime.cpu import cython_blas
+from graphc.runtime.cpu.im2col import GATHER_BELOW, col2im, im2col, pad_image, window_layout
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.threads import POOL_OPS, split
 
@@ -37,7 +39,7 @@ _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 #: a GEMM block of images holds at least this many columns (output pixels), when images are small
 BLOCK_COLUMNS = 256
 
-# --- Numba loops (geometry ``g`` = (kh, kw, sh, sw, dh, dw, top, left)) -----------------------------
+# --- Numba loops (geometry ``g`` = (kh, kw, sh, sw, dh, dw, top, left); window copies: im2col.py) ------
 
 
 @njit(inline="always", **_OPTIONS)
@@ -46,71 +48,11 @@ def _u(i):
 
 
 @njit(**_OPTIONS)
-def _span(off, stride, size, count):
-    """The outputs j in [j0, j1) whose tap j*stride + off falls inside [0, size)."""
-    j0 = max(0, -(off // stride))
-    j1 = min(count, max(0, (size - 1 - off) // stride + 1))
-    return j0, max(j0, j1)
-
-
-@njit(**_OPTIONS)
-def _im2col(x, col, col0, g, oh, ow):
-    """col[(c*kh + a)*kw + b, col0 + i*ow + j] = x[c, i*sh + a*dh - top, j*sw + b*dw - left], or 0.
-
-    Indices are cast to unsigned (``_u``): Numba then skips its negative-index wraparound, which
-    otherwise blocks vectorization (3-5x slower at the CNN shapes)."""
-    kh, kw, sh, sw, dh, dw, top, left = g
-    h, w = x.shape[1], x.shape[2]
-    for c in range(x.shape[0]):
-        for a in range(kh):
-            for b in range(kw):
-                dst = col[(c * kh + a) * kw + b]
-                off = b * dw - left
-                j0, j1 = _span(off, sw, w, ow)
-                for i in range(oh):
-                    r = i * sh + a * dh - top
-                    base = col0 + i * ow
-                    if r < 0 or r >= h:
-                        for j in range(ow):
-                            dst[_u(base + j)] = 0
-                        continue
-                    src = x[c, r]
-                    for j in range(j0):
-                        dst[_u(base + j)] = 0
-                    for j in range(j0, j1):
-                        dst[_u(base + j)] = src[_u(j * sw + off)]
-                    for j in range(j1, ow):
-                        dst[_u(base + j)] = 0
-
-
-@njit(**_OPTIONS)
-def _col2im(col, col0, gx, g, oh, ow):
-    """The adjoint of ``_im2col``: gx (C, H, W) = 0, then each column entry added at the pixel it read."""
-    kh, kw, sh, sw, dh, dw, top, left = g
-    h, w = gx.shape[1], gx.shape[2]
-    for c in range(gx.shape[0]):
-        for r in range(h):
-            for s in range(w):
-                gx[c, r, s] = 0
-        for a in range(kh):
-            for b in range(kw):
-                src = col[(c * kh + a) * kw + b]
-                off = b * dw - left
-                j0, j1 = _span(off, sw, w, ow)
-                for i in range(oh):
-                    r = i * sh + a * dh - top
-                    if r < 0 or r >= h:
-                        continue
-                    dst = gx[c, r]
-                    base = col0 + i * ow
-                    for j in range(j0, j1):
-                        dst[_u(j * sw + off)] += src[_u(base + j)]
-
-
-@njit(**_OPTIONS)
-def _conv_forward(x, w2, y3, g, oh, ow, block, n0, n1):
-    """y3[n] (C_out, OH*OW) = w2 @ im2col(x[n]) for images n0..n1, ``block`` images per GEMM."""
+def _conv_forward(x, w2, y3, g, oh, ow, block, hp, wp, offsets, n0, n1):
+    """y3[n] (C_out, OH*OW) = w2 @ im2col(x[n]) for images n0..n1, ``block`` images per GEMM;
+    (hp, wp, offsets): ``im2col.window_layout``."""
     p = oh * ow
+    padded = np.zeros((x.shape[1], hp, wp), x.dtype)
     col = np.empty((w2.shape[1], block * p), x.dtype)
     out = np.empty((w2.shape[0], block * p), x.dtype)
     for b0 in range(n0, n1, block):
@@ -119,7 +61,8 @@ def _conv_forward(x, w2, y3, g, oh, ow, block, n0, n1):
             col = np.empty((w2.shape[1], nb * p), x.dtype)
             out = np.empty((w2.shape[0], nb * p), x.dtype)
         for k in range(nb):
-            _im2col(x[b0 + k], col, k * p, g, oh, ow)
+            pad_image(x[b0 + k], padded, g[6], g[7])
+            im2col(padded, col, k * p, g, oh, ow, offsets)
         if nb == 1:
             np.dot(w2, col, y3[b0])
             continue
@@ -131,9 +74,10 @@ def _conv_forward(x, w2, y3, g, oh, ow, block, n0, n1):
 
 
 @njit(**_OPTIONS)
-def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, n0, n1):
+def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """gx[n] = col2im(w2t @ gy3[n]) for images n0..n1; w2t (C*kh*kw, C_out) C-contiguous."""
     p = oh * ow
+    padded = np.zeros((gx.shape[1], hp, wp), gy3.dtype)
     gcol = np.empty((w2t.shape[0], block * p), gy3.dtype)
     gyb = np.empty((w2t.shape[1], block * p), gy3.dtype)
     for b0 in range(n0, n1, block):
@@ -150,16 +94,17 @@ def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, n0, n1):
                         gyb[o, k * p + q] = gy3[b0 + k, o, q]
             np.dot(w2t, gyb, gcol)
         for k in range(nb):
-            _col2im(gcol, k * p, gx[b0 + k], g, oh, ow)
+            col2im(gcol, k * p, padded, gx[b0 + k], g, oh, ow, offsets)
 
 
 @njit(**_OPTIONS)
-def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
+def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time.
     gy goes to BLAS as the transpose of its (C_out, pixels) rows (an F-ordered view): a (pixels, C_out)
     copy of it, written column by column, cost more than the GEMM at 3->16 @32 (bench/NOTES.md)."""
     p = oh * ow
     ckk, o_ = gwt.shape
+    padded = np.zeros((x.shape[1], hp, wp), x.dtype)
     col = np.empty((ckk, block * p), x.dtype)
     gyb = np.empty((o_, block * p), x.dtype)
     part = np.empty((ckk, o_), x.dtype)
@@ -172,7 +117,8 @@ def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, n0, n1):
             col = np.empty((ckk, nb * p), x.dtype)
             gyb = np.empty((o_, nb * p), x.dtype)
         for k in range(nb):
-            _im2col(x[b0 + k], col, k * p, g, oh, ow)
+            pad_image(x[b0 + k], padded, g[6], g[7])
+            im2col(padded, col, k * p, g, oh, ow, offsets)
         if nb == 1:
             np.dot(col, gy3[b0].T, part)
         else:
@@ -239,7 +185,16 @@ def _conv2d(op: Conv2D):
         y = np.empty((n, o, oh, ow), x.dtype)
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
-        args = (c_contiguous(x), c_contiguous(w).reshape(o, -1), y.reshape(n, o, p), g, oh, ow, _block(p, n))
+        args = (
+            c_contiguous(x),
+            c_contiguous(w).reshape(o, -1),
+            y.reshape(n, o, p),
+            g,
+            oh,
+            ow,
+            _block(p, n),
+            *window_layout(g, oh, ow, ow < GATHER_BELOW),
+        )
         split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
         return (y,)
 
@@ -263,7 +218,16 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
         g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
         w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
-        args = (c_contiguous(gy).reshape(n, o, p), w2t, gx, g, oh, ow, _block(p, n))
+        args = (
+            c_contiguous(gy).reshape(n, o, p),
+            w2t,
+            gx,
+            g,
+            oh,
+            ow,
+            _block(p, n),
+            *window_layout(g, oh, ow, ow < GATHER_BELOW),
+        )
         split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
         return (gx,)
 
@@ -285,13 +249,13 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         p = oh * ow
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
         x, gy3 = c_contiguous(x), c_contiguous(gy).reshape(n, o, p)
-        block = _block(p, n)
+        block, layout = _block(p, n), window_layout(g, oh, ow, ow < GATHER_BELOW)
         used = split(
             _conv_backprop_filter,
             n,
             n * o * c * kh * kw * p,
             True,
-            lambda t: (x, gy3, parts[t], g, oh, ow, block),
+            lambda t: (x, gy3, parts[t], g, oh, ow, block, *layout),
         )
         gwt = parts[0] if used == 1 else parts[:used].sum(axis=0)
         return (np.ascontiguousarray(gwt.T).reshape(o, c, kh, kw),)

@@ -1,7 +1,8 @@
 """CPU conv kernels (runtime/cpu/conv.py) beyond the op table's samples, against the reference device: the
-benchmark CNN's layers at batch 2 (forward and both gradients), strides, dilation, odd sizes, "same"
-padding resolved at run time, float64, one thread against several, BLAS's thread count given back, and
-a small CNN's gradients end to end. Pooling: test_pool.py."""
+benchmark CNN's layers at batch 2 (forward and both gradients), strides, dilation, odd sizes (with
+either window copy of runtime/cpu/im2col.py), "same" padding resolved at run time, float64, one thread
+against several, BLAS's thread count given back, and a small CNN's gradients end to end.
+Pooling: test_pool.py."""
 
 import numba
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 import graphc as gc
 from graphc.ops.conv_grad import conv2d_backprop_filter, conv2d_backprop_input
+from graphc.runtime.cpu import conv as cpu_conv
 from graphc.runtime.cpu import threads as cpu_threads
 from graphc.runtime.cpu.registry import cpu_kernel
 
@@ -96,6 +98,16 @@ CONV_CASES = {
 
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
 def test_conv_attributes(case):
+    x_shape, w_shape, kw = case
+    _compare(_conv_and_grads(**kw), _conv_case(x_shape, w_shape, **kw))
+
+
+@pytest.mark.parametrize("gather_below", [0, 1 << 30], ids=["row_copies", "gathered"])
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
+def test_both_window_copies_match_reference(case, gather_below, monkeypatch):
+    """im2col/col2im copy output rows or gather through an offset table, chosen by the output's width:
+    each of them, forced, on every geometry."""
+    monkeypatch.setattr(cpu_conv, "GATHER_BELOW", gather_below)
     x_shape, w_shape, kw = case
     _compare(_conv_and_grads(**kw), _conv_case(x_shape, w_shape, **kw))
 
