@@ -22,12 +22,14 @@ Where each value produced by a bound kernel lives:
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
 
 from graphc.ir.graph import Node, Tensor
 from graphc.passes.memory import plan_memory
+from graphc.runtime.cpu import threads
 from graphc.runtime.cpu.segment import entry_point_after_first_call, segment_function
 
 #: arrays kept per pooled output: two cover a double-buffered variable, one more a fetched value held
@@ -111,6 +113,7 @@ class RunPlan:
             steps,
             self.placement,
             self.segment_sources,
+            types,
         )
 
 
@@ -157,7 +160,73 @@ def _segments(schedule, steps) -> dict[Node, list[Node]]:
     return found
 
 
-def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None):
+#: kernels run as a pair only when each has at least this many multiply-adds (~80 us on one thread):
+#: below it the pool hand-off (30-80 us) costs more than running them one after the other saves
+PAIR_WORK = 1 << 23
+_CONV_FAMILY = {"Conv2D": (1, 0), "Conv2DBackpropInput": (1, 0), "Conv2DBackpropFilter": (2, 1)}
+
+
+def _pair_work(node: Node, steps, kernels, types) -> int:
+    """The multiply-adds of a kernel that can run beside another, one on each thread
+    (``threads.run_pair``), else 0: convolutions (their ``split`` then runs serially) and GEMMs held
+    to one BLAS thread (MatMul in programs that use the pool)."""
+    name = type(node.op).__name__
+    shapes = [types[t].shape for t in [*node.inputs, *node.outputs]]
+    if name == "MatMul" and node in steps and getattr(steps[node], "one_thread", False):
+        (m, k), (_, n) = shapes[:2]
+        return m * n * k
+    kernel = kernels.get(node.name)
+    if name in _CONV_FAMILY and node not in steps and kernel is not None and kernel.name.startswith("numba["):
+        taps, big = _CONV_FAMILY[name]  # the filter-shaped input, and the (N, O, OH, OW) one
+        big_shape = shapes[-1] if name == "Conv2D" else shapes[big]
+        return math.prod(big_shape) * math.prod(shapes[taps][1:])
+    return 0
+
+
+def _pairs(schedule, steps, kernels, placement, types, skip) -> dict[Node, tuple[list[Node], Node]]:
+    """First node -> (view nodes to run before it, second node): two pairable kernels that can run
+    at once. Between them in the schedule there may only be view ops (run first, as they do not read
+    the first's outputs); the second must not read what the first writes, and its outputs must not
+    be arena buffers the first reads (``plan_memory`` reuses a buffer once its last reader ran, which
+    in a pair runs at the same time)."""
+    if not threads.pairs_possible():
+        return {}
+    roots = _view_roots(schedule)
+    found: dict[Node, tuple[list[Node], Node]] = {}
+    taken: set[Node] = set()
+    for i, first in enumerate(schedule):
+        if first in taken or first in skip or _pair_work(first, steps, kernels, types) < PAIR_WORK:
+            continue
+        made = set(first.outputs)
+        views: list[Node] = []
+        for second in schedule[i + 1 : i + 5]:
+            if second in skip:
+                break
+            if second.op.view_of_input and not second.op.stateful and not made & set(second.inputs):
+                views.append(second)
+                continue
+            if (
+                _pair_work(second, steps, kernels, types) >= PAIR_WORK
+                and not made & set(second.inputs)
+                and not _overlaps(first, second, roots, placement)
+            ):
+                found[first] = (views, second)
+                taken.update((first, second, *views))
+            break
+    return found
+
+
+def _overlaps(first: Node, second: Node, roots, placement) -> bool:
+    """Whether an output buffer of ``second`` may share memory with what ``first`` reads."""
+    read = [placement.get(roots.get(t, t)) for t in first.inputs]
+    read = [a for a in read if isinstance(a, np.ndarray)]
+    written = [placement.get(t) for t in second.outputs]
+    return any(isinstance(w, np.ndarray) and np.may_share_memory(w, r) for w in written for r in read)
+
+
+def generate_driver(
+    schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None, types=None
+):
     """The source of ``run(*feeds, state) -> list of output values`` and the function itself.
 
     Each node is one line or two (``v7 = k3(v2, v5)[0]``, or ``v7 = a3`` then ``s3(v2, v5, v7)`` for a
@@ -170,10 +239,22 @@ def generate_driver(schedule, feeds, outputs, kernels, steps=None, placement=Non
     """
     writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {})
     segments = _segments(schedule, writer.steps) if writer.steps else {}
+    segment_nodes = {n for nodes in segments.values() for n in nodes}
+    pairs = _pairs(schedule, writer.steps, kernels, writer.placement, types, segment_nodes) if types else {}
     in_segment: set[Node] = set()
+    done: set[Node] = set()
     for node in schedule:
         writer.name_outputs(node)
-        if node in in_segment:
+        if node in in_segment or node in done:
+            continue
+        if node in pairs:
+            views, second = pairs[node]
+            for n in [*views, second]:
+                writer.name_outputs(n)
+            for view in views:
+                writer.node(view)
+            writer.pair(node, second)
+            done.update((*views, second))
             continue
         nodes = segments.get(node)
         if nodes is None:
@@ -244,6 +325,27 @@ class _DriverWriter:
         else:
             lines.append(f"{indent}{call}")
 
+    def pair(self, first, second) -> None:
+        """Lines running two independent kernels at once (``threads.run_pair``)."""
+        k1, k2 = self.position[first], self.position[second]
+        self.env["pair"] = threads.run_pair
+        self.lines.append(f"    step[0] = {k1}")
+        calls = []
+        for n in (first, second):
+            k = self.position[n]
+            if n in self.steps:
+                self.buffers(n, "    ")
+                self.env[f"s{k}"] = self.steps[n]
+                calls.append(f"s{k}, ({self.args(n, outputs=True)},)")
+            else:
+                self.env[f"k{k}"] = self.kernels[n.name].fn
+                calls.append(f"k{k}, ({self.args(n)},)")
+        self.lines.append(f"    r{k1}, r{k2} = pair({calls[0]}, {calls[1]}, step, {k2})")
+        for n in (first, second):
+            if n not in self.steps and n.outputs:
+                names = ", ".join(self.names[t] for t in n.outputs)
+                self.lines.append(f"    {names}, = r{self.position[n]}")
+
     def buffers(self, node, indent: str) -> None:
         """Lines giving a bound step's outputs their arrays: arena views, pooled or fresh arrays."""
         k = self.position[node]
@@ -293,7 +395,9 @@ class _DriverWriter:
         if not checks:
             self.lines += ["    else:", f"        {name}({args})"]
             return name, source
-        self.lines += [f"    elif {' and '.join(checks)}:", f"        {name}({args})", "    else:"]
+        if checks != exact:  # layouts the kernels take that the entry point was not made for
+            self.lines += [f"    elif {' and '.join(checks)}:", f"        {name}({args})"]
+        self.lines.append("    else:")
         for n in bound:
             k = self.position[n]
             self.env[f"s{k}"] = self.steps[n]

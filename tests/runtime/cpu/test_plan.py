@@ -220,3 +220,55 @@ def test_a_fused_reduction_runs_inside_a_segment_for_every_batch_size(graph, red
         (segment,) = [s for k, s in cpu.executable.sources().items() if k.startswith(f"__plan_{n}x6__g")]
         sources.append(segment)
     assert sources[0] == sources[1]  # one source: the second batch size compiled nothing
+
+
+def _pair_lines(fn) -> list[str]:
+    plan = next(p for p in _backend(fn)._plans.values() if p is not None)
+    return [line for line in plan.source.splitlines() if "pair(" in line]
+
+
+def test_the_gradients_of_a_convolution_run_as_a_pair_with_the_reference_numbers(graph):
+    rng = np.random.default_rng(5)
+    x = gc.placeholder("float32", (None, 16, 16, 16), name="x")
+    w = gc.Variable(rng.standard_normal((32, 16, 3, 3)).astype(np.float32) * 0.1, name="w")
+    loss = gc.reduce_sum(gc.relu(gc.conv2d(x, w, padding=1)) ** 2)
+    gx, gw = gc.grad(loss, [x, w])
+    cpu, ref = gc.function([x], [gx, gw]), gc.function([x], [gx, gw], device="reference")
+    a = rng.standard_normal((8, 16, 16, 16)).astype(np.float32)
+    for got, want in zip(cpu(a), ref(a), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    if gc.runtime.cpu.threads.pairs_possible():
+        assert len(_pair_lines(cpu)) == 1
+
+
+def _products(shared_input: bool):
+    """Two independent 64x512x512 products in a program that runs kernels on the pool (a conv), so
+    that they are GEMMs held to one BLAS thread, the kind a plan runs as a pair."""
+    rng = np.random.default_rng(6)
+    x = gc.placeholder("float32", (64, 512), name="x")
+    img = gc.placeholder("float32", (2, 1, 8, 8), name="img")
+    w1 = gc.Variable(rng.standard_normal((512, 512)).astype(np.float32) * 0.05, name="w1")
+    w2 = gc.Variable(rng.standard_normal((512, 512)).astype(np.float32) * 0.05, name="w2")
+    k = gc.Variable(np.ones((1, 1, 3, 3), np.float32), name="k")
+    t = gc.tanh(x)
+    u = t if shared_input else gc.exp(x * 0.1)
+    a, b = gc.matmul(t, w1), gc.matmul(u, w2)
+    outs = [gc.relu(a) + b * 2.0, gc.reduce_sum(gc.conv2d(img, k))]
+    cpu, ref = gc.function([x, img], outs), gc.function([x, img], outs, device="reference")
+    feeds = rng.standard_normal((64, 512)).astype(np.float32), np.ones((2, 1, 8, 8), np.float32)
+    for _ in range(2):
+        for got, want in zip(cpu(*feeds), ref(*feeds), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    return cpu
+
+
+def test_independent_large_products_run_as_a_pair_with_the_reference_numbers(graph):
+    cpu = _products(shared_input=True)
+    if gc.runtime.cpu.threads.pairs_possible():
+        assert len(_pair_lines(cpu)) == 1
+
+
+def test_a_product_never_runs_beside_one_whose_output_takes_the_buffer_it_reads(graph):
+    # tanh(x) is read last by the first product: plan_memory gives its buffer to the second's output
+    cpu = _products(shared_input=False)
+    assert _pair_lines(cpu) == []
