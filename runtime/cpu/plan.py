@@ -22,7 +22,6 @@ Where each value produced by a bound kernel lives:
 
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from graphc.ir.graph import Node, Tensor
 from graphc.passes.memory import plan_memory
 from graphc.runtime.cpu import threads
+from graphc.runtime.cpu.pairs import find_pairs
 from graphc.runtime.cpu.segment import entry_point_after_first_call, segment_function
 
 #: arrays kept per pooled output: two cover a double-buffered variable, one more a fetched value held
@@ -160,70 +160,6 @@ def _segments(schedule, steps) -> dict[Node, list[Node]]:
     return found
 
 
-#: kernels run as a pair only when each has at least this many multiply-adds (~80 us on one thread):
-#: below it the pool hand-off (30-80 us) costs more than running them one after the other saves
-PAIR_WORK = 1 << 23
-_CONV_FAMILY = {"Conv2D": (1, 0), "Conv2DBackpropInput": (1, 0), "Conv2DBackpropFilter": (2, 1)}
-
-
-def _pair_work(node: Node, steps, kernels, types) -> int:
-    """The multiply-adds of a kernel that can run beside another, one on each thread
-    (``threads.run_pair``), else 0: convolutions (their ``split`` then runs serially) and GEMMs held
-    to one BLAS thread (MatMul in programs that use the pool)."""
-    name = type(node.op).__name__
-    shapes = [types[t].shape for t in [*node.inputs, *node.outputs]]
-    if name == "MatMul" and node in steps and getattr(steps[node], "one_thread", False):
-        (m, k), (_, n) = shapes[:2]
-        return m * n * k
-    kernel = kernels.get(node.name)
-    if name in _CONV_FAMILY and node not in steps and kernel is not None and kernel.name.startswith("numba["):
-        taps, big = _CONV_FAMILY[name]  # the filter-shaped input, and the (N, O, OH, OW) one
-        big_shape = shapes[-1] if name == "Conv2D" else shapes[big]
-        return math.prod(big_shape) * math.prod(shapes[taps][1:])
-    return 0
-
-
-def _pairs(schedule, steps, kernels, placement, types, skip) -> dict[Node, tuple[list[Node], Node]]:
-    """First node -> (view nodes to run before it, second node): two pairable kernels that can run
-    at once. Between them in the schedule there may only be view ops (run first, as they do not read
-    the first's outputs); the second must not read what the first writes, and its outputs must not
-    be arena buffers the first reads (``plan_memory`` reuses a buffer once its last reader ran, which
-    in a pair runs at the same time)."""
-    if not threads.pairs_possible():
-        return {}
-    roots = _view_roots(schedule)
-    found: dict[Node, tuple[list[Node], Node]] = {}
-    taken: set[Node] = set()
-    for i, first in enumerate(schedule):
-        if first in taken or first in skip or _pair_work(first, steps, kernels, types) < PAIR_WORK:
-            continue
-        made = set(first.outputs)
-        views: list[Node] = []
-        for second in schedule[i + 1 : i + 5]:
-            if second in skip:
-                break
-            if second.op.view_of_input and not second.op.stateful and not made & set(second.inputs):
-                views.append(second)
-                continue
-            if (
-                _pair_work(second, steps, kernels, types) >= PAIR_WORK
-                and not made & set(second.inputs)
-                and not _overlaps(first, second, roots, placement)
-            ):
-                found[first] = (views, second)
-                taken.update((first, second, *views))
-            break
-    return found
-
-
-def _overlaps(first: Node, second: Node, roots, placement) -> bool:
-    """Whether an output buffer of ``second`` may share memory with what ``first`` reads."""
-    read = [placement.get(roots.get(t, t)) for t in first.inputs]
-    read = [a for a in read if isinstance(a, np.ndarray)]
-    written = [placement.get(t) for t in second.outputs]
-    return any(isinstance(w, np.ndarray) and np.may_share_memory(w, r) for w in written for r in read)
-
-
 def generate_driver(
     schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None, types=None
 ):
@@ -240,7 +176,12 @@ def generate_driver(
     writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {})
     segments = _segments(schedule, writer.steps) if writer.steps else {}
     segment_nodes = {n for nodes in segments.values() for n in nodes}
-    pairs = _pairs(schedule, writer.steps, kernels, writer.placement, types, segment_nodes) if types else {}
+    roots = _view_roots(schedule)
+    pairs = (
+        find_pairs(schedule, writer.steps, kernels, writer.placement, types, segment_nodes, roots)
+        if types
+        else {}
+    )
     in_segment: set[Node] = set()
     done: set[Node] = set()
     for node in schedule:
