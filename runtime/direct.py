@@ -1,7 +1,8 @@
-"""The direct call path of ``graphc.function``: what a repeated call costs when nothing is written.
+"""The direct path of ``graphc.function`` and ``Session.run``: repeated runs that write nothing.
 
-A call of a function that only fetches (no updates, nothing stateful but variable reads) with numpy
-arrays of the input dtypes and of shapes it has run before goes straight to the run plan's driver
+A call of a function (or a ``Session.run``) that only fetches (no updates, nothing stateful but
+variable reads) with numpy arrays of the input dtypes and of shapes it has run before goes straight
+to the run plan's driver
 (``runtime/cpu/plan.py``): a dtype check and a dictionary lookup per call, the driver given the
 session's values dict as it is (a ``ReadOnlyState``). The general path around the same driver (the
 session's copy-on-write ``RunState``, the executable's and backend's dispatch, the feed loop) cost
