@@ -2,11 +2,10 @@
 
 A call of a function (or a ``Session.run``) that only fetches (no updates, nothing stateful but
 variable reads) with numpy arrays of the input dtypes and of shapes it has run before goes straight
-to the run plan's driver
-(``runtime/cpu/plan.py``): a dtype check and a dictionary lookup per call, the driver given the
-session's values dict as it is (a ``ReadOnlyState``). The general path around the same driver (the
-session's copy-on-write ``RunState``, the executable's and backend's dispatch, the feed loop) cost
-~3.5 us of a 10 us batch-1 inference (bench/NOTES.md).
+to the run plan's driver (``runtime/cpu/plan.py``): a dtype check and a dictionary lookup per call,
+the driver given the session's values dict as it is (a ``ReadOnlyState``). The general path around
+the same driver (the session's copy-on-write ``RunState``, the executable's and backend's dispatch,
+the feed loop) cost ~3.5 us of a 10 us batch-1 inference (bench/NOTES.md).
 
 Whatever the direct path cannot do, the general path does, from the start: another dtype or shape, a
 value that is not an array, a variable's first read (which initializes it), another thread running
