@@ -85,9 +85,10 @@ class Function:
                 if feeds[k] is a and len(self._accepted[k]) < 64:
                     self._accepted[k].add(a.shape)
         values = self.session.execute(self.executable, feeds)
-        key = feeds[0].shape if len(feeds) == 1 else tuple(a.shape for a in feeds)
+        shapes = tuple(a.shape for a in feeds)
+        key = shapes[0] if len(feeds) == 1 else shapes  # as direct_call's ``call`` looks it up
         if key not in self._drivers and len(self._drivers) < MAX_DRIVERS:
-            direct = self.executable.direct(tuple(a.shape for a in feeds))
+            direct = self.executable.direct(shapes)
             if direct is not None:
                 self._drivers[key] = direct
         return values[0] if self._single else values

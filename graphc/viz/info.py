@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from graphc.ir.graph import Graph, Node
+from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.types import TensorType
 
 MOVES_DATA = {
@@ -76,26 +77,31 @@ def _size(t: TensorType, batch: int) -> int:
     return math.prod(batch if d is None else d for d in t.shape)
 
 
-def node_flops(node: Node, batch: int = 1) -> int:
-    """The estimated floating-point operations of one run of ``node``."""
+def node_flops(node: Node, batch: int = 1, types: Mapping[Tensor, TensorType] | None = None) -> int:
+    """The estimated floating-point operations of one run of ``node``; ``types`` (concrete types
+    per tensor, as a run plan knows them) replaces the graph's types where it has them."""
     op = node.op.type_name
     if op in MOVES_DATA or not node.outputs:
         return 0
-    out = sum(_size(t.type, batch) for t in node.outputs)
+
+    def typ(t: Tensor) -> TensorType:
+        return types[t] if types is not None and t in types else t.type
+
+    out = sum(_size(typ(t), batch) for t in node.outputs)
     if op == "MatMul":
-        k = node.inputs[0].shape[-1]
+        k = typ(node.inputs[0]).shape[-1]
         return 2 * out * (batch if k is None else k)
     if op in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"):
-        w = node.inputs[1].type if op != "Conv2DBackpropFilter" else node.inputs[2].type
+        w = typ(node.inputs[1] if op != "Conv2DBackpropFilter" else node.inputs[2])
         c_out, c_in, kh, kw = (batch if d is None else d for d in w.shape)
         y = (
-            node.outputs[0].type
+            typ(node.outputs[0])
             if op == "Conv2D"
-            else node.inputs[0 if op != "Conv2DBackpropFilter" else 1].type
+            else typ(node.inputs[0 if op != "Conv2DBackpropFilter" else 1])
         )
         return 2 * _size(y, batch) * c_in * kh * kw
     if op == "FusedOp":  # each body op runs over (at most) the largest output
-        return max(_size(t.type, batch) for t in node.outputs) * len(node.op.body)
-    if node.inputs and out < _size(node.inputs[0].type, batch):  # a reduction, or a pooling window
-        return _size(node.inputs[0].type, batch)
+        return max(_size(typ(t), batch) for t in node.outputs) * len(node.op.body)
+    if node.inputs and out < _size(typ(node.inputs[0]), batch):  # a reduction, or a pooling window
+        return _size(typ(node.inputs[0]), batch)
     return out

@@ -30,7 +30,7 @@ from graphc.ir.graph import Node
 from graphc.ops.conv import Conv2D
 from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput
 from graphc.runtime.cpu import cython_blas
-from graphc.runtime.cpu.im2col import GATHER_BELOW, col2im, im2col, pad_image, window_layout
+from graphc.runtime.cpu.im2col import GATHER_BELOW, col2im, im2col, pad_image, unsigned, window_layout
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.threads import POOL_OPS, split
 
@@ -40,11 +40,6 @@ _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 BLOCK_COLUMNS = 256
 
 # --- Numba loops (geometry ``g`` = (kh, kw, sh, sw, dh, dw, top, left); window copies: im2col.py) ------
-
-
-@njit(inline="always", **_OPTIONS)
-def _u(i):
-    return np.uint64(i)
 
 
 @njit(**_OPTIONS)
@@ -125,7 +120,7 @@ def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, hp, wp, offsets, n0, n1
             for k in range(nb):  # the block's images side by side: rows of p contiguous values
                 for o in range(o_):
                     for q in range(p):
-                        gyb[o, _u(k * p + q)] = gy3[b0 + k, o, q]
+                        gyb[o, unsigned(k * p + q)] = gy3[b0 + k, o, q]
             np.dot(col, gyb.T, part)
         for r in range(ckk):
             for o in range(o_):

@@ -28,7 +28,7 @@ GATHER_BELOW = 8
 
 
 @njit(inline="always", **_OPTIONS)
-def _u(i):
+def unsigned(i):
     """Unsigned index: Numba then skips its negative-index wraparound, which blocks vectorization."""
     return np.uint64(i)
 
@@ -57,7 +57,7 @@ def pad_image(x, padded, top, left):
             dst = padded[c, r + top]
             src = x[c, r]
             for s in range(cols):
-                dst[_u(s + left)] = src[_u(s)]
+                dst[unsigned(s + left)] = src[unsigned(s)]
 
 
 @njit(**_OPTIONS)
@@ -74,17 +74,17 @@ def im2col(padded, col, col0, g, oh, ow, offsets):
                 if offsets.shape[0]:
                     src = flat[c * plane + a * dh * wp + b * dw :]
                     for q in range(p):
-                        dst[_u(col0 + q)] = src[_u(offsets[q])]
+                        dst[unsigned(col0 + q)] = src[unsigned(offsets[q])]
                     continue
                 for i in range(oh):
                     src = padded[c, i * sh + a * dh]
                     base = col0 + i * ow
                     if sw == 1:  # contiguous: a plain vectorized copy
                         for j in range(ow):
-                            dst[_u(base + j)] = src[_u(j + b * dw)]
+                            dst[unsigned(base + j)] = src[unsigned(j + b * dw)]
                     else:
                         for j in range(ow):
-                            dst[_u(base + j)] = src[_u(j * sw + b * dw)]
+                            dst[unsigned(base + j)] = src[unsigned(j * sw + b * dw)]
 
 
 @njit(**_OPTIONS)
@@ -104,17 +104,17 @@ def col2im(col, col0, padded, gx, g, oh, ow, offsets):
                 if offsets.shape[0]:
                     dst = flat[c * plane + a * dh * wp + b * dw :]
                     for q in range(p):
-                        dst[_u(offsets[q])] += src[_u(col0 + q)]
+                        dst[unsigned(offsets[q])] += src[unsigned(col0 + q)]
                     continue
                 for i in range(oh):
                     dst = padded[c, i * sh + a * dh]
                     base = col0 + i * ow
                     if sw == 1:
                         for j in range(ow):
-                            dst[_u(j + b * dw)] += src[_u(base + j)]
+                            dst[unsigned(j + b * dw)] += src[unsigned(base + j)]
                     else:
                         for j in range(ow):
-                            dst[_u(j * sw + b * dw)] += src[_u(base + j)]
+                            dst[unsigned(j * sw + b * dw)] += src[unsigned(base + j)]
     h, w = gx.shape[1], gx.shape[2]
     rows = max(0, min(h, padded.shape[1] - top))
     cols = max(0, min(w, padded.shape[2] - left))
@@ -123,10 +123,10 @@ def col2im(col, col0, padded, gx, g, oh, ow, offsets):
             dst = gx[c, r]
             if r >= rows:  # below the last window: no window read these pixels
                 for s in range(w):
-                    dst[_u(s)] = 0
+                    dst[unsigned(s)] = 0
                 continue
             src = padded[c, r + top]
             for s in range(cols):
-                dst[_u(s)] = src[_u(s + left)]
+                dst[unsigned(s)] = src[unsigned(s + left)]
             for s in range(cols, w):
-                dst[_u(s)] = 0
+                dst[unsigned(s)] = 0

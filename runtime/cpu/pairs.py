@@ -10,17 +10,16 @@ measured ~0.3 ms faster (bench/NOTES.md, "Pairs").
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from graphc.ir.graph import Node
 from graphc.runtime.cpu import threads
+from graphc.viz.info import node_flops
 
 #: kernels run as a pair only when each has at least this many multiply-adds (~80 us on one thread):
 #: below it the pool hand-off (30-80 us) costs more than running them one after the other saves
 PAIR_WORK = 1 << 23
-_CONV_FAMILY = {"Conv2D": (1, 0), "Conv2DBackpropInput": (1, 0), "Conv2DBackpropFilter": (2, 1)}
+_CONV_FAMILY = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
 
 
 def _pair_work(node: Node, steps, kernels, types) -> int:
@@ -28,16 +27,12 @@ def _pair_work(node: Node, steps, kernels, types) -> int:
     (``threads.run_pair``), else 0: convolutions (their ``split`` then runs serially) and GEMMs held
     to one BLAS thread (MatMul in programs that use the pool)."""
     name = type(node.op).__name__
-    shapes = [types[t].shape for t in [*node.inputs, *node.outputs]]
-    if name == "MatMul" and node in steps and getattr(steps[node], "one_thread", False):
-        (m, k), (_, n) = shapes[:2]
-        return m * n * k
     kernel = kernels.get(node.name)
-    if name in _CONV_FAMILY and node not in steps and kernel is not None and kernel.name.startswith("numba["):
-        taps, big = _CONV_FAMILY[name]  # the filter-shaped input, and the (N, O, OH, OW) one
-        big_shape = shapes[-1] if name == "Conv2D" else shapes[big]
-        return math.prod(big_shape) * math.prod(shapes[taps][1:])
-    return 0
+    held_gemm = name == "MatMul" and getattr(steps.get(node), "one_thread", False)
+    conv = (
+        name in _CONV_FAMILY and node not in steps and kernel is not None and kernel.name.startswith("numba[")
+    )
+    return node_flops(node, types=types) // 2 if held_gemm or conv else 0
 
 
 def find_pairs(

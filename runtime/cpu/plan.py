@@ -175,13 +175,11 @@ def generate_driver(
     """
     writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {})
     segments = _segments(schedule, writer.steps) if writer.steps else {}
-    segment_nodes = {n for nodes in segments.values() for n in nodes}
-    roots = _view_roots(schedule)
-    pairs = (
-        find_pairs(schedule, writer.steps, kernels, writer.placement, types, segment_nodes, roots)
-        if types
-        else {}
-    )
+    pairs = {}
+    if types:  # a run plan's driver: shapes are known
+        segment_nodes = {n for nodes in segments.values() for n in nodes}
+        roots = _view_roots(schedule)
+        pairs = find_pairs(schedule, writer.steps, kernels, writer.placement, types, segment_nodes, roots)
     in_segment: set[Node] = set()
     done: set[Node] = set()
     for node in schedule:
@@ -327,17 +325,19 @@ class _DriverWriter:
         # arguments), so it is taken only where the types cannot differ from the call that found it:
         # arrays from outside the plan C-contiguous (dtypes and shapes are the plan's, the plan's own
         # arrays and variable values always C-contiguous); other layouts go through the dispatcher
-        exact = self.outside_c_checks(bound, params)
-        checks = self.layout_checks(bound)
-        if not exact:
-            self.lines.append(f"    {entry}({args})")
-            return name, source
-        self.lines += [f"    if {' and '.join(exact)}:", f"        {entry}({args})"]
-        if not checks:
-            self.lines += ["    else:", f"        {name}({args})"]
-            return name, source
-        if checks != exact:  # layouts the kernels take that the entry point was not made for
-            self.lines += [f"    elif {' and '.join(checks)}:", f"        {name}({args})"]
+        outside = self.outside_inputs(bound)
+        exact, checks = self.c_checks(outside, params), self.layout_checks(outside)
+        branches = [] if exact is None else [(exact, entry)]
+        if exact is None or checks != exact:  # layouts the kernels take that the entry was not made for
+            branches.append((checks, name))
+        for i, (conditions, fn) in enumerate(branches):
+            if not conditions:
+                self.lines += [f"    {fn}({args})"] if i == 0 else ["    else:", f"        {fn}({args})"]
+                return name, source
+            self.lines += [
+                f"    {'elif' if i else 'if'} {' and '.join(conditions)}:",
+                f"        {fn}({args})",
+            ]
         self.lines.append("    else:")
         for n in bound:
             k = self.position[n]
@@ -345,31 +345,36 @@ class _DriverWriter:
             self.lines += [f"        step[0] = {k}", f"        s{k}({self.args(n, outputs=True)})"]
         return name, source
 
-    def outside_c_checks(self, bound, params) -> list[str]:
-        """Conditions that every array a segment reads from outside the plan's buffers, variables
-        and constants (feeds, other kernels' results) is C-contiguous."""
+    def outside_inputs(self, bound) -> list[tuple[Tensor, str]]:
+        """(tensor, the layout its kernel needs) for each input a segment reads from outside the
+        plan's buffers: feeds, other kernels' results, constants. Variable values are always
+        C-contiguous, so they are not among them."""
         made_inside = {t for n in bound for t in n.outputs}
-        outside = {
-            self.names[t]
+        return [
+            (t, layout)
             for n in bound
-            for t in n.inputs
-            if t not in made_inside
-            and t not in self.placement
-            and type(t.node.op).__name__ not in ("ReadVariable", "Constant")
-        }
-        return [f"{v}.flags.c_contiguous" for v in params if v in outside]
+            for t, layout in zip(n.inputs, self.steps[n].njit.layouts, strict=True)
+            if t not in made_inside and t not in self.placement and type(t.node.op).__name__ != "ReadVariable"
+        ]
 
-    def layout_checks(self, bound) -> list[str]:
-        """Conditions on the arrays a segment reads from outside the plan's buffers (feeds, numpy
-        kernels' results): the layouts its kernels need. Variable values are always C-contiguous."""
-        made_inside = {t for n in bound for t in n.outputs}
+    def c_checks(self, outside, params) -> list[str] | None:
+        """Conditions that every array of ``outside`` is C-contiguous, or None where a constant is not
+        (a constant is the same array every run: it is checked here, once)."""
+        names = set()
+        for t, _ in outside:
+            if type(t.node.op).__name__ != "Constant":
+                names.add(self.names[t])
+            elif not t.node.op.value.flags.c_contiguous:
+                return None
+        return [f"{v}.flags.c_contiguous" for v in params if v in names]
+
+    def layout_checks(self, outside) -> list[str]:
+        """Conditions that the arrays of ``outside`` have the layouts their kernels need."""
         needs: dict[str, str] = {}
-        for n in bound:
-            for t, layout in zip(n.inputs, self.steps[n].njit.layouts, strict=True):
-                from_state = type(t.node.op).__name__ == "ReadVariable"
-                if t not in made_inside and t not in self.placement and layout and not from_state:
-                    name = self.names[t]
-                    needs[name] = "C" if layout == "C" or needs.get(name) == "C" else "CF"
+        for t, layout in outside:
+            if layout:
+                name = self.names[t]
+                needs[name] = "C" if layout == "C" or needs.get(name) == "C" else "CF"
         return [
             f"{v}.flags.c_contiguous" if lay == "C" else f"({v}.flags.c_contiguous or {v}.flags.f_contiguous)"
             for v, lay in needs.items()

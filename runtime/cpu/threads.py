@@ -192,12 +192,8 @@ def split(fn, count: int, work: int, gemm: bool, args) -> int:
     on one range: these GEMMs are small, and OpenBLAS's own 2 threads made them 2-3x slower. Where it
     cannot be held to one thread, the whole range runs on the caller's thread, BLAS keeping its threads.
     """
-    threads = (
-        1
-        if getattr(_local, "serial", False)
-        else min(count, numba.get_num_threads(), max(1, work // THREAD_WORK))
-    )
-    if gemm and not scipy_blas.available:
+    threads = min(count, numba.get_num_threads(), max(1, work // THREAD_WORK))
+    if getattr(_local, "serial", False) or (gemm and not scipy_blas.available):
         threads = 1
     bounds = [count * t // threads for t in range(threads + 1)]
     calls = [(*(args(t) if callable(args) else args), bounds[t], bounds[t + 1]) for t in range(threads)]

@@ -272,3 +272,14 @@ def test_a_product_never_runs_beside_one_whose_output_takes_the_buffer_it_reads(
     # tanh(x) is read last by the first product: plan_memory gives its buffer to the second's output
     cpu = _products(shared_input=False)
     assert _pair_lines(cpu) == []
+
+
+def test_a_constant_of_another_layout_in_a_segment_gives_the_reference_numbers(graph):
+    x = gc.placeholder("float32", (5, 6), name="x")
+    w = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4), name="w")
+    c = gc.constant(np.asfortranarray(np.arange(20, dtype=np.float32).reshape(5, 4)))
+    y = gc.relu(gc.matmul(x, w) + c) * 2.0
+    cpu, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    a = np.random.default_rng(7).standard_normal((5, 6)).astype(np.float32)
+    for _ in range(3):
+        np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
