@@ -1,5 +1,6 @@
 """Generated elementwise loops (runtime/cpu/elementwise.py): the flat, broadcast and parallel shapes."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -83,6 +84,38 @@ def test_a_fused_sum_or_mean_is_accumulated_in_the_loop_with_the_reference_numbe
         source = f.read()
     marker = {"cols": "acc_row[c] +=", "rows": "red[r] =", "all": "red[0] ="}[kind]
     assert marker in source and "o0[i]" not in source  # accumulated: no scratch array written
+
+
+@pytest.mark.parametrize(
+    ("shape", "reduce"),
+    [
+        ((24,), lambda v: gc.reduce_sum(v, axis=0)),
+        ((24,), lambda v: gc.reduce_mean(v, axis=0)),
+        ((4, 6), lambda v: gc.reduce_sum(v, axis=0)),  # a row of 6 repeated 4 times per kept value
+        ((3, 4, 6), lambda v: gc.reduce_sum(v, axis=(0, 1))),
+    ],
+)
+def test_a_big_column_sum_runs_on_every_thread_with_the_reference_numbers(graph, monkeypatch, shape, reduce):
+    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    monkeypatch.setattr(elementwise, "PARALLEL_SUM_ABOVE", 1)
+    h = gc.placeholder("float32", (None, *shape), name="h")
+    g = gc.placeholder("float32", (None, *shape), name="g")
+    bias = gc.Variable(np.linspace(-1, 1, shape[-1], dtype=np.float32), name="bias")
+    cpu, ref = _both([h, g], lambda h, g: [reduce(gc.where(h + bias > 0, g, 0.0)), g * 2.0 + h])
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 37, 600):  # fewer rows than threads, uneven ranges, many rows
+        a, b = (rng.standard_normal((n, *shape)).astype(np.float32) for _ in range(2))
+        for got, want in zip(cpu(a, b), ref(a, b), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    if numba.get_num_threads() > 1:
+        plan = cpu.executable.backend._plans[((600, *shape), (600, *shape))]
+        steps = [s for s in plan.steps.values() if "call" in s.__code__.co_freevars]
+        calls = [
+            dict(zip(s.__code__.co_freevars, s.__closure__, strict=True))["call"].cell_contents for s in steps
+        ]
+        assert [c[0].py_func.__name__ for c in calls if c is not None] == ["kernel_par"]
+        reducing = [s for s, c in zip(steps, calls, strict=True) if c is not None]
+        assert not hasattr(reducing[0], "njit")  # a parallel loop stays out of segments
 
 
 def test_a_fused_reduction_with_a_non_contiguous_input_takes_the_scratch_path(graph):
