@@ -3,8 +3,7 @@
 The CPU executable runs a generated driver (runtime/cpu/plan.py) whose globals name every call it makes:
 ``k<i>`` an unbound kernel, ``s<i>`` a kernel bound to the run plan's buffers, ``g<i>`` a segment of
 bound Numba kernels run as one call (from schedule node i on), ``b<i>_<j>`` an output buffer's pool,
-``entry<i>`` the segment's compiled entry point (what the driver calls once the first call found it),
-``h<i>`` a region run as two halves of the batch (runtime/cpu/halves.py).
+``entry<i>`` the segment's compiled entry point (what the driver calls once the first call found it).
 This wraps each of them with a timer (the driver looks its globals up at every call), runs ``--steps``
 steps as ``Function.__call__`` does, and prints the median per node and per kernel kind, largest
 first. Stateful nodes (variable reads and writes) are not timed. Each timer pair adds ~0.2 us, so the
@@ -40,12 +39,11 @@ def instrument(driver, schedule) -> dict[str, list[float]]:
     times: dict[str, list[float]] = defaultdict(list)
     env = driver.__globals__
     for name, fn in list(env.items()):
-        m = re.fullmatch(r"([ksgh]|entry)(\d+)", name)
+        m = re.fullmatch(r"([ksg]|entry)(\d+)", name)
         if m is None or not callable(fn):
             continue
         node = schedule[int(m.group(2))]
-        label = {"g": "segment from ", "entry": "segment from ", "h": "halves from "}.get(m.group(1), "")
-        label += node.name
+        label = f"segment from {node.name}" if m.group(1) in ("g", "entry") else node.name
         env[name] = _timed(fn, times[label])
     return times
 
@@ -92,7 +90,7 @@ def main() -> None:
     by_kind: dict[str, float] = defaultdict(float)
     for label, ms in med.items():
         kernel = backend.kernels.get(label)
-        by_kind[kernel.name if kernel else label.split(" from ")[0]] += ms
+        by_kind[kernel.name if kernel else "segment"] += ms
     print(f"step: median {statistics.median(whole) * 1e3:.2f} ms, min {min(whole) * 1e3:.2f} ms")
     print(f"other processes used {other:.2f} CPU meanwhile (above ~0.1: numbers are not usable)")
     print(f"sum of timed medians: {sum(med.values()):.2f} ms over {len(med)} calls\n")
@@ -104,7 +102,7 @@ def main() -> None:
         node, kernel = nodes.get(label), backend.kernels.get(label)
         shapes = [tuple(t.shape) for t in node.inputs] if node else ""
         bound = "bound" if plan is not None and node in plan.steps else ""
-        kind = kernel.name if kernel else label.split(" from ")[0]
+        kind = kernel.name if kernel else "segment"
         print(f"  {ms:8.3f}  {kind:28s} {bound:5s} {label[:58]:58s} {shapes}")
 
 

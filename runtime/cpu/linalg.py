@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 
 from graphc.ir.graph import Node
 from graphc.ops.linalg import MatMul
@@ -54,48 +54,6 @@ def gemm_batched(a, b, out):
     """out[i] = a[i] @ b[i] for C-contiguous stacks a (n, M, K), b (n, K, N), out (n, M, N)."""
     for i in range(a.shape[0]):
         np.dot(a[i], b[i], out[i])
-
-
-def _xxgemm(dtype):
-    """Numba's own BLAS entry (``numba_xxgemm`` in its helper library, what ``np.dot`` calls after
-    its checks): scipy's ``sgemm``/``dgemm`` with the column-major arguments written out."""
-    ptr = types.CPointer(dtype)
-    args = (types.char, types.char, types.char, types.intp, types.intp, types.intp, ptr, ptr)
-    args += (types.intp, ptr, types.intp, ptr, ptr, types.intp)
-    return types.ExternalFunction("numba_xxgemm", types.intc(*args))
-
-
-_sgemm, _dgemm = _xxgemm(types.float32), _xxgemm(types.float64)
-_N, _T, _S, _D = ord("N"), ord("T"), ord("s"), ord("d")  # ints: ord() in Numba compiles unicode code
-
-
-# ``gemm_direct32`` / ``gemm_direct64``: out = a @ b for 2-D ``a`` (M, K), ``b`` (K, N) of that dtype,
-# each C- or F-contiguous, a C-contiguous ``out`` (M, N), and ``scalars`` = [1, 0] of that dtype (BLAS's
-# alpha and beta): one BLAS call with no checks, copies or allocations, so it compiles in a fraction of
-# ``np.dot``'s time (it matters where one generated function calls GEMMs of several layouts:
-# ``runtime/cpu/halves.py``). Column-major BLAS computes out.T = b.T @ a.T: an operand whose rows are
-# contiguous is read as it is ("N"), a column-major one transposed ("T"). m, n, k > 0: callers check.
-
-
-@njit(**_OPTIONS)
-def gemm_direct32(a, b, out, scalars):
-    m, k = a.shape
-    n = b.shape[1]
-    # written out, not a helper: each njit function costs ~0.1 s of compile per signature
-    ta, lda = (_N, a.strides[0] // 4) if a.strides[1] == 4 else (_T, a.strides[1] // 4)
-    tb, ldb = (_N, b.strides[0] // 4) if b.strides[1] == 4 else (_T, b.strides[1] // 4)
-    alpha, beta, c = scalars[:1].ctypes, scalars[1:].ctypes, out.ctypes
-    _sgemm(_S, tb, ta, n, m, k, alpha, b.ctypes, max(1, ldb), a.ctypes, max(1, lda), beta, c, max(1, n))
-
-
-@njit(**_OPTIONS)
-def gemm_direct64(a, b, out, scalars):
-    m, k = a.shape
-    n = b.shape[1]
-    ta, lda = (_N, a.strides[0] // 8) if a.strides[1] == 8 else (_T, a.strides[1] // 8)
-    tb, ldb = (_N, b.strides[0] // 8) if b.strides[1] == 8 else (_T, b.strides[1] // 8)
-    alpha, beta, c = scalars[:1].ctypes, scalars[1:].ctypes, out.ctypes
-    _dgemm(_D, tb, ta, n, m, k, alpha, b.ctypes, max(1, ldb), a.ctypes, max(1, lda), beta, c, max(1, n))
 
 
 def _blas_layout(x: np.ndarray) -> np.ndarray:

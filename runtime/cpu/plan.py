@@ -28,7 +28,7 @@ import numpy as np
 
 from graphc.ir.graph import Node, Tensor
 from graphc.passes.memory import plan_memory
-from graphc.runtime.cpu import halves, threads
+from graphc.runtime.cpu import threads
 from graphc.runtime.cpu.pairs import find_pairs
 from graphc.runtime.cpu.segment import entry_point_after_first_call, segment_function
 
@@ -103,11 +103,6 @@ class RunPlan:
                     view = buffers[plan.assignment[t]][:nbytes].view(dtype).reshape(shape)
                     self.placement[t] = view
         self.steps = steps
-        self.regions = _find_halves(executable, shapes, steps, types, self.placement)
-        for region in self.regions:  # arrays of their own: two threads write them at once
-            for t in region.made:
-                if t in self.placement:
-                    self.placement[t] = np.empty(types[t].shape, types[t].dtype)
         self.arena_bytes = sum(b.nbytes for b in buffers)
         self.segment_sources: dict[str, str] = {}
         self.source, self.driver = generate_driver(
@@ -119,19 +114,7 @@ class RunPlan:
             self.placement,
             self.segment_sources,
             types,
-            self.regions,
         )
-
-
-def _find_halves(executable, shapes, steps, types, placement) -> list:
-    """The batch-half regions of this plan (``runtime/cpu/halves.py``); none in programs that run
-    kernels on the pool (the conv kernels split their own work over the threads)."""
-    if not halves.usable() or threads.uses_pool(executable.program_graph):
-        return []
-    batch = halves.batch_size(executable.feeds, shapes)
-    if batch is None:
-        return []
-    return halves.find_regions(executable.schedule, steps, types, batch, placement)
 
 
 def _may_keep_inputs(node: Node, kernels) -> bool:
@@ -178,15 +161,7 @@ def _segments(schedule, steps) -> dict[Node, list[Node]]:
 
 
 def generate_driver(
-    schedule,
-    feeds,
-    outputs,
-    kernels,
-    steps=None,
-    placement=None,
-    segment_sources=None,
-    types=None,
-    regions=(),
+    schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None, types=None
 ):
     """The source of ``run(*feeds, state) -> list of output values`` and the function itself.
 
@@ -199,27 +174,17 @@ def generate_driver(
     one). ``segment_sources`` (if given) receives each segment's generated source by name.
     """
     writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {})
-    region_at = {region.nodes[0]: region for region in regions}
-    in_region = {n for region in regions for n in (*region.nodes, *region.hoisted)}
-    others = {n: s for n, s in writer.steps.items() if n not in in_region}
-    segments = _segments(schedule, others) if others else {}
+    segments = _segments(schedule, writer.steps) if writer.steps else {}
     pairs = {}
     if types:  # a run plan's driver: shapes are known
         segment_nodes = {n for nodes in segments.values() for n in nodes}
         roots = _view_roots(schedule)
-        pairs = find_pairs(schedule, others, kernels, writer.placement, types, segment_nodes, roots)
+        pairs = find_pairs(schedule, writer.steps, kernels, writer.placement, types, segment_nodes, roots)
     in_segment: set[Node] = set()
     done: set[Node] = set()
     for node in schedule:
         writer.name_outputs(node)
         if node in in_segment or node in done:
-            continue
-        if node in region_at:
-            region = region_at[node]
-            name, source = writer.region(region)
-            done.update((*region.nodes, *region.hoisted))
-            if segment_sources is not None:
-                segment_sources[name] = source
             continue
         if node in pairs:
             views, second = pairs[node]
@@ -379,37 +344,6 @@ class _DriverWriter:
             self.env[f"s{k}"] = self.steps[n]
             self.lines += [f"        step[0] = {k}", f"        s{k}({self.args(n, outputs=True)})"]
         return name, source
-
-    def region(self, region) -> tuple[str, str]:
-        """Lines running a batch-half region (``runtime/cpu/halves.py``): the nodes it moved before
-        itself, its outputs' arrays, the call, then its transposed views again for later readers."""
-        for n in (*region.hoisted, *region.nodes):
-            self.name_outputs(n)
-        for n in region.hoisted:
-            self.node(n)
-        k = self.position[region.nodes[0]]
-        self.lines.append(f"    step[0] = {k}")
-        for n in region.nodes:
-            if n in self.steps:
-                self.buffers(n, "    ")
-        source, fn, tensors = halves.region_function(region, self.steps, self.names)
-        args, varying = [], []
-        for i, t in enumerate(tensors):
-            name = self.names[t]
-            # the plan's arrays and variable values are C-contiguous; other arrays read by rows are
-            # made so (a feed of another layout, a broadcast view from a numpy kernel): a row slice
-            # must be C-contiguous for the kernels and for BLAS
-            fixed = t in self.placement or type(t.node.op).__name__ in ("ReadVariable", "Constant")
-            args.append(name if fixed or t not in region.rows else f"contiguous({name})")
-            if not fixed and t not in region.rows:
-                varying.append(i)
-        partials = [self.placement[t] for t in region.partial]
-        self.env[f"h{k}"] = halves.region_runner(fn, partials, region.batch, varying)
-        self.env["contiguous"] = halves.contiguous
-        self.lines.append(f"    h{k}({', '.join(args)})")
-        for view in region.views:
-            self.node(view)
-        return f"h{k}", source
 
     def outside_inputs(self, bound) -> list[tuple[Tensor, str]]:
         """(tensor, the layout its kernel needs) for each input a segment reads from outside the

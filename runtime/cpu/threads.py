@@ -147,57 +147,6 @@ def workers() -> ThreadPoolExecutor:
     return _pool
 
 
-class Relay:
-    """A thread of its own that runs one call at a time, handed over with two locks: ~5 us to hand
-    off and ~11 us until a sleeping thread runs it, against ~24 / ~35 us through
-    ``ThreadPoolExecutor.submit`` (bench/NOTES.md). ``start`` returns False while another caller uses
-    it (that caller then runs the work itself); ``wait`` waits for the call and raises its error."""
-
-    def __init__(self):
-        self._busy = threading.Lock()
-        self._go = threading.Lock()
-        self._done = threading.Lock()
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)  # the thread does not survive a fork
-
-    def _reset(self):
-        self._busy = threading.Lock()
-        self._go, self._done = threading.Lock(), threading.Lock()
-        self._go.acquire()
-        self._done.acquire()
-        self._job, self._error, self._thread = None, None, None
-
-    def start(self, fn, args: tuple) -> bool:
-        if not self._busy.acquire(blocking=False):
-            return False
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="graphc-relay", daemon=True)
-            self._thread.start()
-        self._job = (fn, args)
-        self._go.release()
-        return True
-
-    def wait(self) -> None:
-        self._done.acquire()
-        error, self._error = self._error, None
-        self._busy.release()
-        if error is not None:
-            raise error
-
-    def _loop(self):
-        go, done = self._go, self._done
-        while True:
-            go.acquire()
-            fn, args = self._job
-            self._job = None
-            try:
-                fn(*args)
-            except BaseException as e:  # handed to the caller by ``wait``
-                self._error = e
-            done.release()
-
-
-relay = Relay()
 _local = threading.local()  # ``serial``: this thread runs one kernel of a pair (``run_pair``)
 
 
