@@ -29,7 +29,6 @@ import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 
 import numba
 
@@ -147,6 +146,73 @@ def workers() -> ThreadPoolExecutor:
     return _pool
 
 
+class Relay:
+    """A thread of its own that runs one call at a time, handed over with two locks: ~5 us to hand
+    off and ~11 us until the sleeping thread runs it, against ~24 / ~35 us through
+    ``ThreadPoolExecutor.submit`` (bench/NOTES.md). ``start`` returns False while another caller uses
+    it (that caller then goes to the pool); ``wait`` returns the call's result or raises its error."""
+
+    def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # the thread does not survive a fork
+
+    def _reset(self):
+        self._busy = threading.Lock()
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job = self._result = self._error = self._thread = None
+
+    def start(self, fn, args: tuple) -> bool:
+        if not self._busy.acquire(blocking=False):
+            return False
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="graphc-relay", daemon=True)
+            self._thread.start()
+        self._job = (fn, args)
+        self._go.release()
+        return True
+
+    def wait(self):
+        self._done.acquire()
+        result, error = self._result, self._error
+        self._result = self._error = None
+        self._busy.release()
+        if error is not None:
+            raise error
+        return result
+
+    def _loop(self):
+        go, done = self._go, self._done
+        while True:
+            go.acquire()
+            fn, args = self._job
+            self._job = None
+            try:
+                self._result = fn(*args)
+            except BaseException as e:  # handed to the caller by ``wait``
+                self._error = e
+            done.release()
+
+
+relay = Relay()
+
+
+def _hand_off(fn, args: tuple):
+    """Start ``fn(*args)`` on another thread (the relay, or the pool while the relay is busy) and
+    return the function that waits for its result."""
+    if relay.start(fn, args):
+        return relay.wait
+    return workers().submit(fn, *args).result
+
+
+def _wait_quietly(waits) -> None:
+    """Wait for every started call, ignoring their errors (the caller is raising its own)."""
+    for wait in waits:
+        with contextlib.suppress(BaseException):
+            wait()
+
+
 _local = threading.local()  # ``serial``: this thread runs one kernel of a pair (``run_pair``)
 
 
@@ -166,19 +232,19 @@ def _serially(fn, args):
 
 
 def run_pair(first, first_args: tuple, second, second_args: tuple, step: list, second_index: int):
-    """Run two independent kernels at once: ``second`` on the pool's worker and ``first`` here, each on
-    one thread (their ``split`` calls run serially), instead of one after the other on both threads.
-    A pool hand-off costs 30-80 us on this VM (a sleeping thread's wake-up), so one hand-off for two
+    """Run two independent kernels at once: ``second`` on another thread (the relay) and ``first``
+    here, each on one thread (their ``split`` calls run serially), instead of one after the other on
+    both threads. A hand-off costs a sleeping thread's wake-up on this VM, so one hand-off for two
     kernels saves one, and the two kernels keep their own data in their own core's cache. Returns
     both results; an error in ``second`` sets ``step[0] = second_index`` (the node errors name)."""
-    future = workers().submit(_serially, second, second_args)
+    wait = _hand_off(_serially, (second, second_args))
     try:
         first_result = _serially(first, first_args)
     except BaseException:
-        futures_wait([future])  # the worker may still be writing the outputs of ``second``
+        _wait_quietly([wait])  # the other thread may still be writing the outputs of ``second``
         raise
     try:
-        second_result = future.result()
+        second_result = wait()
     except BaseException:
         step[0] = second_index
         raise
@@ -198,8 +264,12 @@ def split(fn, count: int, work: int, gemm: bool, args) -> int:
     bounds = [count * t // threads for t in range(threads + 1)]
     calls = [(*(args(t) if callable(args) else args), bounds[t], bounds[t + 1]) for t in range(threads)]
     with scipy_blas if gemm and scipy_blas.available else NO_LIMIT:
-        futures = [workers().submit(fn, *call) for call in calls[1:]]
-        fn(*calls[0])
-        for future in futures:
-            future.result()
+        waits = [_hand_off(fn, call) for call in calls[1:]]
+        try:
+            fn(*calls[0])
+        except BaseException:
+            _wait_quietly(waits)  # the other ranges may still be writing
+            raise
+        for wait in waits:
+            wait()
     return threads

@@ -62,3 +62,75 @@ def test_a_failing_first_kernel_of_a_pair_waits_for_the_second():
     with pytest.raises(ValueError, match="first"):
         run_pair(fail, (), slow, (), step, 4)
     assert finished == [True] and step == [3]
+
+
+def test_the_relay_runs_a_call_on_another_thread_and_returns_its_result():
+    from graphc.runtime.cpu.threads import Relay
+
+    relay = Relay()
+    assert relay.start(lambda x: (x, threading.get_ident()), (5,))
+    value, where = relay.wait()
+    assert value == 5 and where != threading.get_ident()
+
+
+def test_the_relay_hands_back_an_error_and_stays_usable():
+    from graphc.runtime.cpu.threads import Relay
+
+    def fail():
+        raise ValueError("in the relay")
+
+    relay = Relay()
+    assert relay.start(fail, ())
+    with pytest.raises(ValueError, match="in the relay"):
+        relay.wait()
+    assert relay.start(lambda: 3, ())
+    assert relay.wait() == 3
+
+
+def test_the_relay_refuses_a_second_caller_while_busy():
+    from graphc.runtime.cpu.threads import Relay
+
+    relay, gate = Relay(), threading.Event()
+    assert relay.start(gate.wait, ())
+    assert not relay.start(lambda: None, ())
+    gate.set()
+    relay.wait()
+
+
+def test_split_runs_its_second_range_on_the_pool_while_the_relay_is_busy(monkeypatch):
+    from graphc.runtime.cpu import threads
+
+    if threads.numba.get_num_threads() < 2:
+        pytest.skip("one thread: split runs a single range")
+    gate, seen = threading.Event(), {}
+    busy = threads.Relay()
+    monkeypatch.setattr(threads, "relay", busy)
+    assert busy.start(gate.wait, ())
+    try:
+        threads.split(
+            lambda lo, hi: seen.setdefault(lo, threading.current_thread().name), 2, 1 << 30, False, ()
+        )
+    finally:
+        gate.set()
+        busy.wait()
+    assert seen[0] == threading.current_thread().name and seen[1].startswith("graphc-cpu")
+
+
+def test_split_waits_for_its_other_ranges_when_its_own_range_fails():
+    from graphc.runtime.cpu import threads
+
+    if threads.numba.get_num_threads() < 2:
+        pytest.skip("one thread: split runs a single range")
+    finished = []
+
+    def ranges(lo, hi):
+        if lo == 0:
+            raise ValueError("first range")
+        time.sleep(0.05)
+        finished.append(lo)
+
+    with pytest.raises(ValueError, match="first range"):
+        threads.split(ranges, 2, 1 << 30, False, ())
+    assert finished == [1]
+    assert threads.relay.start(lambda: None, ())  # released for the next caller
+    threads.relay.wait()
