@@ -7,9 +7,12 @@ by node name) and one edge per data input (keyed by input position), plus one ed
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from graphc.viz.model import _kind, _short, resolve
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 def to_networkx(x) -> nx.MultiDiGraph:
@@ -40,6 +43,8 @@ def to_networkx(x) -> nx.MultiDiGraph:
         >>> nx.is_directed_acyclic_graph(G)
         True
     """
+    import networkx as nx  # noqa: PLC0415 - on first use: networkx takes ~0.12 s to import
+
     graph, nodes, update_nodes, title = resolve(x)
     g = nx.MultiDiGraph(title=title)
     for node in nodes:

@@ -100,3 +100,15 @@ def test_executable_gives_its_optimized_program_with_fused_and_update_kinds(grap
     assert {"fused", "update", "placeholder", "variable"} <= kinds
     assert G.graph["outputs"] == [t.name for t in exe.program.outputs]
     assert nx.is_directed_acyclic_graph(G)
+
+
+def test_importing_graphc_leaves_networkx_unloaded_until_an_export():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, graphc as gc; before = 'networkx' in sys.modules; "
+        "gc.viz.to_networkx(gc.Graph()); print(before, 'networkx' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["False", "True"]
