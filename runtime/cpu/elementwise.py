@@ -248,27 +248,22 @@ class LoopKernel:
                     out[...] = reference(x)
 
             fused = None if pattern is None else self._fused_reduction(shape, pattern, inner)
-        # a big column sum (a bias gradient) runs on every thread, each into its own partial sums
-        fused_par = None
-        if (
-            fused is not None
-            and fused[6] == "cols"
-            and "m" not in pattern
-            and parallel
-            and size >= PARALLEL_SUM_ABOVE
-        ):
-            kernel_par = fused[0].py_func.__globals__["kernel_par"]
-            partials = np.empty((threads, math.prod(out_shapes[j])), self.out_dtypes[j])
-            fused_par = (kernel_par, *fused[1:6], threads, partials)
-        call = fused if fused_par is None else fused_par
-        reduce_args = slice(1, 6 if fused_par is None else 8)
+        reduce_fn, reduce_tail, parallel_sum = None, (), False
+        if fused is not None:
+            reduce_fn, reduce_tail = fused[0], fused[1:6]
+            # a big column sum (a bias gradient) runs on every thread, each into its own partial sums;
+            # ``fused_reduce`` writes ``kernel_par`` where the reduction's layout allows it
+            kernel_par = reduce_fn.py_func.__globals__.get("kernel_par")
+            if kernel_par is not None and parallel and size >= PARALLEL_SUM_ABOVE:
+                partials = np.empty((threads, math.prod(out_shapes[j])), self.out_dtypes[j])
+                reduce_fn, reduce_tail, parallel_sum = kernel_par, (*reduce_tail, threads, partials), True
 
         def step(*arrays):
             ins, outs = arrays[:n_in], list(arrays[n_in:])
             args = None if flat is None else _flat_inputs(ins, pattern)
             if fused is not None and args is not None:
                 others = [o.reshape(-1) for k, o in enumerate(outs) if k != j]
-                call[0](*args, *others, outs[j].reshape(-1), *call[reduce_args])
+                reduce_fn(*args, *others, outs[j].reshape(-1), *reduce_tail)
                 return
             if j is not None:
                 nonlocal scratch
@@ -286,7 +281,7 @@ class LoopKernel:
         # a parallel loop stays out of segments: Numba cannot cache a function calling one
         if flat is not None and j is None and not parallel:
             step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)
-        if fused is not None and fused_par is None and "a" in pattern:
+        if fused is not None and not parallel_sum and "a" in pattern:
             step.njit = NjitCall(fused[0], segment_args(pattern, j, *fused[2:]), layouts)
         return step
 

@@ -109,11 +109,12 @@ def test_a_big_column_sum_runs_on_every_thread_with_the_reference_numbers(graph,
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     if numba.get_num_threads() > 1:
         plan = cpu.executable.backend._plans[((600, *shape), (600, *shape))]
-        steps = [s for s in plan.steps.values() if "call" in s.__code__.co_freevars]
+        steps = [s for s in plan.steps.values() if "reduce_fn" in s.__code__.co_freevars]
         calls = [
-            dict(zip(s.__code__.co_freevars, s.__closure__, strict=True))["call"].cell_contents for s in steps
+            dict(zip(s.__code__.co_freevars, s.__closure__, strict=True))["reduce_fn"].cell_contents
+            for s in steps
         ]
-        assert [c[0].py_func.__name__ for c in calls if c is not None] == ["kernel_par"]
+        assert [c.py_func.__name__ for c in calls if c is not None] == ["kernel_par"]
         reducing = [s for s, c in zip(steps, calls, strict=True) if c is not None]
         assert not hasattr(reducing[0], "njit")  # a parallel loop stays out of segments
 
