@@ -3,10 +3,18 @@
 
 Convolution is im2col + GEMM (NUMBA_NOTES.md section 5): the kernel windows of a block of images are
 copied into the columns of a (C*kh*kw, images*OH*OW) matrix that the (C_out, C*kh*kw) weights multiply
-with ``np.dot`` (scipy's BLAS inside Numba). A block is one image unless images are small (the deep
-layers: 4x4 outputs), where one GEMM per image would have 16 columns and waste BLAS. The input gradient
-is the transposed GEMM then a col2im scatter-add; the weight gradient is one GEMM per block, summed.
-The window copies (im2col, col2im) are in runtime/cpu/im2col.py.
+(``blas.gemm``: scipy's OpenBLAS, the GEMM ``np.dot`` calls). A block is one image unless images are
+small (the deep layers: 4x4 outputs), where one GEMM per image would have 16 columns and waste BLAS.
+The input gradient is the transposed GEMM then a col2im scatter-add; the weight gradient is one GEMM
+per block, accumulated by BLAS. The window copies (im2col, col2im) are in runtime/cpu/im2col.py.
+
+Stride-1 convolutions with enough channels and pixels skip im2col (``_conv_shifted``): in an image's
+zero-bordered planes, the window tap (a, b) of every output pixel is one fixed offset away, so each
+tap is a GEMM of its (C_out, C) weights with the planes read from that offset, accumulated into
+output rows as wide as the bordered image (whose extra columns are dropped). Nine GEMMs of depth C
+instead of one of depth 9C, and no copy of the image nine times over: 15-30% faster at the CNN's
+16->32 @16 and 32->64 @8 layers, slower at 4x4 images or 3 input channels (bench/NOTES.md). The input
+gradient is the same loop on gy (taps flipped, channels swapped); the weight gradient has its own.
 Stride, padding and dilation are run-time arguments: one compiled function per dtype serves every
 layer.
 
@@ -29,15 +37,21 @@ from numba import njit
 from graphc.ir.graph import Node
 from graphc.ops.conv import Conv2D
 from graphc.ops.conv_grad import Conv2DBackpropFilter, Conv2DBackpropInput
-from graphc.runtime.cpu import cython_blas
+from graphc.runtime.cpu.blas import gemm
 from graphc.runtime.cpu.im2col import GATHER_BELOW, col2im, im2col, pad_image, unsigned, window_layout
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.threads import POOL_OPS, split
 
-cython_blas.load()  # before any np.dot in Numba: ~3 ms, not the 90-140 ms of scipy.linalg
 _OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 #: a GEMM block of images holds at least this many columns (output pixels), when images are small
 BLOCK_COLUMNS = 256
+#: stride-1 convolutions skip im2col (``_conv_shifted``) where each tap's GEMM has at least this many
+#: columns and this deep a sum: below either, BLAS runs too short to beat im2col + one GEMM (measured
+#: per layer, bench/NOTES.md: the CNN's 16->32 and 32->64 layers gain, 3->16 and 64->128 @4 lose)
+SHIFTED_COLUMNS, SHIFTED_DEPTH = 64, 16
+#: the weight gradient's shifted GEMMs sum over the columns: they need more of them (only the 16->32
+#: layer at 16x16 gained; at 8x8 it ran 1.5x slower)
+SHIFTED_FILTER_COLUMNS = 256
 
 # --- Numba loops (geometry ``g`` = (kh, kw, sh, sw, dh, dw, top, left); window copies: im2col.py) ------
 
@@ -47,84 +61,139 @@ def _conv_forward(x, w2, y3, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """y3[n] (C_out, OH*OW) = w2 @ im2col(x[n]) for images n0..n1, ``block`` images per GEMM;
     (hp, wp, offsets): ``im2col.window_layout``."""
     p = oh * ow
+    o, ckk = w2.shape
     padded = np.zeros((x.shape[1], hp, wp), x.dtype)
-    col = np.empty((w2.shape[1], block * p), x.dtype)
-    out = np.empty((w2.shape[0], block * p), x.dtype)
+    col = np.empty((ckk, block * p), x.dtype)
+    out = np.empty((o, block * p), x.dtype)
     for b0 in range(n0, n1, block):
         nb = min(block, n1 - b0)
-        if nb < block:  # the last, shorter block: BLAS wants whole contiguous operands
-            col = np.empty((w2.shape[1], nb * p), x.dtype)
-            out = np.empty((w2.shape[0], nb * p), x.dtype)
         for k in range(nb):
             pad_image(x[b0 + k], padded, g[6], g[7])
             im2col(padded, col, k * p, g, oh, ow, offsets)
-        if nb == 1:
-            np.dot(w2, col, y3[b0])
+        if nb == 1:  # straight into the image's output
+            gemm(False, False, o, p, ckk, 1, w2, 0, ckk, col, 0, block * p, 0, y3, b0 * o * p, p)
             continue
-        np.dot(w2, col, out)
+        gemm(False, False, o, nb * p, ckk, 1, w2, 0, ckk, col, 0, block * p, 0, out, 0, block * p)
         for k in range(nb):
-            for o in range(w2.shape[0]):
+            for c in range(o):
                 for q in range(p):
-                    y3[b0 + k, o, q] = out[o, k * p + q]
+                    y3[b0 + k, c, q] = out[c, k * p + q]
 
 
 @njit(**_OPTIONS)
 def _conv_backprop_input(gy3, w2t, gx, g, oh, ow, block, hp, wp, offsets, n0, n1):
     """gx[n] = col2im(w2t @ gy3[n]) for images n0..n1; w2t (C*kh*kw, C_out) C-contiguous."""
     p = oh * ow
+    ckk, o = w2t.shape
     padded = np.zeros((gx.shape[1], hp, wp), gy3.dtype)
-    gcol = np.empty((w2t.shape[0], block * p), gy3.dtype)
-    gyb = np.empty((w2t.shape[1], block * p), gy3.dtype)
+    gcol = np.empty((ckk, block * p), gy3.dtype)
+    gyb = np.empty((o, block * p), gy3.dtype)
     for b0 in range(n0, n1, block):
         nb = min(block, n1 - b0)
-        if nb < block:
-            gcol = np.empty((w2t.shape[0], nb * p), gy3.dtype)
-            gyb = np.empty((w2t.shape[1], nb * p), gy3.dtype)
-        if nb == 1:
-            np.dot(w2t, gy3[b0], gcol)
+        if nb == 1:  # straight from the image's gradient
+            gemm(False, False, ckk, p, o, 1, w2t, 0, o, gy3, b0 * o * p, p, 0, gcol, 0, block * p)
         else:
             for k in range(nb):
-                for o in range(w2t.shape[1]):
+                for c in range(o):
                     for q in range(p):
-                        gyb[o, k * p + q] = gy3[b0 + k, o, q]
-            np.dot(w2t, gyb, gcol)
+                        gyb[c, k * p + q] = gy3[b0 + k, c, q]
+            gemm(False, False, ckk, nb * p, o, 1, w2t, 0, o, gyb, 0, block * p, 0, gcol, 0, block * p)
         for k in range(nb):
             col2im(gcol, k * p, padded, gx[b0 + k], g, oh, ow, offsets)
 
 
 @njit(**_OPTIONS)
 def _conv_backprop_filter(x, gy3, gwt, g, oh, ow, block, hp, wp, offsets, n0, n1):
-    """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time.
-    gy goes to BLAS as the transpose of its (C_out, pixels) rows (an F-ordered view): a (pixels, C_out)
-    copy of it, written column by column, cost more than the GEMM at 3->16 @32 (bench/NOTES.md)."""
+    """gwt (C*kh*kw, C_out) = sum over images n0..n1 of im2col(x[n]) @ gy3[n].T, ``block`` at a time,
+    accumulated by the GEMMs themselves (beta = 1). gy goes to BLAS as the transpose of its (C_out,
+    pixels) rows: a (pixels, C_out) copy of it, written column by column, cost more than the GEMM at
+    3->16 @32 (bench/NOTES.md)."""
     p = oh * ow
-    ckk, o_ = gwt.shape
+    ckk, o = gwt.shape
     padded = np.zeros((x.shape[1], hp, wp), x.dtype)
     col = np.empty((ckk, block * p), x.dtype)
-    gyb = np.empty((o_, block * p), x.dtype)
-    part = np.empty((ckk, o_), x.dtype)
+    gyb = np.empty((o, block * p), x.dtype)
     for r in range(ckk):
-        for o in range(o_):
-            gwt[r, o] = 0
+        for c in range(o):
+            gwt[r, c] = 0
     for b0 in range(n0, n1, block):
         nb = min(block, n1 - b0)
-        if nb < block:
-            col = np.empty((ckk, nb * p), x.dtype)
-            gyb = np.empty((o_, nb * p), x.dtype)
         for k in range(nb):
             pad_image(x[b0 + k], padded, g[6], g[7])
             im2col(padded, col, k * p, g, oh, ow, offsets)
         if nb == 1:
-            np.dot(col, gy3[b0].T, part)
+            gemm(False, True, ckk, o, p, 1, col, 0, block * p, gy3, b0 * o * p, p, 1, gwt, 0, o)
         else:
             for k in range(nb):  # the block's images side by side: rows of p contiguous values
-                for o in range(o_):
+                for c in range(o):
                     for q in range(p):
-                        gyb[o, unsigned(k * p + q)] = gy3[b0 + k, o, q]
-            np.dot(col, gyb.T, part)
-        for r in range(ckk):
-            for o in range(o_):
-                gwt[r, o] += part[r, o]
+                        gyb[c, unsigned(k * p + q)] = gy3[b0 + k, c, q]
+            gemm(False, True, ckk, o, nb * p, 1, col, 0, block * p, gyb, 0, block * p, 1, gwt, 0, o)
+
+
+@njit(**_OPTIONS)
+def _conv_shifted(x, wt, y3, kw, top, left, oh, ow, hp, wp, n0, n1):
+    """Stride 1, dilation 1: y3[n] (C_out, OH*OW) = sum over taps t of wt[t] (C_out, C) @ x[n]'s zero-
+    bordered planes (C, HP, WP) read from tap t's offset on, with no im2col: the GEMM's columns are
+    the output pixels on rows WP wide, ``span`` of them (the last row's tail would run past the
+    plane), whose OW valid ones are then copied out. Also the input gradient, given gy, the flipped
+    and transposed taps and the complementary borders (``_conv2d_backprop_input``)."""
+    c = x.shape[1]
+    taps, o, _ = wt.shape
+    plane, span = hp * wp, (oh - 1) * wp + ow
+    padded = np.zeros((c, hp, wp), x.dtype)
+    wide = np.empty((o, oh * wp), x.dtype)
+    for n in range(n0, n1):
+        pad_image(x[n], padded, top, left)
+        for t in range(taps):
+            shift = (t // kw) * wp + t % kw
+            gemm(
+                False,
+                False,
+                o,
+                span,
+                c,
+                1,
+                wt,
+                t * o * c,
+                c,
+                padded,
+                shift,
+                plane,
+                min(t, 1),
+                wide,
+                0,
+                oh * wp,
+            )
+        for k in range(o):
+            for r in range(oh):
+                for q in range(ow):
+                    y3[n, k, r * ow + q] = wide[k, r * wp + q]
+
+
+@njit(**_OPTIONS)
+def _conv_backprop_filter_shifted(x, gy3, gwt, kw, top, left, oh, ow, hp, wp, n0, n1):
+    """Stride 1, dilation 1: gwt (C*kh*kw, C_out), rows c*kh*kw + t, = sum over images n0..n1 of x[n]'s
+    zero-bordered planes read from tap t's offset on (C, span) @ gy[n] on rows WP wide (C_out, span).T;
+    each tap's GEMM writes its rows of gwt in place (leading dimension taps * C_out, beta = 1)."""
+    c = x.shape[1]
+    ckk, o = gwt.shape
+    taps = ckk // c
+    plane, span = hp * wp, (oh - 1) * wp + ow
+    padded = np.zeros((c, hp, wp), x.dtype)
+    wide = np.zeros((o, oh * wp), x.dtype)  # the columns past OW stay zero: they add nothing
+    for r in range(ckk):
+        for k in range(o):
+            gwt[r, k] = 0
+    for n in range(n0, n1):
+        pad_image(x[n], padded, top, left)
+        for k in range(o):
+            for r in range(oh):
+                for q in range(ow):
+                    wide[k, r * wp + q] = gy3[n, k, r * ow + q]
+        for t in range(taps):
+            shift = (t // kw) * wp + t % kw
+            gemm(False, True, c, o, span, 1, padded, shift, plane, wide, 0, oh * wp, 1, gwt, t * o, taps * o)
 
 
 # --- kernels ---------------------------------------------------------------------------------------
@@ -138,6 +207,14 @@ def c_contiguous(a: np.ndarray) -> np.ndarray:
 
 def out_size(size: int, k: int, stride: int, dilation: int, pads: int) -> int:
     return (size + pads - dilation * (k - 1) - 1) // stride + 1
+
+
+def _shifted(op, depth: int, oh: int, ow: int, kw: int, columns: int) -> bool:
+    """Whether ``_conv_shifted``'s GEMMs serve this stride-1 case: a sum over ``depth`` channels of at
+    least ``SHIFTED_DEPTH``, on at least ``columns`` columns per tap."""
+    if tuple(op.stride) != (1, 1) or tuple(op.dilation) != (1, 1):
+        return False
+    return depth >= SHIFTED_DEPTH and (oh - 1) * (ow + kw - 1) + ow >= columns
 
 
 def _block(pixels: int, count: int) -> int:
@@ -178,8 +255,24 @@ def _conv2d(op: Conv2D):
         if n * o == 0 or c == 0:
             return (np.zeros((n, o, oh, ow), x.dtype),)
         y = np.empty((n, o, oh, ow), x.dtype)
-        g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
+        if _shifted(op, c, oh, ow, kw, SHIFTED_COLUMNS):
+            wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh * kw, o, c)
+            args = (
+                c_contiguous(x),
+                wt,
+                y.reshape(n, o, p),
+                kw,
+                int(top),
+                int(left),
+                oh,
+                ow,
+                oh + kh - 1,
+                ow + kw - 1,
+            )
+            split(_conv_shifted, n, n * o * c * kh * kw * p, True, args)
+            return (y,)
+        g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         args = (
             c_contiguous(x),
             c_contiguous(w).reshape(o, -1),
@@ -210,8 +303,17 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
             return (gx,)
         if o == 0 or kh * kw == 0:
             return (op.reference(gy, w, like),)
-        g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         p = oh * ow
+        h, wd = like.shape[2:]
+        if top < kh and left < kw and _shifted(op, o, h, wd, kw, SHIFTED_COLUMNS):
+            # the adjoint is a stride-1 convolution of gy: taps flipped, channels swapped, borders of
+            # k - 1 - pad (gy's rows past the bottom border reach no input pixel: pad_image drops them)
+            wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 1, 0)).reshape(kh * kw, c, o)
+            gy4 = c_contiguous(gy)
+            args = (gy4, wt, gx.reshape(n, c, h * wd), kw, kh - 1 - int(top), kw - 1 - int(left), h, wd)
+            split(_conv_shifted, n, n * o * c * kh * kw * p, True, (*args, h + kh - 1, wd + kw - 1))
+            return (gx,)
+        g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
         w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
         args = (
             c_contiguous(gy).reshape(n, o, p),
@@ -244,14 +346,24 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         p = oh * ow
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
         x, gy3 = c_contiguous(x), c_contiguous(gy).reshape(n, o, p)
-        block, layout = _block(p, n), window_layout(g, oh, ow, ow < GATHER_BELOW)
-        used = split(
-            _conv_backprop_filter,
-            n,
-            n * o * c * kh * kw * p,
-            True,
-            lambda t: (x, gy3, parts[t], g, oh, ow, block, *layout),
-        )
+        if _shifted(op, c, oh, ow, kw, SHIFTED_FILTER_COLUMNS):
+            geometry = (kw, int(top), int(left), oh, ow, oh + kh - 1, ow + kw - 1)
+            used = split(
+                _conv_backprop_filter_shifted,
+                n,
+                n * o * c * kh * kw * p,
+                True,
+                lambda t: (x, gy3, parts[t], *geometry),
+            )
+        else:
+            block, layout = _block(p, n), window_layout(g, oh, ow, ow < GATHER_BELOW)
+            used = split(
+                _conv_backprop_filter,
+                n,
+                n * o * c * kh * kw * p,
+                True,
+                lambda t: (x, gy3, parts[t], g, oh, ow, block, *layout),
+            )
         gwt = parts[0] if used == 1 else parts[:used].sum(axis=0)
         return (np.ascontiguousarray(gwt.T).reshape(o, c, kh, kw),)
 

@@ -1,7 +1,8 @@
 """CPU kernels for graphc/ops/linalg.py: ``MatMul`` with ``numpy.matmul`` semantics.
 
 Float32 and float64 products of one dtype below ``NUMPY_ABOVE`` multiply-adds run as BLAS GEMMs called
-from Numba (``np.dot(a, b, out)`` on 2-D arrays, scipy's OpenBLAS; NUMBA_NOTES.md section 4): there the
+from Numba (``blas.gemm``: the GEMM ``np.dot`` would call, scipy's OpenBLAS, without ``np.dot``'s ~0.2 s of
+compile per layout; NUMBA_NOTES.md section 4): there the
 call overhead is the cost, and Numba's dispatch (~0.6 us) beats numpy's (~1.2 us). 1-D operands become a
 row or a column, a stack of matrices times one matrix is one GEMM over the stacked rows, and other
 batches (broadcast leading dims) loop over the pairs inside Numba. Transposed operands (F-contiguous
@@ -27,12 +28,11 @@ from numba import njit
 
 from graphc.ir.graph import Node
 from graphc.ops.linalg import MatMul
-from graphc.runtime.cpu import cython_blas
+from graphc.runtime.cpu import blas
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 from graphc.runtime.cpu.segment import NjitCall
 from graphc.runtime.cpu.threads import NO_LIMIT, numpy_blas, uses_pool
 
-cython_blas.load()  # before any np.dot in Numba: ~3 ms, not the 90-140 ms of scipy.linalg
 _OPTIONS = {"cache": True, "nogil": True}
 #: products of at least this many multiply-adds go to numpy's BLAS instead: both sides then run at
 #: BLAS speed and numpy's OpenBLAS build measured equal to 12% faster (40% on some transposed-left
@@ -45,15 +45,22 @@ NUMPY_ABOVE = 1 << 18
 
 @njit(**_OPTIONS)
 def gemm(a, b, out):
-    """out = a @ b for 2-D a (M, K), b (K, N) and a C-contiguous out (M, N) of their dtype."""
-    np.dot(a, b, out)
+    """out = a @ b for 2-D a (M, K), b (K, N), each C- or F-contiguous, and a C-contiguous out (M, N)."""
+    m, k = a.shape
+    n = b.shape[1]
+    ca, cb = blas.row_major(a), blas.row_major(b)
+    lda = k if ca else m
+    ldb = n if cb else k
+    blas.gemm(not ca, not cb, m, n, k, 1, a, 0, max(1, lda), b, 0, max(1, ldb), 0, out, 0, max(1, n))
 
 
 @njit(**_OPTIONS)
 def gemm_batched(a, b, out):
     """out[i] = a[i] @ b[i] for C-contiguous stacks a (n, M, K), b (n, K, N), out (n, M, N)."""
+    _, m, k = a.shape
+    n = b.shape[2]
     for i in range(a.shape[0]):
-        np.dot(a[i], b[i], out[i])
+        blas.gemm(False, False, m, n, k, 1, a, i * m * k, k, b, i * k * n, n, 0, out, i * m * n, n)
 
 
 def _blas_layout(x: np.ndarray) -> np.ndarray:
@@ -148,7 +155,7 @@ def matmul_kernel(op, node: Node) -> Kernel:
     reference = op.reference
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return Kernel(lambda a, b: (reference(a, b),), "numpy[MatMul]", notes=["integer or mixed dtypes"])
-    notes = ["np.dot(a, b, out) in Numba"]
+    notes = ["BLAS GEMM called from Numba (runtime/cpu/blas.py)"]
     hold = NO_LIMIT
     if uses_pool(node.graph) and numpy_blas.available:
         hold = numpy_blas

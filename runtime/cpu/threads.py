@@ -2,7 +2,7 @@
 keep both OpenBLAS copies in the process to one thread while our own threads are in charge, and
 OpenMP's idle workers told to sleep rather than spin (``OMP_WAIT_POLICY``, below).
 
-Two OpenBLAS builds are loaded: scipy's (what ``np.dot`` inside Numba calls; the conv GEMMs) and
+Two OpenBLAS builds are loaded: scipy's (what ``blas.gemm`` and ``np.dot`` in Numba call; the conv GEMMs) and
 numpy's (``np.matmul``; MatMul's large products). Each has its own thread pool, whose worker spins on
 a core for a long while (OpenBLAS's THREAD_TIMEOUT, ~0.1 s) after every threaded call before it
 sleeps. On a 2-core machine that spinning worker takes the core our conv threads need: the CNN step

@@ -112,6 +112,40 @@ def test_both_window_copies_match_reference(case, gather_below, monkeypatch):
     _compare(_conv_and_grads(**kw), _conv_case(x_shape, w_shape, **kw))
 
 
+SHIFTED_CASES = {
+    **CONV_CASES,
+    "same_even_kernel": ((2, 4, 7, 8), (3, 4, 4, 2), {"padding": "same"}),  # borders 1/2 and 0/1
+    "wide_and_deep": ((3, 16, 9, 12), (8, 16, 3, 3), {"padding": 1}),
+}
+
+
+@pytest.mark.parametrize("case", SHIFTED_CASES.values(), ids=SHIFTED_CASES.keys())
+def test_shifted_gemms_match_reference_wherever_they_apply(case, monkeypatch):
+    """Stride-1 convolutions without im2col (``_conv_shifted``), forced on every geometry by zero
+    thresholds: the stride-1 cases take it (big borders included), the others keep im2col."""
+    for name in ("SHIFTED_COLUMNS", "SHIFTED_DEPTH", "SHIFTED_FILTER_COLUMNS"):
+        monkeypatch.setattr(cpu_conv, name, 0)
+    x_shape, w_shape, kw = case
+    _compare(_conv_and_grads(**kw), _conv_case(x_shape, w_shape, **kw))
+
+
+def test_shifted_gemms_serve_the_cnn_middle_layer(monkeypatch):
+    calls = []
+    for name in ("_conv_shifted", "_conv_backprop_filter_shifted"):
+        loop = getattr(cpu_conv, name)
+        monkeypatch.setattr(
+            cpu_conv, name, lambda *a, _loop=loop, _name=name: calls.append(_name) or _loop(*a)
+        )
+    _compare(_conv_and_grads(padding=1), _conv_case((2, 16, 16, 16), (32, 16, 3, 3), padding=1))
+    assert sorted(set(calls)) == ["_conv_backprop_filter_shifted", "_conv_shifted"]
+    assert calls.count("_conv_shifted") >= 2  # the forward and the input gradient
+
+
+def test_shifted_gemms_in_float64():
+    arrays = _conv_case((2, 16, 10, 10), (4, 16, 3, 3), dtype="float64", padding=1)
+    _compare(_conv_and_grads(padding=1), arrays, rtol=1e-10)
+
+
 @pytest.mark.parametrize("hw", [(6, 5), (9, 9), (4, 7), (1, 1)])
 def test_same_padding_resolved_per_run(hw):
     """H and W unknown when the graph is built: every run resolves "same" from the fed shape."""
