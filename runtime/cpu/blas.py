@@ -15,7 +15,8 @@ disk refers to that name and finds the function again in any process that import
 
 Arguments are row-major, as numpy sees arrays: ``C[m, n] = alpha * op(A) @ op(B) + beta * C`` where
 ``op(X)`` is ``X`` or its transpose (``trans_x`` true), and ``X`` starts ``x_off`` elements into ``x``'s
-data with rows ``ldx`` elements apart. The caller keeps every index in bounds; nothing is checked.
+data with rows ``ldx`` elements apart. The caller keeps every index in bounds and every size and
+leading dimension below 2^31 (Fortran BLAS's ``int``); nothing is checked.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ _SYMBOLS = {types.float32: ("graphc_sgemm", "sgemm"), types.float64: ("graphc_dg
 
 def _register() -> None:
     """Point our symbol names at scipy's ``sgemm``/``dgemm`` (pointers held in Cython capsules)."""
-    capi = cython_blas.load().__pyx_capi__
+    try:
+        capi = cython_blas.load().__pyx_capi__
+        capi["sgemm"], capi["dgemm"]  # noqa: B018 - both must be there before either is registered
+    except (ImportError, AttributeError, KeyError) as e:
+        raise ImportError(
+            "graphc's CPU backend calls BLAS through scipy.linalg.cython_blas (sgemm, dgemm), which this "
+            f"scipy does not provide: {e!r}. Install scipy from PyPI (a dependency of graphc)."
+        ) from e
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
