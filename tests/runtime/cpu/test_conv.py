@@ -172,8 +172,9 @@ def test_readonly_and_strided_inputs():
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_one_thread_and_several_agree():
-    x, w, gy = _conv_case((6, 8, 10, 10), (8, 8, 3, 3), padding=1)
+@pytest.mark.parametrize("channels", [8, 16], ids=["im2col", "shifted"])
+def test_one_thread_and_several_agree(channels):
+    x, w, gy = _conv_case((6, channels, 16, 16), (channels, channels, 3, 3), padding=1)
     kernels = _compare(_conv_and_grads(padding=1), [x, w, gy])
     inputs = [(x, w), (gy, w, x), (x, gy, w)]
     threaded = [k.fn(*a)[0] for k, a in zip(kernels, inputs, strict=True)]
