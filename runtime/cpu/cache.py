@@ -83,22 +83,30 @@ def _exec(name: str, path: str) -> ModuleType:
     sys.modules[name] = module  # before executing: Numba pickles the module name into its cache index
     spec.loader.exec_module(module)
     for value in vars(module).values():
-        _check_numba_cache(value)
+        _guard_numba_cache(value)
     return module
 
 
-def _check_numba_cache(dispatcher) -> None:
-    """Numba reads its cache files lazily, at the first call, and a damaged file raises there. Read
-    them now (once per process and module) and empty the index of a function whose files are damaged,
-    so that the first call recompiles instead."""
-    files = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
-    if files is None:
-        return
-    try:
-        for data_name in files._load_index().values():
-            files._load_data(data_name)
-    except Exception:  # noqa: BLE001 - any unreadable entry: start this function's cache afresh
-        files.flush()
+def _guard_numba_cache(dispatcher) -> None:
+    """Numba reads its cache files lazily, at a function's first call for a signature, and a damaged
+    file raises there. Wrap that load so that a failure empties the function's index and returns
+    nothing, which makes Numba compile afresh (and write new files). Reading every file up front
+    instead cost 29-37 ms of each warm start, as Numba then read them all again (bench/NOTES.md)."""
+    cache = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "load_overload", None)
+    files = getattr(cache, "_cache_file", None)
+    if load is None or files is None or getattr(load, "guarded", False):
+        return  # not a cached Numba function, or one a module imported and another wrapped already
+
+    def load_or_recompile(*args, **kwargs):
+        try:
+            return load(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - any unreadable entry: start this function's cache afresh
+            files.flush()
+            return None
+
+    load_or_recompile.guarded = True
+    cache.load_overload = load_or_recompile
 
 
 def _has_content(path: str, source: str) -> bool:
