@@ -116,6 +116,8 @@ SHIFTED_CASES = {
     **CONV_CASES,
     "same_even_kernel": ((2, 4, 7, 8), (3, 4, 4, 2), {"padding": "same"}),  # borders 1/2 and 0/1
     "wide_and_deep": ((3, 16, 9, 12), (8, 16, 3, 3), {"padding": 1}),
+    "full_borders": ((2, 3, 6, 7), (4, 3, 3, 3), {"padding": 2}),  # the input gradient's borders are 0
+    "rows_only_borders": ((2, 3, 6, 7), (4, 3, 3, 2), {"padding": (2, 0)}),
 }
 
 
