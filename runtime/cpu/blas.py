@@ -38,18 +38,18 @@ def _register() -> None:
     """Point our symbol names at scipy's ``sgemm``/``dgemm`` (pointers held in Cython capsules)."""
     try:
         capi = cython_blas.load().__pyx_capi__
-        capi["sgemm"], capi["dgemm"]  # noqa: B018 - both must be there before either is registered
+        capsules = {symbol: capi[routine] for symbol, routine in _SYMBOLS.values()}
     except (ImportError, AttributeError, KeyError) as e:
         raise ImportError(
             "graphc's CPU backend calls BLAS through scipy.linalg.cython_blas (sgemm, dgemm), which this "
             f"scipy does not provide: {e!r}. Install scipy from PyPI (a dependency of graphc)."
         ) from e
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    for symbol, routine in _SYMBOLS.values():
-        capsule = capi[routine]
+    # prototypes of our own, rather than setting argtypes on ctypes.pythonapi's shared functions
+    get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+    get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi)
+    )
+    for symbol, capsule in capsules.items():
         llvm.add_symbol(symbol, get_pointer(capsule, get_name(capsule)))
 
 

@@ -217,6 +217,11 @@ def _shifted(op, depth: int, oh: int, ow: int, kw: int, columns: int) -> bool:
     return depth >= SHIFTED_DEPTH and (oh - 1) * (ow + kw - 1) + ow >= columns
 
 
+def _shifted_geometry(kh: int, kw: int, top, left, oh: int, ow: int) -> tuple:
+    """The trailing arguments of the shifted loops: borders, output size, bordered plane size."""
+    return kw, int(top), int(left), oh, ow, oh + kh - 1, ow + kw - 1
+
+
 def _block(pixels: int, count: int) -> int:
     """Images per GEMM: enough for BLOCK_COLUMNS columns."""
     return max(1, min(count, BLOCK_COLUMNS // max(pixels, 1)))
@@ -258,32 +263,18 @@ def _conv2d(op: Conv2D):
         p = oh * ow
         if _shifted(op, c, oh, ow, kw, SHIFTED_COLUMNS):
             wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh * kw, o, c)
-            args = (
-                c_contiguous(x),
-                wt,
-                y.reshape(n, o, p),
-                kw,
-                int(top),
-                int(left),
-                oh,
-                ow,
-                oh + kh - 1,
-                ow + kw - 1,
+            loop, args = (
+                _conv_shifted,
+                (wt, y.reshape(n, o, p), *_shifted_geometry(kh, kw, top, left, oh, ow)),
             )
-            split(_conv_shifted, n, n * o * c * kh * kw * p, True, args)
-            return (y,)
-        g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
-        args = (
-            c_contiguous(x),
-            c_contiguous(w).reshape(o, -1),
-            y.reshape(n, o, p),
-            g,
-            oh,
-            ow,
-            _block(p, n),
-            *window_layout(g, oh, ow, ow < GATHER_BELOW),
-        )
-        split(_conv_forward, n, n * o * c * kh * kw * p, True, args)
+        else:
+            g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
+            layout = window_layout(g, oh, ow, ow < GATHER_BELOW)
+            loop, args = (
+                _conv_forward,
+                (c_contiguous(w).reshape(o, -1), y.reshape(n, o, p), g, oh, ow, _block(p, n), *layout),
+            )
+        split(loop, n, n * o * c * kh * kw * p, True, (c_contiguous(x), *args))
         return (y,)
 
     return fn
@@ -309,23 +300,17 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
             # the adjoint is a stride-1 convolution of gy: taps flipped, channels swapped, borders of
             # k - 1 - pad (gy's rows past the bottom border reach no input pixel: pad_image drops them)
             wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 1, 0)).reshape(kh * kw, c, o)
-            gy4 = c_contiguous(gy)
-            args = (gy4, wt, gx.reshape(n, c, h * wd), kw, kh - 1 - int(top), kw - 1 - int(left), h, wd)
-            split(_conv_shifted, n, n * o * c * kh * kw * p, True, (*args, h + kh - 1, wd + kw - 1))
-            return (gx,)
-        g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
-        w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
-        args = (
-            c_contiguous(gy).reshape(n, o, p),
-            w2t,
-            gx,
-            g,
-            oh,
-            ow,
-            _block(p, n),
-            *window_layout(g, oh, ow, ow < GATHER_BELOW),
-        )
-        split(_conv_backprop_input, n, n * o * c * kh * kw * p, True, args)
+            geometry = _shifted_geometry(kh, kw, kh - 1 - top, kw - 1 - left, h, wd)
+            loop, args = _conv_shifted, (c_contiguous(gy), wt, gx.reshape(n, c, h * wd), *geometry)
+        else:
+            g = (kh, kw, sh, sw, dh, dw, int(top), int(left))
+            w2t = np.ascontiguousarray(w.reshape(o, -1).T)  # (C*kh*kw, C_out): small, and C @ C suits BLAS
+            layout = window_layout(g, oh, ow, ow < GATHER_BELOW)
+            loop, args = (
+                _conv_backprop_input,
+                (c_contiguous(gy).reshape(n, o, p), w2t, gx, g, oh, ow, _block(p, n), *layout),
+            )
+        split(loop, n, n * o * c * kh * kw * p, True, args)
         return (gx,)
 
     return fn
@@ -347,23 +332,11 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
         x, gy3 = c_contiguous(x), c_contiguous(gy).reshape(n, o, p)
         if _shifted(op, c, oh, ow, kw, SHIFTED_FILTER_COLUMNS):
-            geometry = (kw, int(top), int(left), oh, ow, oh + kh - 1, ow + kw - 1)
-            used = split(
-                _conv_backprop_filter_shifted,
-                n,
-                n * o * c * kh * kw * p,
-                True,
-                lambda t: (x, gy3, parts[t], *geometry),
-            )
+            loop, tail = _conv_backprop_filter_shifted, _shifted_geometry(kh, kw, top, left, oh, ow)
         else:
-            block, layout = _block(p, n), window_layout(g, oh, ow, ow < GATHER_BELOW)
-            used = split(
-                _conv_backprop_filter,
-                n,
-                n * o * c * kh * kw * p,
-                True,
-                lambda t: (x, gy3, parts[t], g, oh, ow, block, *layout),
-            )
+            layout = window_layout(g, oh, ow, ow < GATHER_BELOW)
+            loop, tail = _conv_backprop_filter, (g, oh, ow, _block(p, n), *layout)
+        used = split(loop, n, n * o * c * kh * kw * p, True, lambda t: (x, gy3, parts[t], *tail))
         gwt = parts[0] if used == 1 else parts[:used].sum(axis=0)
         return (np.ascontiguousarray(gwt.T).reshape(o, c, kh, kw),)
 

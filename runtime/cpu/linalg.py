@@ -1,9 +1,9 @@
 """CPU kernels for graphc/ops/linalg.py: ``MatMul`` with ``numpy.matmul`` semantics.
 
 Float32 and float64 products of one dtype below ``NUMPY_ABOVE`` multiply-adds run as BLAS GEMMs called
-from Numba (``blas.gemm``: the GEMM ``np.dot`` would call, scipy's OpenBLAS, without ``np.dot``'s ~0.2 s of
-compile per layout; NUMBA_NOTES.md section 4): there the
-call overhead is the cost, and Numba's dispatch (~0.6 us) beats numpy's (~1.2 us). 1-D operands become a
+from Numba (``blas.gemm``: the GEMM ``np.dot`` would call, scipy's OpenBLAS, without ``np.dot``'s
+~0.2 s of compile per layout; NUMBA_NOTES.md section 4): there the call overhead is the cost, and
+Numba's dispatch (~0.6 us) beats numpy's (~1.2 us). 1-D operands become a
 row or a column, a stack of matrices times one matrix is one GEMM over the stacked rows, and other
 batches (broadcast leading dims) loop over the pairs inside Numba. Transposed operands (F-contiguous
 views, what the gradients pass) go to BLAS as they are; other strided views are copied first, since

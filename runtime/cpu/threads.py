@@ -2,12 +2,12 @@
 keep both OpenBLAS copies in the process to one thread while our own threads are in charge, and
 OpenMP's idle workers told to sleep rather than spin (``OMP_WAIT_POLICY``, below).
 
-Two OpenBLAS builds are loaded: scipy's (what ``blas.gemm`` and ``np.dot`` in Numba call; the conv GEMMs) and
-numpy's (``np.matmul``; MatMul's large products). Each has its own thread pool, whose worker spins on
-a core for a long while (OpenBLAS's THREAD_TIMEOUT, ~0.1 s) after every threaded call before it
-sleeps. On a 2-core machine that spinning worker takes the core our conv threads need: the CNN step
-measured 41 ms with numpy's worker spinning through it, against 28-32 ms with it parked
-(bench/NOTES.md). Two holds follow from that:
+Two OpenBLAS builds are loaded: scipy's (what ``blas.gemm`` and ``np.dot`` call in Numba; the conv
+GEMMs) and numpy's (``np.matmul``; MatMul's large products). Each has its own thread pool, whose
+worker spins on a core for a long while (OpenBLAS's THREAD_TIMEOUT, ~0.1 s) after every threaded
+call before it sleeps. On a 2-core machine that spinning worker takes the core our conv threads
+need: the CNN step measured 41 ms with numpy's worker spinning through it, against 28-32 ms with it
+parked (bench/NOTES.md). Two holds follow from that:
 
 - ``scipy_blas``: while ``split`` runs GEMMs on our threads, scipy's OpenBLAS runs on one thread (two
   2-thread GEMMs at once on 2 cores ran 5-10x slower);
@@ -270,6 +270,10 @@ def split(fn, count: int, work: int, gemm: bool, args) -> int:
         except BaseException:
             _wait_quietly(waits)  # the other ranges may still be writing
             raise
-        for wait in waits:
-            wait()
+        for i, wait in enumerate(waits):
+            try:
+                wait()
+            except BaseException:
+                _wait_quietly(waits[i + 1 :])  # so may the ranges after the one that failed
+                raise
     return threads

@@ -134,3 +134,20 @@ def test_split_waits_for_its_other_ranges_when_its_own_range_fails():
     assert finished == [1]
     assert threads.relay.start(lambda: None, ())  # released for the next caller
     threads.relay.wait()
+
+
+def test_split_waits_for_the_ranges_after_one_that_failed(monkeypatch):
+    from graphc.runtime.cpu import threads
+
+    monkeypatch.setattr(threads.numba, "get_num_threads", lambda: 3)  # three ranges, two handed off
+    finished = []
+
+    def ranges(lo, hi):
+        if lo == 1:
+            raise ValueError("second range")
+        time.sleep(0.05)
+        finished.append(lo)
+
+    with pytest.raises(ValueError, match="second range"):
+        threads.split(ranges, 3, 1 << 30, False, ())
+    assert sorted(finished) == [0, 2]
