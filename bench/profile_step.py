@@ -6,9 +6,10 @@ bound Numba kernels run as one call (from schedule node i on), ``b<i>_<j>`` an o
 ``entry<i>`` the segment's compiled entry point (what the driver calls once the first call found it).
 This wraps each of them with a timer (the driver looks its globals up at every call), runs ``--steps``
 steps as ``Function.__call__`` does, and prints the median per node and per kernel kind, largest
-first. Stateful nodes (variable reads and writes) are not timed. Each timer pair adds ~0.2 us, so the
-sum is slightly above the step; the kernels run in their step context (caches, memory, BLAS and our
-threads), which standalone micro-benchmarks miss.
+first. Two kernels run at once (``pair``, runtime/cpu/pairs.py) are timed each and as the pair: the
+sum counts the pair once. Stateful nodes (variable reads and writes) are not timed. Each timer adds
+~0.2 us, so the sum is slightly above the step; the kernels run in their step context (caches,
+memory, BLAS and our threads), which standalone micro-benchmarks miss.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def busy_cpu() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def instrument(driver, schedule) -> dict[str, list[float]]:
-    """Wrap the driver's kernel globals with timers; returns label -> list of call durations."""
+def instrument(driver, schedule) -> tuple[dict[str, list[float]], set[str]]:
+    """Wrap the driver's kernel globals with timers. Returns label -> list of call durations, and the
+    labels of the kernels that ran inside a pair (each pair also has its own label, "pair: a + b")."""
     times: dict[str, list[float]] = defaultdict(list)
+    paired: set[str] = set()
     env = driver.__globals__
     for name, fn in list(env.items()):
         m = re.fullmatch(r"([ksg]|entry)(\d+)", name)
@@ -44,11 +47,21 @@ def instrument(driver, schedule) -> dict[str, list[float]]:
             continue
         node = schedule[int(m.group(2))]
         label = f"segment from {node.name}" if m.group(1) in ("g", "entry") else node.name
-        env[name] = _timed(fn, times[label])
-    return times
+        env[name] = _timed(fn, times[label], label)
+    if callable(env.get("pair")):
+        run_pair = env["pair"]
+
+        def pair(first, first_args, second, second_args, *rest):
+            label = f"pair: {first.label} + {second.label}"
+            paired.update((first.label, second.label))
+            timed = _timed(run_pair, times[label], label)
+            return timed(first, first_args, second, second_args, *rest)
+
+        env["pair"] = pair
+    return times, paired
 
 
-def _timed(fn, sink):
+def _timed(fn, sink, label: str):
     clock = time.perf_counter
 
     def timed(*args):
@@ -58,6 +71,7 @@ def _timed(fn, sink):
         finally:
             sink.append(clock() - t0)
 
+    timed.label = label
     return timed
 
 
@@ -79,7 +93,7 @@ def main() -> None:
         whole.append(time.perf_counter() - t0)
     plan = backend.plan(tuple(x.shape for x in args))
     driver = plan.driver if plan is not None else backend._driver
-    times = instrument(driver, backend.schedule)
+    times, paired = instrument(driver, backend.schedule)
     for _ in range(a.steps):
         step(*args)
     own1 = os.times()
@@ -89,11 +103,15 @@ def main() -> None:
     med = {label: statistics.median(ts) * 1e3 for label, ts in times.items() if ts}
     by_kind: dict[str, float] = defaultdict(float)
     for label, ms in med.items():
+        if label in paired:  # counted in its pair
+            continue
         kernel = backend.kernels.get(label)
-        by_kind[kernel.name if kernel else "segment"] += ms
+        by_kind[kernel.name if kernel else "pair" if label.startswith("pair") else "segment"] += ms
     print(f"step: median {statistics.median(whole) * 1e3:.2f} ms, min {min(whole) * 1e3:.2f} ms")
     print(f"other processes used {other:.2f} CPU meanwhile (above ~0.1: numbers are not usable)")
-    print(f"sum of timed medians: {sum(med.values()):.2f} ms over {len(med)} calls\n")
+    counted = {label: ms for label, ms in med.items() if label not in paired}
+    total = sum(counted.values())
+    print(f"sum of timed medians: {total:.2f} ms over {len(med)} calls (a pair counted once)\n")
     print("per kernel kind (ms):")
     for kind, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"  {ms:8.3f}  {kind}")
@@ -102,7 +120,8 @@ def main() -> None:
         node, kernel = nodes.get(label), backend.kernels.get(label)
         shapes = [tuple(t.shape) for t in node.inputs] if node else ""
         bound = "bound" if plan is not None and node in plan.steps else ""
-        kind = kernel.name if kernel else "segment"
+        kind = kernel.name if kernel else "pair" if label.startswith("pair") else "segment"
+        kind += " (in a pair)" if label in paired else ""
         print(f"  {ms:8.3f}  {kind:28s} {bound:5s} {label[:58]:58s} {shapes}")
 
 
