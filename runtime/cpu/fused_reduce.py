@@ -11,7 +11,7 @@ instead of three). Three layouts cover the reductions the graphs make:
 - ``rows``: the trailing axes (per-example losses): one accumulator per row.
 
 A column sum over at least ``elementwise.PARALLEL_SUM_ABOVE`` elements (the first conv layers' bias
-gradients) runs on every thread (``kernel_par``): each thread sums its range of rows into its own row of
+gradients) runs on every thread (``SplitColumnSum``): each thread sums its range of rows into its own row of
 partial sums, which are then added in thread order.
 
 Sums over all or trailing axes accumulate float32 values in float64 (a vectorized convert-and-add; a
@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from graphc.ops.reduce import Mean, Sum
+from graphc.runtime.cpu.threads import THREAD_WORK, split
 
 KINDS = ("all", "cols", "rows")
 
@@ -99,33 +100,39 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
             lines.append(f"        red[r] = {finish}")
         else:
             lines.append(f"    red[0] = {finish}")
-    if kind == "cols" and "m" not in pattern:
-        lines += ["", "", *_parallel_cols_source(pattern, ins, outs)]
     return "\n".join(lines) + "\n"
 
 
-def _parallel_cols_source(pattern: str, ins: list[str], outs: list[str]) -> list[str]:
-    """``kernel_par``: a column sum cut into one range of rows per thread, each range a call of the
-    serial ``kernel`` into its own row of ``partials`` (chunks, red.size), then the partial sums added
-    in chunk order. Ranges start on a multiple of ``repeat`` so that each range's row r accumulates
-    where the whole loop's row would. A mean's partials are each divided by the full count already."""
-    sliced = [f"{a}[r0 * cols : r1 * cols]" if k == "a" else a for a, k in zip(ins, pattern, strict=True)]
-    sliced += [f"{o}[r0 * cols : r1 * cols]" for o in outs]
-    call = ", ".join([*sliced, "partials[ch]", "r1 - r0", "cols", "repeat", "count", "zero"])
-    params = ", ".join([*ins, *outs, "red", "rows", "cols", "repeat", "count", "zero", "chunks", "partials"])
-    return [
-        "@njit(parallel=True, cache=True, nogil=True)",
-        f"def kernel_par({params}):",
-        "    units = rows // repeat",
-        "    for ch in prange(chunks):",
-        "        r0, r1 = ch * units // chunks * repeat, (ch + 1) * units // chunks * repeat",
-        f"        kernel({call})",
-        "    for c in range(red.shape[0]):",
-        "        acc = partials[0, c]",
-        "        for ch in range(1, chunks):",
-        "            acc += partials[ch, c]",
-        "        red[c] = acc",
-    ]
+def splits_columns(kind: str, pattern: str) -> bool:
+    """Whether ``SplitColumnSum`` serves this loop: a column sum whose inputs are whole arrays, rows or
+    scalars (a value per row, "m", fixes where ranges may start: not split)."""
+    return kind == "cols" and "m" not in pattern
+
+
+class SplitColumnSum:
+    """A column sum cut into one range of rows per thread (``threads.split``), each range a call of the
+    serial ``kernel`` into its own row of ``partials`` (threads, red.size), then the partial sums added
+    in range order. Called as the kernel is. Ranges start on a multiple of ``repeat`` so that each
+    range's row r accumulates where the whole loop's row would. A mean's partials are each divided by
+    the full count already."""
+
+    def __init__(self, kernel, pattern: str, partials: np.ndarray):
+        self.kernel, self.pattern, self.partials = kernel, pattern, partials
+
+    def __call__(self, *arrays):
+        *arrays, red, rows, cols, repeat, count, zero = arrays
+        n_in, kernel, partials = len(self.pattern), self.kernel, self.partials
+        ins, outs = arrays[:n_in], arrays[n_in:]
+
+        def part(t, lo, hi):
+            r0, r1 = lo * repeat * cols, hi * repeat * cols
+            sliced = [a[r0:r1] if k == "a" else a for a, k in zip(ins, self.pattern, strict=True)]
+            rows_here = (hi - lo) * repeat
+            kernel(*sliced, *(o[r0:r1] for o in outs), partials[t], rows_here, cols, repeat, count, zero)
+
+        units = rows // repeat
+        used = split(part, units, units * THREAD_WORK, False, lambda t: (t,))
+        np.sum(partials[:used], axis=0, out=red)
 
 
 def segment_args(pattern: str, j: int, cols: int, repeat: int, count, zero, kind: str, inner: int):

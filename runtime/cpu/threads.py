@@ -1,6 +1,7 @@
 """Threads of the CPU kernels: one shared worker pool, ``split`` to run a loop over it, the holds that
-keep both OpenBLAS copies in the process to one thread while our own threads are in charge, and
-OpenMP's idle workers told to sleep rather than spin (``OMP_WAIT_POLICY``, below).
+keep both OpenBLAS copies in the process to one thread while our own threads are in charge. No kernel
+uses Numba's ``prange``: its OpenMP workers spun on the core the next kernel needed (the CNN step 26
+ms against 21 with them sleeping), and each parallel variant cost a compile (bench/NOTES.md).
 
 Two OpenBLAS builds are loaded: scipy's (what ``blas.gemm`` and ``np.dot`` call in Numba; the conv
 GEMMs) and numpy's (``np.matmul``; MatMul's large products). Each has its own thread pool, whose
@@ -37,12 +38,6 @@ from graphc.runtime.cpu import cython_blas
 #: below this much work (multiply-adds, or pooled taps) a second thread costs more than it saves
 THREAD_WORK = 1 << 18
 
-# Numba's parallel loops (the elementwise ``kernel_par``) run on its OpenMP layer, whose idle workers
-# keep spinning after each parallel loop (libgomp's default: 300,000 spins, milliseconds), on the core
-# the conv threads need next: the CNN step took 26 ms against 21 ms with them sleeping at once, while
-# the MLPs, whose parallel loops run back to back, measured the same either way (bench/NOTES.md).
-# OpenMP reads this when its library loads, at Numba's first parallel loop; a user's setting stands.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: op classes whose kernels run on the worker pool (filled by the modules that register them)
 POOL_OPS: set[type] = set()

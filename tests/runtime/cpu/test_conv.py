@@ -1,8 +1,8 @@
 """CPU conv kernels (runtime/cpu/conv.py) beyond the op table's samples, against the reference device: the
 benchmark CNN's layers at batch 2 (forward and both gradients), strides, dilation, odd sizes (with
-either window copy of runtime/cpu/im2col.py), "same" padding resolved at run time, float64, one thread
-against several, BLAS's thread count given back, and a small CNN's gradients end to end.
-Pooling: test_pool.py."""
+either window copy of runtime/cpu/im2col.py), the shifted GEMMs and Winograd (runtime/cpu/winograd.py)
+forced on every geometry, "same" padding resolved at run time, float64, one thread against several,
+BLAS's thread count given back, and a small CNN's gradients end to end. Pooling: test_pool.py."""
 
 import numba
 import numpy as np
@@ -127,25 +127,76 @@ def test_shifted_gemms_match_reference_wherever_they_apply(case, monkeypatch):
     thresholds: the stride-1 cases take it (big borders included), the others keep im2col."""
     for name in ("SHIFTED_COLUMNS", "SHIFTED_DEPTH", "SHIFTED_FILTER_COLUMNS"):
         monkeypatch.setattr(cpu_conv, name, 0)
+    monkeypatch.setattr(cpu_conv, "WINOGRAD_DEPTH", 1 << 30)
     x_shape, w_shape, kw = case
     _compare(_conv_and_grads(**kw), _conv_case(x_shape, w_shape, **kw))
 
 
-def test_shifted_gemms_serve_the_cnn_middle_layer(monkeypatch):
-    calls = []
-    for name in ("_conv_shifted", "_conv_backprop_filter_shifted"):
+def _spy(monkeypatch, names) -> set[tuple]:
+    """Record (name, output shape) of the conv loops called (each still runs; the threads' ranges of
+    one call share the output)."""
+    calls = set()
+    for name in names:
         loop = getattr(cpu_conv, name)
         monkeypatch.setattr(
-            cpu_conv, name, lambda *a, _loop=loop, _name=name: calls.append(_name) or _loop(*a)
+            cpu_conv, name, lambda *a, _loop=loop, _name=name: calls.add((_name, a[2].shape)) or _loop(*a)
         )
-    _compare(_conv_and_grads(padding=1), _conv_case((2, 16, 16, 16), (32, 16, 3, 3), padding=1))
-    assert sorted(set(calls)) == ["_conv_backprop_filter_shifted", "_conv_shifted"]
-    assert calls.count("_conv_shifted") >= 2  # the forward and the input gradient
+    return calls
 
 
-def test_shifted_gemms_in_float64():
+def test_shifted_gemms_serve_5x5_kernels(monkeypatch):
+    calls = _spy(monkeypatch, ("_conv_shifted",))
+    _compare(_conv_and_grads(padding=2), _conv_case((2, 24, 16, 16), (16, 24, 5, 5), padding=2), rtol=2e-4)
+    assert len(calls) == 2  # the forward and the input gradient
+
+
+def test_shifted_gemms_in_float64(monkeypatch):
+    monkeypatch.setattr(cpu_conv, "WINOGRAD_DEPTH", 1 << 30)
     arrays = _conv_case((2, 16, 10, 10), (4, 16, 3, 3), dtype="float64", padding=1)
     _compare(_conv_and_grads(padding=1), arrays, rtol=1e-10)
+
+
+WINOGRAD_CASES = {
+    **SHIFTED_CASES,
+    "valid_odd_outputs": ((2, 3, 9, 8), (4, 3, 3, 3), {}),  # 7x6 outputs: a half tile at the bottom
+    "same_3x3": ((3, 2, 5, 6), (3, 2, 3, 3), {"padding": "same"}),
+    "one_pixel": ((2, 4, 1, 1), (3, 4, 3, 3), {"padding": 1}),
+    "columns_only_borders": ((2, 2, 4, 5), (3, 2, 3, 3), {"padding": (0, 2)}),
+    "one_image_per_block": ((3, 2, 34, 33), (2, 2, 3, 3), {"padding": 1}),  # 289 tiles: blocks of one
+    "blocks_and_a_rest": ((70, 3, 4, 4), (2, 3, 3, 3), {"padding": 1}),  # blocks of 64 tiles: 64 + 6
+}
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES.values(), ids=WINOGRAD_CASES.keys())
+def test_winograd_matches_reference_wherever_it_applies(case, monkeypatch):
+    """Winograd F(2x2, 3x3) forced on every geometry (a zero channel threshold): the 3x3 stride-1
+    cases take it for all three kernels, the others keep theirs."""
+    monkeypatch.setattr(cpu_conv, "WINOGRAD_DEPTH", 0)
+    monkeypatch.setattr(cpu_conv, "WINOGRAD_TILES", 1 << 30)
+    x_shape, w_shape, kw = case
+    _compare(_conv_and_grads(**kw), _conv_case(x_shape, w_shape, **kw))
+
+
+def test_winograd_serves_the_cnn_layers_from_16_channels(monkeypatch):
+    calls = _spy(monkeypatch, ("conv_winograd", "filter_winograd"))
+    for c, o, hw in CNN:
+        _compare(_conv_and_grads(padding=1), _conv_case((2, c, hw, hw), (o, c, 3, 3), padding=1))
+    # 16->32, 32->64, 64->128: all three kernels; 3->16 keeps im2col
+    assert len(calls) == 9
+    assert {shape[1] for _, shape in calls} == {16, 32, 64, 128}
+
+
+def test_winograd_stops_past_16x16_outputs(monkeypatch):
+    calls = _spy(monkeypatch, ("conv_winograd", "filter_winograd"))
+    _compare(_conv_and_grads(padding=1), _conv_case((2, 16, 17, 16), (16, 16, 3, 3), padding=1))
+    assert calls == set()
+
+
+def test_winograd_in_float64(monkeypatch):
+    calls = _spy(monkeypatch, ("conv_winograd",))
+    arrays = _conv_case((3, 16, 9, 10), (17, 16, 3, 3), dtype="float64", padding=1)
+    _compare(_conv_and_grads(padding=1), arrays, rtol=1e-10)
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize("hw", [(6, 5), (9, 9), (4, 7), (1, 1)])
@@ -174,8 +225,10 @@ def test_readonly_and_strided_inputs():
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-@pytest.mark.parametrize("channels", [8, 16], ids=["im2col", "shifted"])
+@pytest.mark.parametrize("channels", [8, 16], ids=["im2col", "winograd"])
 def test_one_thread_and_several_agree(channels):
+    """The threads' ranges of images give the same results as one thread: up to float32 rounding at
+    the results' scale (the weight gradient adds the threads' partial sums: 1.5k products each)."""
     x, w, gy = _conv_case((6, channels, 16, 16), (channels, channels, 3, 3), padding=1)
     kernels = _compare(_conv_and_grads(padding=1), [x, w, gy])
     inputs = [(x, w), (gy, w, x), (x, gy, w)]
@@ -187,7 +240,7 @@ def test_one_thread_and_several_agree(channels):
     finally:
         numba.set_num_threads(saved)
     for a, b in zip(threaded, serial, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
 
 
 @pytest.mark.skipif(not cpu_threads.scipy_blas.available, reason="scipy's OpenBLAS not found")
