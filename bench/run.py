@@ -146,7 +146,12 @@ def gemm_worker() -> None:
 
 
 def child_env(cache: str | None = None) -> dict:
+    """A worker's environment: the threads pinned, its own cache folders, and Python's bytecode cache
+    on, as Python's default is: the peers' installed modules come with the .pyc files pip wrote, where
+    graphc's editable install and its generated kernel modules would otherwise be compiled from source
+    in every process (PYTHONDONTWRITEBYTECODE=1 here cost graphc's CNN warm start ~0.1 s)."""
     env = dict(os.environ) | THREAD_ENV
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if cache is not None:
         env["GRAPHC_CACHE_DIR"] = os.path.join(cache, "graphc")
         env["NUMBA_CACHE_DIR"] = os.path.join(cache, "numba")
@@ -235,6 +240,8 @@ def main() -> None:
     info = machine()
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, load average {info['load'][0]:.2f} at start")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; threads: {THREAD_ENV}")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("PYTHONDONTWRITEBYTECODE is set here: unset for the workers (Python's default)")
     if info["load"][0] > 0.5:
         print("notice: the machine is busy (load average above 0.5): timings will be noisy")
     pythons, versions = {}, {}
