@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba.core.config
 import numpy as np
 import pytest
 
@@ -16,6 +17,9 @@ from graphc.runtime.cpu import cache
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    # Numba's machine code beside the generated files (its __pycache__), where a user's NUMBA_CACHE_DIR
+    # would put it elsewhere
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", "")
     saved = dict(cache._modules)
     cache._modules.clear()
     yield tmp_path
