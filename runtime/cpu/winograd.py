@@ -220,13 +220,15 @@ def plane_gemms(trans_a, rows, cols, depth, a, a_plane, lda, b, b_plane, ldb, be
              i * c_plane, ldc)  # fmt: skip
 
 
-def _scratch(c: int, o: int, th: int, tw: int, columns: int, dtype) -> tuple:
-    """A range's buffers: the bordered image, one row of tiles' B^T d, and the 16 planes of input tiles
-    (``columns`` tiles of C) with their plane length."""
+def _buffers(c: int, o: int, oh: int, ow: int, block: int, dtype) -> tuple:
+    """A range's buffers for (oh, ow) outputs, ``block`` images at a time: its tiles per image, the
+    bordered image (2th + 2, 2tw + 2, C), one row of tiles' B^T d, and two sets of 16 planes with
+    their plane lengths: the input tiles (tiles, C) and the output side's (tiles, C_out)."""
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
     padded = np.zeros((2 * th + 2, 2 * tw + 2, c), dtype)
     rows = np.empty(4 * (2 * tw + 2) * max(c, o), dtype)
-    vp = columns * c + PLANE_PAD
-    return padded, rows, np.empty(16 * vp, dtype), vp
+    vp, wp = block * th * tw * c + PLANE_PAD, block * th * tw * o + PLANE_PAD
+    return th * tw, padded, rows, (np.empty(16 * vp, dtype), vp), (np.empty(16 * wp, dtype), wp)
 
 
 def conv_winograd(x, u, y, top, left, block, n0, n1):
@@ -236,14 +238,9 @@ def conv_winograd(x, u, y, top, left, block, n0, n1):
     tiles), compiled once for every caller, where one compiled loop around them cost LLVM their whole
     code again for each caller (3.2 s more cold compile; bench/NOTES.md)."""
     c, o = u.shape[1], u.shape[2]
-    oh, ow = y.shape[2], y.shape[3]
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    tiles = th * tw
-    padded, rows, v, vp = _scratch(c, o, th, tw, block * tiles, x.dtype)
+    tiles, padded, rows, (v, vp), (m, mp) = _buffers(c, o, y.shape[2], y.shape[3], block, x.dtype)
     scratch = np.empty(8 * o, x.dtype)
-    out = np.empty((2 * th, 2 * tw, o), x.dtype)
-    mp = block * tiles * o + PLANE_PAD
-    m = np.empty(16 * mp, x.dtype)
+    out = np.empty((padded.shape[0] - 2, padded.shape[1] - 2, o), x.dtype)
     for b0 in range(n0, n1, block):
         nb = min(block, n1 - b0)
         input_block(x, b0, nb, top, left, padded, rows, v, vp)
@@ -299,13 +296,8 @@ def filter_winograd(x, gy, du, top, left, block, n0, n1):
     gradient of ``conv_winograd`` w.r.t. its u, which ``untransform_gradient`` turns into the weights'.
     x (N, C, H, W) bordered by (top, left), gy (N, C_out, OH, OW). Blocks in Python, as there."""
     c, o = du.shape[1], du.shape[2]
-    oh, ow = gy.shape[2], gy.shape[3]
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    tiles = th * tw
-    padded, rows, v, vp = _scratch(c, o, th, tw, block * tiles, x.dtype)
-    tiled = np.zeros((2 * th, 2 * tw, o), x.dtype)
-    gp = block * tiles * o + PLANE_PAD
-    g = np.empty(16 * gp, x.dtype)
+    tiles, padded, rows, (v, vp), (g, gp) = _buffers(c, o, gy.shape[2], gy.shape[3], block, x.dtype)
+    tiled = np.zeros((padded.shape[0] - 2, padded.shape[1] - 2, o), x.dtype)
     for b0 in range(n0, n1, block):
         nb = min(block, n1 - b0)
         input_block(x, b0, nb, top, left, padded, rows, v, vp)
