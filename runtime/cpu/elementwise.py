@@ -31,6 +31,7 @@ from graphc.runtime.cpu.fused_reduce import (
     reduce_loop_source,
     reduction_layout,
     segment_args,
+    sliced,
     splits_columns,
 )
 from graphc.runtime.cpu.reduce import reduce_into
@@ -40,7 +41,8 @@ from graphc.runtime.cpu.threads import THREAD_WORK, split
 
 #: loops over at least this many elements run on every thread (``SplitLoop``): measured crossovers
 #: were 2^15 elements for Adam's 14-op body and 2^16 for a 1-op body, gains of 1.3-2x from 2^17-2^18
-#: (bench/NOTES.md); each parallel variant costs a compile, so only clear wins take it
+#: (bench/NOTES.md, measured with a ``prange`` over the same ranges); a split's hand-off to the other
+#: thread costs 30-80 us, so only clear wins take it
 PARALLEL_ABOVE = 1 << 18
 #: column sums (bias gradients) over at least this many elements run on every thread: in the CNN step,
 #: 2^20 elements 0.35 -> 0.26 ms, 2^19 0.18 -> 0.15 ms, 2^18 no gain (0.09-0.12 ms either way, and the
@@ -164,8 +166,7 @@ class SplitLoop:
         if rows == 1:
 
             def part(lo, hi):
-                sliced = [a[lo:hi] if k in "ar" else a for a, k in zip(ins, pattern, strict=True)]
-                kernel(*sliced, *(o[lo:hi] for o in outs), 1, hi - lo)
+                kernel(*sliced(ins, pattern, "ar", lo, hi), *(o[lo:hi] for o in outs), 1, hi - lo)
 
             count, unit = cols, 1
         else:
@@ -173,8 +174,7 @@ class SplitLoop:
 
             def part(lo, hi):
                 r0, r1 = lo * unit * cols, hi * unit * cols
-                sliced = [a[r0:r1] if k == "a" else a for a, k in zip(ins, pattern, strict=True)]
-                kernel(*sliced, *(o[r0:r1] for o in outs), (hi - lo) * unit, cols)
+                kernel(*sliced(ins, pattern, "a", r0, r1), *(o[r0:r1] for o in outs), (hi - lo) * unit, cols)
 
             count = rows // unit
         split(part, count, count * THREAD_WORK, False, ())
@@ -240,7 +240,6 @@ class LoopKernel:
         rows, cols = (size // inner, inner) if inner else (1, size)  # the inner loop is what vectorizes
         threads = get_num_threads()
         parallel = flat is not None and size >= PARALLEL_ABOVE and threads > 1
-        bounds = (rows, cols)
         if parallel:
             flat = SplitLoop(flat, pattern)
         scratch, into, fused, j = None, None, None, None
@@ -275,7 +274,7 @@ class LoopKernel:
                     scratch = np.empty(shape, self.out_dtypes[j])  # made on first use: rarely needed
                 reduced, outs[j] = outs[j], scratch
             if args is not None:
-                flat(*args, *(o.reshape(-1) for o in outs), *bounds)
+                flat(*args, *(o.reshape(-1) for o in outs), rows, cols)
             else:
                 nd(*(np.broadcast_to(a, shape) for a in ins), *outs)
             if j is not None:

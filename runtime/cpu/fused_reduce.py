@@ -11,8 +11,8 @@ instead of three). Three layouts cover the reductions the graphs make:
 - ``rows``: the trailing axes (per-example losses): one accumulator per row.
 
 A column sum over at least ``elementwise.PARALLEL_SUM_ABOVE`` elements (the first conv layers' bias
-gradients) runs on every thread (``SplitColumnSum``): each thread sums its range of rows into its own row of
-partial sums, which are then added in thread order.
+gradients) runs on every thread (``SplitColumnSum``): each thread sums its range of rows into its own
+row of partial sums, which are then added in thread order.
 
 Sums over all or trailing axes accumulate float32 values in float64 (a vectorized convert-and-add; a
 float32 running sum over 10^6 values drifts by ~1e-4), column sums in the output dtype, as numpy does.
@@ -103,6 +103,12 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
     return "\n".join(lines) + "\n"
 
 
+def sliced(arrays, pattern: str, kinds: str, lo: int, hi: int) -> list:
+    """``arrays[lo:hi]`` for the inputs whose read kind (``elementwise.read_pattern``) is in ``kinds``,
+    the others whole: one range's inputs of a flat loop split over the threads."""
+    return [a[lo:hi] if k in kinds else a for a, k in zip(arrays, pattern, strict=True)]
+
+
 def splits_columns(kind: str, pattern: str) -> bool:
     """Whether ``SplitColumnSum`` serves this loop: a column sum whose inputs are whole arrays, rows or
     scalars (a value per row, "m", fixes where ranges may start: not split)."""
@@ -126,9 +132,8 @@ class SplitColumnSum:
 
         def part(t, lo, hi):
             r0, r1 = lo * repeat * cols, hi * repeat * cols
-            sliced = [a[r0:r1] if k == "a" else a for a, k in zip(ins, self.pattern, strict=True)]
-            rows_here = (hi - lo) * repeat
-            kernel(*sliced, *(o[r0:r1] for o in outs), partials[t], rows_here, cols, repeat, count, zero)
+            ranged = [*sliced(ins, self.pattern, "a", r0, r1), *(o[r0:r1] for o in outs), partials[t]]
+            kernel(*ranged, (hi - lo) * repeat, cols, repeat, count, zero)
 
         units = rows // repeat
         used = split(part, units, units * THREAD_WORK, False, lambda t: (t,))

@@ -48,8 +48,9 @@ def test_flat_loops_vectorize_over_the_whole_size_when_no_input_is_a_row(graph):
     f = gc.function([x], gc.sqrt(gc.abs(x)) + 1.0)
     f(np.ones((4, 8), np.float32))
     (step,) = next(iter(f.executable.backend._plans.values())).steps.values()
-    bounds = dict(zip(step.__code__.co_freevars, step.__closure__, strict=True))["bounds"].cell_contents
-    assert bounds == (1, 32)  # one row of 32: the inner loop is the one LLVM vectorizes
+    cells = dict(zip(step.__code__.co_freevars, step.__closure__, strict=True))
+    # one row of 32: the inner loop is the one LLVM vectorizes
+    assert (cells["rows"].cell_contents, cells["cols"].cell_contents) == (1, 32)
 
 
 def _fused_kernel_names(fn) -> list[str]:
