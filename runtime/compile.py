@@ -23,6 +23,7 @@ from graphc.passes.manager import PassManager, PassStat
 from graphc.passes.memory import plan_memory
 from graphc.passes.pipeline import PIPELINE
 from graphc.passes.program import extract_program
+from graphc.runtime.compile_gc import fewer_collections
 
 DEVICES = ("reference", "cpu")
 
@@ -112,7 +113,11 @@ def compile(
     """
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
-    fetches, feeds, updates = list(fetches), list(feeds), list(updates)
+    with fewer_collections():  # the passes, the backend's import and its kernels allocate a lot
+        return _compile(list(fetches), list(feeds), list(updates), device, optimize)
+
+
+def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Executable:
     graph = _common_graph(fetches, feeds, updates)
     outputs = [f for f in fetches if isinstance(f, Tensor)] + [value for _, value in updates]
     targets = [f for f in fetches if isinstance(f, Node)]

@@ -1,8 +1,10 @@
 """The CPU executable: a precomputed schedule of kernels, run by one generated Python function.
 
-Kernels are built (and their generated code compiled or loaded from the cache) when the executable is
-made, so an op the backend cannot run fails then, naming the op and the node, never halfway through a
-run. The schedule becomes straight-line Python source (``plan.generate_driver``).
+Kernels are built (their generated code written or found in the cache) when the executable is made,
+so an op the backend cannot run fails then, naming the op and the node, never halfway through a run.
+Numba compiles each kernel, or loads it from its cache, at its first call: in the first run, which
+therefore runs with fewer garbage collections (``runtime/compile_gc.py``). The schedule becomes
+straight-line Python source (``plan.generate_driver``).
 
 Each input-shape signature gets a ``RunPlan`` (``runtime/cpu/plan.py``) the first time it runs: the
 arena ``plan_memory`` plans, allocated once, and the kernels bound to their shapes; a new batch size
@@ -22,6 +24,7 @@ import numpy as np
 
 from graphc.ir.errors import GraphcError, RunError
 from graphc.ir.graph import Graph, Node, Tensor
+from graphc.runtime.compile_gc import fewer_collections
 from graphc.runtime.cpu import kernels  # noqa: F401 - registers every family's kernels
 from graphc.runtime.cpu.cache import write_sources
 from graphc.runtime.cpu.plan import RunPlan, generate_driver
@@ -91,8 +94,12 @@ class CpuExecutable:
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         shapes = (feed_values[0].shape,) if len(feed_values) == 1 else tuple([a.shape for a in feed_values])
         plan = self._plans.get(shapes, False)
-        if plan is False:
-            plan = self.plan(shapes)
+        if plan is False:  # the first run with these shapes: Numba compiles (or loads) kernels in it
+            with fewer_collections():
+                return self._run(self.plan(shapes), feed_values, state)
+        return self._run(plan, feed_values, state)
+
+    def _run(self, plan: RunPlan | None, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         driver = self._driver
         token = None
         if plan is not None and self._free:
