@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphc.ir import dtypes
 from graphc.ir.errors import ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.op import Op, not_differentiable
@@ -52,9 +53,10 @@ class SumLike(Op):
 
     def reference(self, g, like):
         lead = g.ndim - like.ndim
-        out = g.sum(axis=tuple(range(lead))) if lead else g
+        acc = dtypes.sum_dtype(g.dtype, None)  # None: numpy's own
+        out = g.sum(axis=tuple(range(lead)), dtype=acc) if lead else g
         axes = tuple(i for i, d in enumerate(like.shape) if d == 1 and out.shape[i] != 1)
-        out = out.sum(axis=axes, keepdims=True) if axes else out
+        out = out.sum(axis=axes, keepdims=True, dtype=acc) if axes else out
         if out.shape != like.shape:
             raise ShapeError(f"cannot sum {format_shape(g.shape)} down to {format_shape(like.shape)}")
         return np.asarray(out, dtype=g.dtype)

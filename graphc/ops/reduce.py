@@ -78,7 +78,9 @@ class Sum(Reduce):
         return dtypes.DEFAULT_INT if dtypes.is_bool(dtype) else dtype
 
     def reference(self, x):
-        return np.asarray(np.sum(x, axis=self.axes, dtype=self.out_dtype(x.dtype), keepdims=self.keepdims))
+        out = self.out_dtype(x.dtype)
+        total = np.sum(x, axis=self.axes, dtype=dtypes.sum_dtype(x.dtype, out), keepdims=self.keepdims)
+        return np.asarray(total, dtype=out)
 
     def vjp(self, node, gy):
         x = node.inputs[0]
@@ -112,8 +114,8 @@ class Mean(Reduce):
 
     def reference(self, x):
         out = self.out_dtype(x.dtype)
-        # integers are summed exactly in float64, then rounded once to float32
-        acc = x.dtype if dtypes.is_float(x.dtype) else dtypes.float64
+        # integers and float32 are summed in float64, then rounded once to the output dtype
+        acc = dtypes.float64 if not dtypes.is_float(x.dtype) else dtypes.sum_dtype(x.dtype, x.dtype)
         count = math.prod(x.shape[a] for a in self.axes)
         total = np.sum(x, axis=self.axes, dtype=acc, keepdims=self.keepdims)
         with np.errstate(invalid="ignore"):  # 0 / 0 over an empty axis is NaN, as numpy's mean

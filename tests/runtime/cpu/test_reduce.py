@@ -153,3 +153,26 @@ def test_prod_others_exact_with_zeros(axes):
         pos = np.ravel_multi_index(tuple(idx[a] for a in axes), group.shape)
         want[idx] = np.prod(np.delete(group.ravel(), pos))
     np.testing.assert_array_equal(got, want)
+
+
+# 140 K rows of ~1: a running float32 column sum (numpy's order) is ~8e-4 off; 560 K elements also
+# take the column sum split over the threads when fused
+_ROWS = np.random.default_rng(7).uniform(0.5, 1.5, (140_000, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("rows", [140_000, 30_000], ids=["split", "serial"])
+@pytest.mark.parametrize("build", [gc.reduce_sum, gc.reduce_mean], ids=["sum", "mean"])
+def test_a_fused_column_sum_over_many_rows_stays_near_float64(build, rows):
+    x_value = _ROWS[:rows]
+    got, _ = _run(lambda t: build(gc.maximum(t, 1.0) * 2.0, 0), x_value, static=(None, 4))
+    oracle = np.sum if build is gc.reduce_sum else np.mean
+    want = oracle(np.maximum(x_value.astype(np.float64), 1.0) * 2.0, axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("build", [gc.reduce_sum, gc.reduce_mean], ids=["sum", "mean"])
+def test_the_column_loop_over_many_rows_stays_near_float64(build):
+    got, name = _run(lambda t: build(t, 0), _ROWS)
+    assert name == f"loop[{'Sum' if build is gc.reduce_sum else 'Mean'}]"
+    want = (np.sum if build is gc.reduce_sum else np.mean)(_ROWS.astype(np.float64), axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
