@@ -178,7 +178,9 @@ class LogSumExp(Reduce):
         # an infinite max would give inf - inf = NaN; shifting by 0 there is exact anyway
         m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
         with np.errstate(divide="ignore"):  # log(0) = -inf when every term is exp(-inf)
-            out = np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True)) + m
+            acc = dtypes.sum_dtype(x.dtype, None)
+            total = np.sum(np.exp(x - m), axis=self.axes, keepdims=True, dtype=acc)
+            out = np.log(total).astype(x.dtype) + m
         if not self.keepdims:
             out = np.squeeze(out, axis=self.axes)
         return np.asarray(out, dtype=x.dtype)

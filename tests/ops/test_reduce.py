@@ -207,3 +207,11 @@ def test_the_reference_sum_like_accumulates_float32_in_float64(graph):
     summed = gc.function([g, like], gc.sum_like(g, like), device="reference")
     got = summed(_ROWS, np.zeros((1, 4), np.float32))
     np.testing.assert_allclose(got, _ROWS.astype(np.float64).sum(0, keepdims=True), rtol=1e-6)
+
+
+def test_the_reference_logsumexp_over_a_leading_axis_sums_in_float64(graph):
+    x = gc.placeholder("float32", (None, 4), name="x")
+    got = gc.function([x], gc.reduce_logsumexp(x, 0), device="reference")(_ROWS)
+    rows = _ROWS.astype(np.float64)
+    m = rows.max(0)
+    np.testing.assert_allclose(got, m + np.log(np.exp(rows - m).sum(0)), rtol=1e-7)
