@@ -35,9 +35,10 @@ def _slice_length(start, stop, step, dim: int | None) -> int | None:
     if dim is not None:
         return len(range(dim)[start:stop:step])
     # Past n = max(|start|, |stop|) the bounds are fixed offsets from 0 or from n, so the length is
-    # constant or grows with n within |step| + 1 sizes: checking n up to there decides whether the
-    # length is the same for every run-time size.
-    bound = max(abs(start or 0), abs(stop or 0)) + 2 * abs(step) + 1
+    # constant or (one bound from 0, the other from n) n - |start| - |stop| over |step|, which may stay
+    # 0 until n passes |start| + |stop| (x[-3:3:-1] is empty up to n = 6, one row at 7): checking n up
+    # to |start| + |stop| + 2 |step| decides whether the length is the same for every run-time size.
+    bound = abs(start or 0) + abs(stop or 0) + 2 * abs(step) + 1
     lengths = {len(range(n)[start:stop:step]) for n in range(bound + 1)}
     return lengths.pop() if len(lengths) == 1 else None
 

@@ -52,6 +52,27 @@ def test_slices_of_unknown_dims_have_a_size_only_when_every_size_gives_it(graph)
     assert x[::-1, 4:1:-2].shape == (None, 2)
 
 
+def test_a_slice_empty_for_small_sizes_but_not_for_large_ones_has_an_unknown_size(graph):
+    x = gc.placeholder("float64", (None, 1), name="x")
+    y = x[-3:3:-1]  # empty up to 6 rows, one row at 7
+    assert y.shape == (None, 1)
+    value = np.arange(7.0).reshape(7, 1)
+    got = gc.function([x], y, device="reference")(value)
+    np.testing.assert_array_equal(got, value[-3:3:-1])
+
+
+def test_static_slice_lengths_of_unknown_dims_hold_for_every_size():
+    from graphc.ops.indexing import _slice_length
+
+    bounds = [None, *range(-9, 10)]
+    for start in bounds:
+        for stop in bounds:
+            for step in (1, 2, 3, -1, -2, -3):
+                lengths = {len(range(n)[start:stop:step]) for n in range(60)}
+                static = _slice_length(start, stop, step, None)
+                assert static == (lengths.pop() if len(lengths) == 1 else None), (start, stop, step)
+
+
 def test_int_index_out_of_range_of_unknown_dim_fails_at_run_time(graph):
     x = gc.placeholder("float32", (None,))
     y = x[3]
