@@ -59,6 +59,10 @@ def _normalize_entry(entry: tuple, dim: int | None) -> tuple:
     if dim is None:
         return ("slice", 0 if start is None and step > 0 else start, stop, step)
     start, stop, step = slice(start, stop, step).indices(dim)
+    if not range(start, stop, step):
+        # one spelling for every empty slice: indices() gives start -1 for x[-5::-1] on 4 rows,
+        # which as a bound would mean the last row
+        return ("slice", 0, 0, 1)
     # indices() spells "to the end" as dim (step > 0) or -1 (step < 0), which a slice reads otherwise
     if step > 0:
         return ("slice", start, None if stop == dim else stop, step)

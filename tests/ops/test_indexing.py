@@ -61,6 +61,15 @@ def test_a_slice_empty_for_small_sizes_but_not_for_large_ones_has_an_unknown_siz
     np.testing.assert_array_equal(got, value[-3:3:-1])
 
 
+@pytest.mark.parametrize("index", [np.s_[-5::-1], np.s_[-9:-7:-1], np.s_[7:2], np.s_[4::2]])
+def test_a_slice_empty_on_a_known_dim_selects_nothing(graph, index):
+    x = gc.placeholder("float64", (4, 3), name="x")
+    value = np.arange(12.0).reshape(4, 3)
+    assert x[index].shape == value[index].shape == (0, 3)
+    for device in ("reference", "cpu"):
+        np.testing.assert_array_equal(gc.function([x], x[index] * 2.0, device=device)(value), value[index])
+
+
 def test_static_slice_lengths_of_unknown_dims_hold_for_every_size():
     from graphc.ops.indexing import _slice_length
 
