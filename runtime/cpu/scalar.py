@@ -29,7 +29,7 @@ def softplus(x):
 def relu(x):
     if x > 0 or x != x:  # NaN stays NaN, as np.maximum(x, 0)
         return x
-    return x * 0
+    return type(x)(0)  # a zero of x's type: ``x * 0`` is NaN at -inf
 
 
 @njit(**_OPTIONS)
@@ -53,7 +53,7 @@ def minimum(a, b):
 @njit(**_OPTIONS)
 def sign(x):
     if x > 0:
-        return x - x + 1
+        return type(x)(1)  # of x's type: ``x - x + 1`` is NaN at inf
     if x < 0:
-        return x - x - 1
+        return type(x)(-1)
     return x  # 0, -0 and NaN keep themselves, as np.sign

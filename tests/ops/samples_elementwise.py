@@ -35,6 +35,7 @@ SAMPLES = [
     _unary("Abs", gc.abs, np.abs),
     _unary("Abs", abs, np.abs, Arg((0, 2), F, static=(None, 2)), name="empty"),
     _unary("Sign", gc.sign, np.sign, Arg((5,), F, value=[-2.0, 0.0, 3.0, -0.0, 1e-30])),
+    _unary("Sign", gc.sign, np.sign, Arg((3,), F, value=[np.inf, -np.inf, np.nan]), name="inf"),
     _unary("Square", gc.square, np.square),
     _unary("Relu", gc.relu, lambda x: np.maximum(x, 0)),
     _unary(
@@ -43,6 +44,13 @@ SAMPLES = [
         lambda x: np.array([0, 0, 2.0, np.nan], F),
         Arg((4,), F, value=[-1.0, 0.0, 2.0, np.nan]),
         name="nan",
+    ),
+    _unary(
+        "Relu",
+        gc.relu,
+        lambda x: np.array([0.0, np.inf], F),
+        Arg((2,), F, value=[-np.inf, np.inf]),
+        name="inf",
     ),
     _unary("Exp", gc.exp, np.exp),
     _unary("Exp", gc.exp, lambda x: np.exp(x.astype(F)), Arg((3,), "int64", 0, 4), name="int"),
