@@ -114,10 +114,9 @@ class Mean(Reduce):
 
     def reference(self, x):
         out = self.out_dtype(x.dtype)
-        # integers and float32 are summed in float64, then rounded once to the output dtype
-        acc = dtypes.float64 if not dtypes.is_float(x.dtype) else dtypes.sum_dtype(x.dtype, x.dtype)
+        # every dtype (integers, float32, float64) is summed in float64, then rounded once
         count = math.prod(x.shape[a] for a in self.axes)
-        total = np.sum(x, axis=self.axes, dtype=acc, keepdims=self.keepdims)
+        total = np.sum(x, axis=self.axes, dtype=dtypes.float64, keepdims=self.keepdims)
         with np.errstate(invalid="ignore"):  # 0 / 0 over an empty axis is NaN, as numpy's mean
             return np.asarray(total / count, dtype=out)
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc as gc
-from tests.passes.test_semantics import BINARY, UNARY, steps
+from tests.passes.test_semantics import UNARY, steps
+from tests.runtime.cpu.test_random_graphs import chain
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +23,7 @@ _SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(
 
 
 def _build(plan, dtype):
-    x = gc.placeholder(dtype, (None, 4), name="x")
-    y = gc.placeholder(dtype, (4,), name="y")
-    values = [x, y]
-    for binary, i, j, k in plan:
-        a, b = values[i % len(values)], values[j % len(values)]
-        values.append(BINARY[k % len(BINARY)](a, b) if binary else _UNARY[k % len(_UNARY)](a))
-    return x, y, values[2:]
+    return chain(plan, dtype, _UNARY)
 
 
 def _feeds(x, y, rows, dtype):

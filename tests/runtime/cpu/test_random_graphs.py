@@ -8,14 +8,20 @@ import graphc as gc
 from tests.passes.test_semantics import BINARY, UNARY, steps
 
 
-def _build(plan, dtype):
+def chain(plan, dtype, unary=UNARY):
+    """Placeholders x (None, 4) and y (4,) and every value ``plan`` builds from them, in order."""
     x = gc.placeholder(dtype, (None, 4), name="x")
     y = gc.placeholder(dtype, (4,), name="y")
     values = [x, y]
     for binary, i, j, k in plan:
         a, b = values[i % len(values)], values[j % len(values)]
-        values.append(BINARY[k % len(BINARY)](a, b) if binary else UNARY[k % len(UNARY)](a))
-    return x, y, values[2:][-3:]
+        values.append(BINARY[k % len(BINARY)](a, b) if binary else unary[k % len(unary)](a))
+    return x, y, values[2:]
+
+
+def _build(plan, dtype):
+    x, y, values = chain(plan, dtype)
+    return x, y, values[-3:]
 
 
 def _feeds(dtype):
