@@ -7,6 +7,8 @@ requires: nothing. ensures: no two pure nodes have the same key.
 
 from __future__ import annotations
 
+import numpy as np
+
 from graphc.ir.graph import Graph
 from graphc.passes.builder import GraphBuilder
 
@@ -20,7 +22,7 @@ def cse(graph: Graph) -> Graph:
         inputs = tuple(builder.tensors[t] for t in node.inputs)
         control = tuple(builder.nodes[c] for c in node.control_inputs if c in builder.nodes)
         if node.op.pure:
-            key = (node.op, inputs, control)
+            key = (node.op, _float_bits(node.op), inputs, control)
             same = seen.get(key)
             if same is not None:
                 builder.replace(node, same.outputs)
@@ -31,3 +33,17 @@ def cse(graph: Graph) -> Graph:
         else:
             builder.copy(node)
     return builder.finish() if changed else graph
+
+
+def _float_bits(op) -> tuple:
+    """The op's float attributes spelled bit for bit: ops compare them with ``==``, where -0.0 equals
+    0.0, but ``pad(x, constant_values=-0.0)`` is not ``pad(x)``."""
+    return tuple(_bits(v) for v in op.attrs().values())
+
+
+def _bits(value):
+    if isinstance(value, (float, np.floating)):
+        return float(value).hex()
+    if isinstance(value, (tuple, list)):
+        return tuple(_bits(v) for v in value)
+    return None  # compared by the op's own equality

@@ -2,7 +2,8 @@
 
 requires: nothing. ensures: no pure node with only constant inputs remains, except where the result
 would be larger than FOLD_LIMIT elements (folding must not bloat the graph) or the op is stateful or
-random. Never changes values: the reference is the definition of every op.
+random, or the node (or a constant it reads) has control inputs, which a folded Constant would drop.
+Never changes values: the reference is the definition of every op.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def fold_constants(graph: Graph) -> Graph:
     changed = False
     for node in graph.nodes:
         new_inputs = [builder.tensors[t] for t in node.inputs]
-        values = [t.node.op.value for t in new_inputs if isinstance(t.node.op, Constant)]
+        values = [t.node.op.value for t in new_inputs if _is_constant(t.node)]
         foldable = (
             node.inputs
+            and not node.control_inputs  # a Constant in its place would drop them
             and len(values) == len(new_inputs)
             and node.op.pure
             and all(_size(t.type.shape) <= FOLD_LIMIT for t in node.outputs)
@@ -48,6 +50,11 @@ def fold_constants(graph: Graph) -> Graph:
         builder.replace(node, outs)
         changed = True
     return builder.finish() if changed else graph
+
+
+def _is_constant(node) -> bool:
+    """A Constant whose control inputs (if any) keep it from being folded into its consumers."""
+    return isinstance(node.op, Constant) and not node.control_inputs
 
 
 def _size(shape) -> float:

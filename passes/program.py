@@ -30,15 +30,19 @@ def extract_program(
     """
     fed = set(feeds)
     builder = GraphBuilder(graph)
+    placeholders = {}
     for t in dict.fromkeys(feeds):
         node = builder.graph.add_node(Placeholder(t.dtype, t.shape), (), t.node.name, t.node.location)
-        builder.tensors[t] = node.outputs[0]
+        builder.tensors[t] = placeholders[t] = node.outputs[0]
     for node in needed_nodes([*outputs, *targets], fed):
         if isinstance(node.op, Placeholder):
             raise FeedError(
                 "placeholder is needed by the fetches but was not fed; add it to feed_dict", node.where
             )
         builder.copy(node)
+        for t in node.outputs:  # one output of a multi-output node fed, another computed
+            if t in fed:
+                builder.tensors[t] = placeholders[t]
     program = builder.graph
     program.inputs = tuple(builder.tensors[t] for t in feeds)
     program.outputs = tuple(builder.tensors[t] for t in outputs)

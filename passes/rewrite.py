@@ -62,7 +62,8 @@ def _rewrite_once(graph: Graph, rules: Sequence[Rule], hits: Counter | None) -> 
     fired = False
     for node in graph.nodes:
         new = builder.copy(node)
-        if node.op.stateful or (live is not None and node not in live):
+        # a node with control inputs is never replaced: its replacement would not carry them
+        if node.op.stateful or node.control_inputs or (live is not None and node not in live):
             continue
         for rule in rules:
             m = rule.match(new)
@@ -115,12 +116,14 @@ def op_is(node: Node, *classes) -> bool:
 
 
 def producer(t: Tensor, *classes) -> Node | None:
-    """``t``'s producing node when its op is one of ``classes``."""
-    return t.node if isinstance(t.node.op, classes) else None
+    """``t``'s producing node when its op is one of ``classes`` and it has no control inputs (a rule
+    that looked through it could leave it dead, and its control inputs would no longer run)."""
+    return t.node if isinstance(t.node.op, classes) and not t.node.control_inputs else None
 
 
 def constant_value(t: Tensor):
-    """The numpy value of ``t`` when a Constant produces it, else None."""
+    """The numpy value of ``t`` when a Constant without control inputs produces it, else None."""
     from graphc.ops.sources import Constant
 
-    return t.node.op.value if isinstance(t.node.op, Constant) else None
+    node = t.node
+    return node.op.value if isinstance(node.op, Constant) and not node.control_inputs else None

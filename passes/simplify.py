@@ -199,9 +199,16 @@ def _match_casts(node: Node):
     if inner is None:
         return None
     x = inner.inputs[0]
-    # a "safe" cast holds every value of x exactly (float32 -> float64, int32 -> int64 or float64),
-    # so casting on from there equals casting x directly
-    return (x,) if np.can_cast(x.dtype, inner.op.dtype, "safe") else None
+    # when the inner cast holds every value of x exactly, casting on from there equals casting x
+    return (x,) if _holds_exactly(x.dtype, np.dtype(inner.op.dtype)) else None
+
+
+def _holds_exactly(src: np.dtype, dst: np.dtype) -> bool:
+    """Whether every value of ``src`` converts to ``dst`` exactly (float32 -> float64, int32 -> int64 or
+    float64). numpy calls int64 -> float64 "safe", but float64 holds 53 bits: 2**53 + 1 rounds."""
+    if src.kind in "iu" and dst.kind == "f" and src.itemsize >= dst.itemsize:
+        return False
+    return bool(np.can_cast(src, dst, "safe"))
 
 
 # --- reductions --------------------------------------------------------------------------------

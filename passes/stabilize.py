@@ -13,6 +13,10 @@ the cross-entropy fusion, which is stricter than its unfused form in two documen
 - a batch dimension unknown in both the logits and the labels must be equal at run time; the unfused
   product would broadcast a size-1 dimension against a larger one (almost surely a bug in the
   program). Where a batch dimension is known in one and not the other, the fusion does not fire.
+- an infinite logit: the unfused form multiplies log_softmax's -inf (or NaN) by the one-hot row's
+  zeros, which makes the example's loss NaN; the fused op gives the limit. A -inf logit masks its
+  class out (the loss stays finite), a -inf label logit or a +inf other logit gives +inf, and a +inf
+  label logit (inf - inf) or a NaN logit gives NaN.
 """
 
 from __future__ import annotations

@@ -56,4 +56,6 @@ def sign(x):
         return type(x)(1)  # of x's type: ``x - x + 1`` is NaN at inf
     if x < 0:
         return type(x)(-1)
-    return x  # 0, -0 and NaN keep themselves, as np.sign
+    if x == 0:
+        return type(x)(0)  # +0 for -0 too, as np.sign
+    return x  # NaN

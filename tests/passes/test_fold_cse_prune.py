@@ -59,6 +59,16 @@ def test_fold_never_folds_random_or_stateful_ops(graph):
     assert "RandomUniform" in names and "ReadVariable" in names
 
 
+def test_fold_keeps_a_node_with_control_inputs_and_what_reads_it(graph):
+    v = gc.Variable(0.0, name="v")
+    bump = gc.assign_add(v, 1.0)
+    with gc.control_dependencies([bump]):
+        two = gc.constant(2.0)
+        three = two + 1.0
+    prog = program([three * 2.0])
+    assert fold_constants(prog) is prog
+
+
 def test_fold_leaves_a_graph_without_constant_subgraphs_unchanged(graph):
     x = gc.placeholder("float32", (3,), name="x")
     prog = program([x * 2.0], [x])
@@ -87,6 +97,15 @@ def test_cse_keeps_ops_with_different_attributes(graph):
     x = gc.placeholder("float32", (2, 3), name="x")
     prog = program([gc.reduce_sum(x, axis=0), gc.reduce_sum(x, axis=1)], [x])
     assert cse(prog) is prog
+
+
+def test_cse_keeps_ops_whose_float_attributes_differ_in_the_sign_of_zero(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    pads = [gc.pad(x, (1, 1), constant_values=0.0), gc.pad(x, (1, 1), constant_values=-0.0)]
+    merged = cse(program([1.0 / p for p in pads], [x]))  # the two constants 1.0 merge, the pads not
+    assert op_names(merged).count("Pad") == 2
+    plus, minus = evaluate(merged, [np.ones(2, np.float32)])
+    assert plus[0] == np.inf and minus[0] == -np.inf
 
 
 def test_cse_never_merges_placeholders_random_draws_or_variable_reads(graph):

@@ -257,6 +257,14 @@ def test_cast_through_a_narrower_dtype_is_kept(graph):
     assert not np.array_equal(evaluate(prog, [value])[0], value)  # why it must not fire
 
 
+def test_cast_through_float64_from_int64_is_kept(graph):
+    x = gc.placeholder("int64", (3,), name="x")
+    y = gc.cast(gc.cast(x, "float64"), "int64")
+    _unchanged([y], [x])
+    value = np.array([2**53 + 1, 2**60 + 1, 5])
+    assert not np.array_equal(evaluate(program([y], [x]), [value])[0], value)  # float64 rounds them
+
+
 def test_cast_through_int_is_kept(graph):
     x = gc.placeholder("float32", (3,), name="x")
     _unchanged([gc.cast(gc.cast(x, "int64"), "float32")], [x])

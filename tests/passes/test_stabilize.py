@@ -236,6 +236,21 @@ def test_fused_cross_entropy_is_finite_for_extreme_logits(graph):
     np.testing.assert_allclose(after, [1e4 + np.log(4.0)], rtol=1e-6)
 
 
+def test_fused_cross_entropy_gives_the_limit_at_infinite_logits(graph):
+    z, labels = _xent_inputs()
+    loss = -gc.reduce_sum(gc.log_softmax(z) * gc.one_hot(labels, K), axis=-1)
+    inf = np.inf
+    rows = np.array(
+        [[-inf, 0, 0, 0, 0], [0, -inf, 0, 0, 0], [inf, 0, 0, 0, 0], [0, inf, 0, 0, 0]], np.float32
+    )
+    labels_v = [1, 1, 1, 1]  # masked class out; label masked out; another logit +inf; label +inf
+    before = evaluate(program([loss], [z, labels]), [rows, labels_v])[0]
+    (after,) = _values_after([loss], [z, labels], [rows, labels_v])
+    assert np.isnan(before[[0, 2, 3]]).all() and before[1] == inf  # 0 * -inf in the unfused product
+    np.testing.assert_allclose(after[0], np.log(4.0), rtol=1e-6)
+    assert after[1] == inf and after[2] == inf and np.isnan(after[3])
+
+
 # --- the pass as a whole ----------------------------------------------------------------------------
 
 

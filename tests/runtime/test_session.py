@@ -167,3 +167,13 @@ def test_fetched_constant_is_a_writable_copy(graph):
         value = sess.run(c)
         value[0] = 9.0
         assert sess.run(c)[0] == 1.0
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_feeding_one_output_of_a_multi_output_op_computes_the_other(graph, device):
+    x = gc.placeholder("float32", (4,), name="x")
+    a, b = gc.split(x, 2)
+    y = a * 10.0 + b
+    feeds = {x: np.arange(4, dtype=np.float32), a: np.array([100.0, 200.0], np.float32)}
+    with gc.Session(device=device) as sess:
+        np.testing.assert_array_equal(sess.run(y, feeds), [1002.0, 2003.0])

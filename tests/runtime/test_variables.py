@@ -174,3 +174,37 @@ def test_fetched_slice_of_an_assigned_variable_does_not_alias_state(graph):
         row = sess.run(v[0])
         row[0] = 7.0
         assert sess.run(v)[0, 0] == 1.0
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda x: x * 1.0,  # simplify would return x itself
+        lambda x: gc.constant(2.0) + 1.0,  # fold would make a Constant
+        lambda x: gc.log(gc.softmax(x)),  # stabilize would build log_softmax
+    ],
+    ids=["identity", "constant", "stabilized"],
+)
+def test_rewritten_fetch_under_control_dependencies_still_runs_them(graph, device, build):
+    v = gc.Variable(0.0, name="v")
+    x = gc.placeholder("float32", (3,), name="x")
+    bump = gc.assign_add(v, 1.0)
+    with gc.control_dependencies([bump]):
+        y = build(x)
+    with gc.Session(device=device) as sess:
+        sess.run(y, {x: np.zeros(3, np.float32)})
+        assert sess.run(v) == 1.0
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_rule_looking_through_a_node_with_control_inputs_does_not_drop_them(graph, device):
+    v = gc.Variable(0.0, name="v")
+    x = gc.placeholder("float32", (3,), name="x")
+    bump = gc.assign_add(v, 1.0)
+    with gc.control_dependencies([bump]):
+        wide = gc.cast(x, "float64")
+    y = gc.cast(wide, "float32")  # cast(cast(x)) -> x would leave the inner cast, and bump, dead
+    with gc.Session(device=device) as sess:
+        sess.run(y, {x: np.zeros(3, np.float32)})
+        assert sess.run(v) == 1.0

@@ -189,3 +189,10 @@ def test_the_allocating_path_reads_rows_channel_values_and_strided_inputs(graph)
     for xa in (a, np.ascontiguousarray(a.transpose(2, 1, 0)).transpose(2, 1, 0)):  # C, then strided
         (got,) = fn(xa, b)
         np.testing.assert_allclose(got, a * b, rtol=1e-6)
+
+
+def test_sign_of_negative_zero_is_positive_zero_as_numpy(graph):
+    x = gc.placeholder("float32", (3,), name="x")
+    got = gc.function([x], gc.sign(x))(np.array([-0.0, 0.0, np.nan], np.float32))
+    want = np.sign(np.array([-0.0, 0.0, np.nan], np.float32))
+    assert got.tobytes() == want.tobytes()
