@@ -89,7 +89,11 @@ def _check(cost: Tensor, wrt: Sequence[Tensor], grad_cost) -> Tensor:
             )
         return _in_gradient_scope(cost, lambda: as_tensor(np.ones((), cost.dtype), graph=cost.graph))
     grad_cost = as_tensor(grad_cost, dtype=None if isinstance(grad_cost, Tensor) else cost.dtype)
-    if grad_cost.dtype != cost.dtype or len(grad_cost.shape) != len(cost.shape):
+    same_rank = len(grad_cost.shape) == len(cost.shape)
+    same_dims = same_rank and all(
+        a is None or b is None or a == b for a, b in zip(grad_cost.shape, cost.shape, strict=True)
+    )
+    if grad_cost.dtype != cost.dtype or not same_dims:
         raise ShapeError(f"grad_cost {grad_cost.type} does not match the cost {cost.type}", cost.node.where)
     return grad_cost
 

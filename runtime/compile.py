@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir.errors import GraphMismatchError
+from graphc.ir.errors import DTypeError, GraphMismatchError, ShapeError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
+from graphc.ir.types import broadcast_shapes
+from graphc.ops.shape import broadcast_to
 from graphc.ops.state import Variable
 from graphc.passes.manager import PassManager, PassStat
 from graphc.passes.memory import plan_memory
@@ -44,8 +46,13 @@ class Executable:
     backend: object = None
 
     def __post_init__(self):
+        # a fed tensor fetched (or assigned) as it is: the backend hands back the user's own array
+        inputs = set(self.program.inputs)
+        self._fed_outputs = tuple(i for i, t in enumerate(self.program.outputs) if t in inputs)
         # fetches are all tensors and nothing is updated: the backend's values are the result as they are
-        self._plain = not self.updates and all(isinstance(f, Tensor) for f in self.fetches)
+        self._plain = (
+            not self.updates and all(isinstance(f, Tensor) for f in self.fetches) and not self._fed_outputs
+        )
 
     @property
     def schedule(self) -> list[Node]:
@@ -57,10 +64,17 @@ class Executable:
         values = self.backend.run(feed_values, state)
         if self._plain:
             return values
+        if self._fed_outputs:
+            values = list(values)
+            for i in self._fed_outputs:
+                values[i] = np.array(values[i], copy=True)
         it = iter(values)
         out = [next(it) if isinstance(f, Tensor) else None for f in self.fetches]
         for var, _ in self.updates:
-            state.write(var.var_name, next(it))
+            value = next(it)
+            if value.base is not None:  # a view of a fetched value or of a feed: the user holds that memory
+                value = value.copy()
+            state.write(var.var_name, value)
         return out
 
     def direct(self, shapes: tuple[tuple[int, ...], ...]):
@@ -119,6 +133,7 @@ def compile(
 
 def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Executable:
     graph = _common_graph(fetches, feeds, updates)
+    updates = [(var, _fit_update(var, value)) for var, value in updates]
     outputs = [f for f in fetches if isinstance(f, Tensor)] + [value for _, value in updates]
     targets = [f for f in fetches if isinstance(f, Node)]
     source = extract_program(graph, outputs, targets, feeds)
@@ -155,6 +170,30 @@ def _dump_sources(directory: str, exe: Executable) -> None:
         from graphc.runtime.cpu.cache import write_sources
 
         write_sources(os.path.join(directory, "kernels"), sources)
+
+
+def _fit_update(var: Variable, value: Tensor) -> Tensor:
+    """``value`` as ``var``'s next value: of its dtype, broadcast to its shape as ``assign`` does (a
+    dimension unknown until run time is checked then), or a clear error naming both."""
+    if value.dtype != var.dtype:
+        raise DTypeError(
+            f"update of variable {var.var_name!r} ({var.type}) with {value.name} of {value.type}: "
+            f"the dtypes differ",
+            value.node.where,
+        )
+    if value.shape == var.shape:
+        return value
+    try:
+        fits = broadcast_shapes(var.shape, value.shape) == var.shape
+    except ShapeError:
+        fits = False
+    if not fits:
+        raise ShapeError(
+            f"update of variable {var.var_name!r} ({var.type}) with {value.name} of {value.type}: "
+            f"the value does not broadcast to the variable's shape",
+            value.node.where,
+        )
+    return broadcast_to(value, var.shape, name=f"update_of_{var.var_name}")
 
 
 def _common_graph(fetches, feeds, updates) -> Graph:

@@ -30,6 +30,8 @@ def run_direct(entry: tuple, feeds, session) -> list | None:
     against ``session``'s values; the values it returns (hand them out through ``owned``), or None
     where the general path has to run instead."""
     driver, tokens, state = entry
+    if session._closed:
+        return None  # the general path raises
     try:
         token = tokens.pop()
     except IndexError:

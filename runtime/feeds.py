@@ -35,6 +35,13 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
         arr = np.asarray(value)
         if arr.dtype.kind not in _KIND_FITS[want.kind]:
             raise DTypeError(f"fed a value of dtype {arr.dtype}, expected {want}", _where(tensor))
+        if want.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+            low, high = np.iinfo(want).min, np.iinfo(want).max
+            if arr.min() < low or arr.max() > high:  # astype would wrap them around
+                raise DTypeError(
+                    f"fed integers outside {want}'s range [{low}, {high}] (from {arr.min()} to {arr.max()})",
+                    _where(tensor),
+                )
         arr = arr.astype(want)
     if not tensor.type.is_compatible(arr.shape):
         raise ShapeError(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from graphc.ir.errors import GraphMismatchError
+from graphc.ir.errors import FeedError, GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.rewrite import replace_inputs
 from graphc.ops.core import as_tensor
@@ -43,10 +43,15 @@ class Function:
         single = isinstance(outputs, (Tensor, Node))
         outs = [outputs] if single else list(outputs or [])
         inputs = list(inputs)
+        for i, t in enumerate(inputs):
+            if any(t is u for u in inputs[:i]):
+                raise FeedError(f"function input {i} repeats input {inputs.index(t)}", t.node.where)
         updates = list(updates.items() if isinstance(updates, Mapping) else updates or [])
-        for var, _ in updates:
+        for i, (var, _) in enumerate(updates):
             if not isinstance(var, Variable):
                 raise TypeError(f"updates must pair graphc.Variables with new values, got {var!r}")
+            if any(var is other for other, _ in updates[:i]):
+                raise ValueError(f"variable {var.var_name!r} is updated twice in one function")
         update_values = [as_tensor(v, dtype=var.dtype, graph=var.graph) for var, v in updates]
         if givens:
             replaced = replace_inputs(outs + update_values, _givens(givens))

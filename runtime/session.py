@@ -6,13 +6,14 @@ A run resolves its fetch/feed structure to a compiled ``Executable`` once and ca
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 from collections.abc import Mapping
 
 import numpy as np
 
-from graphc.ir.errors import GraphMismatchError
+from graphc.ir.errors import FeedError, GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor, get_default_graph
 from graphc.runtime.compile import DEVICES, compile
 from graphc.runtime.direct import MAX_DRIVERS, run_direct
@@ -85,6 +86,8 @@ class Session:
 
     def execute(self, exe, feed_values: list[np.ndarray]) -> list:
         """Run a compiled executable on checked feed values; commit state only if it succeeds."""
+        if self._closed:  # a function made on this session lives on after it
+            raise RuntimeError("this Session is closed")
         state = RunState(self.graph, self._values, self._counters, self._entropy)
         values = exe.run(feed_values, state)
         if state.changed:
@@ -97,6 +100,9 @@ class Session:
         flat: list = []
         rebuild = _flatten(fetches, flat, self.graph)
         feeds = [self._as_feed_tensor(k) for k in feed_dict]
+        if len(set(feeds)) < len(feeds):
+            twice = next(t for t in feeds if feeds.count(t) > 1)
+            raise FeedError("fed twice in one feed_dict (by the tensor and by its name?)", twice.node.where)
         return compile(flat, feeds, device=self.device, optimize=self.optimize), rebuild, {}
 
     def _as_feed_tensor(self, key) -> Tensor:
@@ -154,8 +160,8 @@ def _structure_key(fetches):
         return fetches
     if isinstance(fetches, (list, tuple)):
         return (type(fetches), *(_structure_key(f) for f in fetches))
-    if isinstance(fetches, Mapping):
-        return (dict, *((k, _structure_key(v)) for k, v in fetches.items()))
+    if isinstance(fetches, Mapping):  # True == 1 as keys: their types tell them apart
+        return (type(fetches), *((type(k), k, _structure_key(v)) for k, v in fetches.items()))
     raise TypeError(
         f"cannot fetch {type(fetches).__name__}; fetch tensors, ops, or lists/tuples/dicts of them"
     )
@@ -174,6 +180,9 @@ def _flatten(fetches, flat: list, graph: Graph):
     if isinstance(fetches, Mapping):
         parts = {k: _flatten(v, flat, graph) for k, v in fetches.items()}
         kind = type(fetches)
+        if isinstance(fetches, collections.defaultdict):
+            factory = fetches.default_factory
+            return lambda values: kind(factory, {k: f(values) for k, f in parts.items()})
         return lambda values: kind({k: f(values) for k, f in parts.items()})
     parts = [_flatten(f, flat, graph) for f in fetches]
     if isinstance(fetches, tuple) and hasattr(fetches, "_fields"):

@@ -94,6 +94,21 @@ def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:
     return get_default_graph().apply(op, (), name or "placeholder").outputs[0]
 
 
+def _check_exact(arr: np.ndarray, d: np.dtype) -> None:
+    """Integer constants hold their values exactly: no fraction dropped, no integer wrapped around."""
+    if d.kind not in "iu" or arr.size == 0 or arr.dtype.kind not in "fiu":
+        return
+    if arr.dtype.kind == "f" and not np.all(arr == np.trunc(arr)):
+        bad = arr.reshape(-1)[np.flatnonzero(arr != np.trunc(arr))[0]].item()
+        raise DTypeError(f"cannot make a constant of dtype {d} from {bad!r}, not an integer: cast it")
+    info = np.iinfo(d)
+    low, high = arr.min().item(), arr.max().item()  # Python numbers compare exactly with the bounds
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        bounds = f"[{info.min}, {info.max}]"
+        raise DTypeError(f"cannot make a constant of dtype {d} from {bad!r}: outside {bounds}")
+
+
 def constant(value, dtype=None, name: str | None = None, graph: Graph | None = None) -> Tensor:
     """A tensor holding ``value`` (an array, list or scalar). Python floats give float32.
 
@@ -109,6 +124,7 @@ def constant(value, dtype=None, name: str | None = None, graph: Graph | None = N
     arr = np.asarray(value)
     if arr.dtype.kind == "f" and d.kind in "iub" and not np.all(np.isfinite(arr)):
         raise DTypeError(f"cannot make a {d} constant from non-finite values")
+    _check_exact(arr, d)
     arr = np.array(arr, dtype=d, copy=True)
     arr.setflags(write=False)
     graph = graph or get_default_graph()

@@ -134,3 +134,17 @@ def test_constant_value_cannot_be_mutated(graph):
     c = gc.constant([1.0, 2.0])
     with pytest.raises(ValueError):
         c.op.value[0] = 5.0
+
+
+def test_integer_constant_from_a_fraction_is_rejected(graph):
+    with pytest.raises(gc.DTypeError, match=r"int32 from 1.5, not an integer"):
+        gc.constant([1.0, 1.5], dtype="int32")
+    assert gc.constant(3.0, dtype="int32").op.value == 3
+
+
+def test_integer_constant_out_of_range_is_rejected(graph):
+    i = gc.placeholder("int32", (2,), name="i")
+    with pytest.raises(gc.DTypeError, match=r"1099511627776: outside"):
+        _ = i + 2**40  # numpy 2 refuses the same (OverflowError)
+    with pytest.raises(gc.DTypeError, match="outside"):
+        gc.constant(2.0**63, dtype="int64")

@@ -48,6 +48,12 @@ def test_grad_cost_gives_a_vector_jacobian_product(graph):
     np.testing.assert_allclose(_run(dx, {x: [1.0, 2.0, 3.0]}), 2 * np.array([1.0, 2.0, 3.0]) * v)
 
 
+def test_grad_cost_of_another_shape_is_refused_naming_both(graph):
+    x = gc.placeholder("float64", (3,), name="x")
+    with pytest.raises(gc.ShapeError, match=r"grad_cost f64\[4\] does not match the cost f64\[3\]"):
+        gc.grad(x * x, x, grad_cost=gc.constant(np.ones(4)))
+
+
 def test_integer_wrt_is_refused_naming_it(graph):
     i = gc.placeholder("int64", (3,), name="counts")
     cost = gc.reduce_sum(gc.cast(i, "float64"))

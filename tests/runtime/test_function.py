@@ -107,3 +107,76 @@ def test_feeds_are_checked_on_every_call_after_a_shape_was_accepted(graph):
     with pytest.raises(gc.ShapeError):
         f(np.ones((3, 3), np.float32))
     np.testing.assert_array_equal(f([[1, 2]]), [[2.0, 4.0]])  # a list converts, as before
+
+
+def test_update_that_cannot_broadcast_to_the_variable_names_both(graph):
+    v = gc.Variable(np.zeros(3, np.float32), name="v")
+    with pytest.raises(gc.ShapeError, match=r"variable 'v' \(f32\[3\]\).*f32\[4\]"):
+        gc.function([], [], updates=[(v, gc.constant(np.zeros(4, np.float32)))])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_update_broadcasts_to_the_variables_shape_and_checks_unknown_dims(graph, device):
+    v = gc.Variable(np.ones(3, np.float32), name="v")
+    x = gc.placeholder("float32", (None,), name="x")
+    with gc.Session(device=device) as sess:
+        gc.function([], [], updates=[(v, 0.0)], session=sess)()
+        np.testing.assert_array_equal(sess.run(v), [0.0, 0.0, 0.0])
+        step = gc.function([x], [], updates=[(v, x)], session=sess)
+        step(np.full(1, 2.0, np.float32))
+        np.testing.assert_array_equal(sess.run(v), [2.0, 2.0, 2.0])
+        with pytest.raises(gc.RunError, match="update_of_v"):
+            step(np.ones(5, np.float32))
+        np.testing.assert_array_equal(sess.run(v), [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_variable_updated_from_a_feed_keeps_its_own_copy(graph, device):
+    v = gc.Variable(np.zeros(3, np.float32), name="v")
+    x = gc.placeholder("float32", (3,), name="x")
+    with gc.Session(device=device) as sess:
+        set_v = gc.function([x], [], updates=[(v, x)], session=sess)
+        rows = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], np.float32)
+        mine = np.array([7.0, 8.0, 9.0], np.float32)
+        set_v(mine)
+        mine[0] = 100.0  # still writable, and not the variable's storage
+        np.testing.assert_array_equal(sess.run(v), [7.0, 8.0, 9.0])
+        set_v(rows[0])
+        rows[0, 0] = 999.0
+        np.testing.assert_array_equal(sess.run(v), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_variable_updated_with_a_view_of_a_fetched_value_does_not_share_it(graph, device):
+    v = gc.Variable(np.zeros(4, np.float32), name="v")
+    x = gc.placeholder("float32", (2, 2), name="x")
+    h = gc.tanh(x) * 2.0
+    with gc.Session(device=device) as sess:
+        f = gc.function([x], h, updates=[(v, gc.reshape(h, (4,)))], session=sess)
+        out = f(np.ones((2, 2), np.float32))
+        out[0, 0] = -7.0
+        np.testing.assert_allclose(sess.run(v), np.full(4, 2 * np.tanh(1.0)), rtol=1e-6)
+
+
+def test_function_of_a_closed_session_refuses_to_run(graph):
+    v = gc.Variable(0.0, name="v")
+    x = gc.placeholder("float32", (), name="x")
+    sess = gc.Session()
+    inc = gc.function([x], v, updates=[(v, v + x)], session=sess)
+    inc(1.0)
+    inc(1.0)  # the second call with these shapes takes the direct path
+    sess.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        inc(1.0)
+
+
+def test_an_input_listed_twice_is_rejected(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    with pytest.raises(gc.FeedError, match="repeats input 0"):
+        gc.function([x, x], x * 2.0)
+
+
+def test_a_variable_updated_twice_is_rejected(graph):
+    v = gc.Variable(0.0, name="v")
+    with pytest.raises(ValueError, match="'v' is updated twice"):
+        gc.function([], [], updates=[(v, v + 1.0), (v, v + 2.0)])

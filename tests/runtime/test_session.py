@@ -177,3 +177,38 @@ def test_feeding_one_output_of_a_multi_output_op_computes_the_other(graph, devic
     feeds = {x: np.arange(4, dtype=np.float32), a: np.array([100.0, 200.0], np.float32)}
     with gc.Session(device=device) as sess:
         np.testing.assert_array_equal(sess.run(y, feeds), [1002.0, 2003.0])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_fetching_a_fed_tensor_returns_a_copy_of_the_feed(graph, device):
+    x = gc.placeholder("float32", (2,), name="x")
+    fed = np.zeros(2, np.float32)
+    with gc.Session(device=device) as sess:
+        for fetch in (x, x * 1.0 + 0.0):  # the second simplifies to x itself
+            out = sess.run(fetch, {x: fed})
+            out[0] = 5.0
+            assert fed[0] == 0.0
+
+
+def test_a_tensor_fed_by_itself_and_by_its_name_is_rejected(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    with gc.Session() as sess, pytest.raises(gc.FeedError, match="fed twice"):
+        sess.run(x * 2.0, {x: np.ones(2, np.float32), "x:0": np.ones(2, np.float32)})
+
+
+def test_fetched_mappings_keep_their_type_and_keys(graph):
+    c = gc.constant(1.0)
+    with gc.Session() as sess:
+        assert type(sess.run({"k": c})) is dict
+        assert type(sess.run(collections.OrderedDict(k=c))) is collections.OrderedDict
+        assert list(sess.run({1: c})) == [1] and type(next(iter(sess.run({True: c})))) is bool
+        fetched = sess.run(collections.defaultdict(list, a=c))
+        assert fetched["a"] == 1.0 and fetched["missing"] == []
+
+
+def test_python_ints_outside_the_placeholders_range_are_rejected(graph):
+    i = gc.placeholder("int32", (None,), name="i")
+    with gc.Session() as sess:
+        with pytest.raises(gc.DTypeError, match=r"outside int32's range"):
+            sess.run(i + 0, {i: [2**40, 3]})
+        np.testing.assert_array_equal(sess.run(i + 0, {i: [-(2**31), 2**31 - 1]}), [-(2**31), 2**31 - 1])
