@@ -278,7 +278,7 @@ class Graph:
         self._scopes: list[str] = []
         self._control: list[tuple[Node, ...]] = []
         self._lock = threading.Lock()
-        self._random_ops = itertools.count()
+        self.random_ops = 0  # op seeds handed out by next_random_seed (saved with the graph)
         self._locations: list[tuple[str, int]] = []
         # A program graph (what the compiler optimizes) names its interface: the fed tensors in feed
         # order, the tensors it computes, and the nodes it runs for their effects. User graphs leave
@@ -363,7 +363,9 @@ class Graph:
 
     def next_random_seed(self) -> int:
         """The next op seed for random ops given none of their own: counts such ops in creation order."""
-        return next(self._random_ops)
+        seed = self.random_ops
+        self.random_ops += 1
+        return seed
 
     @contextlib.contextmanager
     def name_scope(self, name: str) -> Iterator[str]:

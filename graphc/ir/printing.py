@@ -52,7 +52,8 @@ def format_graph(graph: Graph, nodes=None) -> str:
 
 def ancestors(fetches, stop=frozenset()) -> list[Node]:
     """The nodes the given tensors/nodes depend on (data and control), in creation order, not looking
-    past the tensors in ``stop`` (fed tensors: their producers are not needed)."""
+    past the tensors in ``stop`` (fed tensors: their producers are not needed, nor is a control input
+    whose every output is fed, unless running it has effects)."""
     stack = [f.node if isinstance(f, Tensor) else f for f in fetches if f not in stop]
     seen: set[Node] = set()
     while stack:
@@ -61,8 +62,12 @@ def ancestors(fetches, stop=frozenset()) -> list[Node]:
             continue
         seen.add(n)
         stack.extend(t.node for t in n.inputs if t not in stop)
-        stack.extend(n.control_inputs)
+        stack.extend(c for c in n.control_inputs if c.op.stateful or not _all_in(c.outputs, stop))
     return sorted(seen, key=lambda n: n.index)
+
+
+def _all_in(tensors, stop) -> bool:
+    return bool(tensors) and all(t in stop for t in tensors)
 
 
 def print_graph(x=None, file=None) -> str:

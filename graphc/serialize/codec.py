@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import tempfile
@@ -120,16 +122,90 @@ def type_from_json(d: dict) -> TensorType:
 
 
 def paths(path) -> tuple[Path, Path]:
-    """(JSON path, npz path) for the path a user gives: the npz lies beside the JSON, suffix ``.npz``."""
+    """(JSON path, npz path) for the path a user gives: the npz lies beside the JSON, ``model.json`` ->
+    ``model.npz``; a name without the ``.json`` suffix gets ``.npz`` appended (``ckpt.step100`` ->
+    ``ckpt.step100.npz``), so files that differ in their last suffix never share an npz."""
     path = Path(path)
     if path.suffix == ".npz":
-        raise ValueError(f"{path}: give the JSON path (e.g. model.json); the arrays go beside it in .npz")
-    return path, path.with_suffix(".npz")
+        raise SerializationError(
+            f"{path}: give the JSON path (e.g. model.json); the arrays go beside it in .npz"
+        )
+    if path.name in ("", ".", ".."):
+        raise SerializationError(f"{path}: give a file path (e.g. model.json), not a directory")
+    if path.suffix == ".json":
+        return path, path.with_suffix(".npz")
+    return path, path.with_name(path.name + ".npz")
+
+
+def dumps(doc: dict) -> str:
+    """The document as JSON with one node (variable, fetch) per line: readable, diffable, compact.
+    Deterministic: loading the text and dumping it again gives the same text (the checksum's basis)."""
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            items = ",\n  ".join(json.dumps(v, allow_nan=False) for v in value)
+            parts.append(f" {json.dumps(key)}: [\n  {items}\n ]")
+        else:
+            parts.append(f" {json.dumps(key)}: {json.dumps(value, allow_nan=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def content_checksum(doc: dict) -> str:
+    """The sha256 of the document's text without its ``checksum`` entry."""
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return hashlib.sha256(dumps(body).encode()).hexdigest()
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: readers see the
     old file or the new one, never a partial one."""
+    tmp = _temporary(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_pair_atomically(first: tuple[Path, bytes], second: tuple[Path, bytes]) -> None:
+    """Replace two files that belong together (the npz, then the JSON that names its checksum). Both
+    are written to temporary files first; if replacing the second fails, the first file's previous
+    version is put back, so an error leaves the old pair as it was."""
+    (path1, data1), (path2, data2) = first, second
+    tmps: list[str] = []
+    backup = None
+    try:
+        tmps = [_temporary(path1, data1), _temporary(path2, data2)]
+        if path1.exists():
+            backup = _backup(path1)  # the old first file, kept until the second is in place
+        os.replace(tmps[0], path1)
+        try:
+            os.replace(tmps[1], path2)
+        except BaseException:
+            if backup is not None:
+                os.replace(backup, path1)
+                backup = None
+            raise
+    finally:
+        for tmp in [*tmps, *([backup] if backup else [])]:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _backup(path: Path) -> str:
+    """A second name for ``path``'s current file (a hard link; a copy where links are refused)."""
+    name = _temporary(path, b"")
+    os.unlink(name)
+    try:
+        os.link(path, name)
+    except OSError:
+        return _temporary(path, path.read_bytes())
+    return name
+
+
+def _temporary(path: Path, data: bytes) -> str:
+    """A new file beside ``path`` holding ``data``, flushed to disk; its name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -137,11 +213,11 @@ def write_atomically(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return tmp
 
 
 class Arrays:

@@ -21,6 +21,7 @@ from graphc.serialize.codec import (
     Arrays,
     LoadedGraph,
     SerializationError,
+    content_checksum,
     make_op,
     paths,
     type_from_json,
@@ -56,7 +57,7 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
     """
     json_path, npz_path = paths(path)
     doc = _read_json(json_path)
-    arrays = _read_npz(npz_path, doc, json_path)
+    arrays = _read_npz(_npz_beside(json_path, npz_path, doc), doc, json_path)
     try:
         return _Loader(doc, arrays).load()
     except SerializationError as e:
@@ -78,6 +79,8 @@ def _read_json(path: Path) -> dict:
         raise SerializationError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise SerializationError(f"{path}: not a graphc graph file (JSON nested too deeply)") from None
     except json.JSONDecodeError as e:
         body = text.strip()
         # save_graph writes one object: an opening brace without its closing one was cut short
@@ -88,12 +91,31 @@ def _read_json(path: Path) -> dict:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise SerializationError(f"{path}: not a graphc graph file (format {found!r}, expected {FORMAT!r})")
     version = doc.get("version")
-    if version not in SUPPORTED_VERSIONS:
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise SerializationError(
             f"{path}: format version {version!r} is not supported; this graphc reads version {supported}"
         )
+    if "checksum" in doc and doc["checksum"] != content_checksum(doc):
+        raise SerializationError(
+            f"{path}: the file's content does not match its checksum: it was corrupted or changed after "
+            'saving (to load a file edited on purpose, delete its "checksum" line)'
+        )
     return doc
+
+
+def _npz_beside(json_path: Path, npz_path: Path, doc: dict) -> Path:
+    """The npz named by the path's rule; where it is missing, the one the file names, if it lies beside
+    it (files saved before ``name.ext`` got ``name.ext.npz``; its checksum still has to match)."""
+    named = doc.get("arrays")
+    if not isinstance(named, dict):
+        raise SerializationError(f"{json_path}: corrupt file: 'arrays' is not an object")
+    file = named.get("file")
+    if not npz_path.exists() and isinstance(file, str) and Path(file).name == file:
+        alternative = json_path.with_name(file)
+        if alternative.exists():
+            return alternative
+    return npz_path
 
 
 def _read_npz(npz_path: Path, doc: dict, json_path: Path) -> Arrays:
@@ -105,7 +127,7 @@ def _read_npz(npz_path: Path, doc: dict, json_path: Path) -> Arrays:
         ) from None
     except OSError as e:
         raise SerializationError(f"{npz_path}: cannot read: {e.strerror or e}") from None
-    expected = (doc.get("arrays") or {}).get("sha256")
+    expected = doc["arrays"].get("sha256")
     if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         raise SerializationError(
             f"{npz_path} does not match {json_path} (checksum differs): truncated, changed, or saved "
@@ -126,7 +148,9 @@ class _Loader:
         self.doc = doc
         self.arrays = arrays
         self.graph = Graph()
-        self.graph.seed = doc.get("seed")
+        self.graph.seed = _optional_int(doc.get("seed"), "seed")
+        # new random ops of the loaded graph must not reuse the saved ones' op seeds
+        self.graph.random_ops = _optional_int(doc.get("random_ops"), "random_ops") or _next_op_seed(doc)
         self.nodes: list[Node] = []
         self.variables: dict[str, Variable] = {}
         self.var_records = {v["node"]: v for v in doc.get("variables", []) if v.get("node") is not None}
@@ -143,9 +167,9 @@ class _Loader:
                     f"node {i} ({rec.get('name')!r}): corrupt file: {type(e).__name__}: {e}"
                 ) from None
             self.nodes.append(node)
-        for rec, node in zip(records, self.nodes, strict=True):
-            if rec.get("grad_of") is not None:
-                node.grad_of = self._earlier(rec["grad_of"], len(self.nodes))
+        for i, (rec, node) in enumerate(zip(records, self.nodes, strict=True)):
+            if rec.get("grad_of") is not None:  # a gradient node comes after its forward node
+                node.grad_of = self._earlier(rec["grad_of"], i)
         for rec in self.doc.get("variables", []):
             if rec.get("node") is None:
                 self.variables[rec["name"]] = self._side_variable(rec)
@@ -163,11 +187,16 @@ class _Loader:
 
     def _tensor(self, ref, before: int | None = None) -> Tensor:
         node, out = ref
-        if not isinstance(node, int) or node < 0 or (before is not None and node >= before):
+        if type(node) is not int or node < 0 or (before is not None and node >= before):
             raise ValueError(f"reference {ref} is not an earlier node")
-        return self.nodes[node].outputs[out]
+        outputs = self.nodes[node].outputs
+        if type(out) is not int or not 0 <= out < len(outputs):
+            raise ValueError(f"reference {ref}: node {node} has {len(outputs)} outputs")
+        return outputs[out]
 
     def _node(self, i: int, rec: dict) -> Node:
+        if not isinstance(rec.get("name"), str) or not rec["name"]:
+            raise ValueError(f"the name {rec.get('name')!r} is not a non-empty string")
         inputs = [self._tensor(r, before=i) for r in rec["inputs"]]
         control = [self._earlier(j, i) for j in rec["control"]]
         file, line = rec["location"]
@@ -190,11 +219,14 @@ class _Loader:
         return node
 
     def _earlier(self, j, i: int) -> Node:
-        if not isinstance(j, int) or not 0 <= j < i:
+        if type(j) is not int or not 0 <= j < i:
             raise ValueError(f"node reference {j!r} is not an earlier node")
         return self.nodes[j]
 
     def _value(self, rec: dict) -> np.ndarray:
+        if not isinstance(rec.get("trainable"), bool):
+            name = rec.get("name")
+            raise SerializationError(f"corrupt file: variable {name!r}: 'trainable' is not a boolean")
         try:
             value = self.arrays.get(rec["value"])
         except SerializationError as e:
@@ -227,3 +259,23 @@ class _Loader:
             return Variable(
                 self._value(rec), dtype=rec["dtype"], name=rec["name"], trainable=rec["trainable"]
             )
+
+
+def _optional_int(value, what: str) -> int | None:
+    if value is not None and type(value) is not int:
+        raise SerializationError(f"corrupt file: {what} {value!r} is not an integer")
+    return value
+
+
+def _next_op_seed(doc: dict) -> int:
+    """For files without ``random_ops``: one past the largest op seed of a saved random op."""
+    seeds = [
+        rec["attrs"]["seed"][1]
+        for rec in doc.get("nodes", [])
+        if isinstance(rec, dict)
+        and isinstance(rec.get("attrs"), dict)
+        and isinstance(rec["attrs"].get("seed"), list)
+        and len(rec["attrs"]["seed"]) == 2
+        and type(rec["attrs"]["seed"][1]) is int
+    ]
+    return max(seeds, default=-1) + 1

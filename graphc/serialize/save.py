@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 
 import numpy as np
@@ -17,10 +16,12 @@ from graphc.serialize.codec import (
     FORMAT,
     VERSION,
     SerializationError,
+    content_checksum,
+    dumps,
     encode_attrs,
     paths,
     type_json,
-    write_atomically,
+    write_pair_atomically,
 )
 
 
@@ -125,7 +126,8 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
     doc = {
         "format": FORMAT,
         "version": VERSION,
-        "seed": graph.seed,
+        "seed": _seed(graph, json_path),
+        "random_ops": int(graph.random_ops),
         "arrays": {"file": npz_path.name, "sha256": None},
         "nodes": records,
         "variables": _variable_records(graph, nodes, fetches, session, arrays),
@@ -141,9 +143,23 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
     doc["arrays"]["sha256"] = hashlib.sha256(data).hexdigest()
-    # npz first: a JSON file never names arrays that are not on disk yet
-    write_atomically(npz_path, data)
-    write_atomically(json_path, _dumps(doc).encode())
+    try:
+        doc["checksum"] = content_checksum(doc)
+        text = dumps(doc)
+    except (TypeError, ValueError) as e:
+        raise SerializationError(f"{json_path}: cannot save: {e}") from None
+    # everything is encoded before any file is touched; the npz goes first, so a JSON file never names
+    # arrays that are not on disk, and a failure puts the old npz back
+    write_pair_atomically((npz_path, data), (json_path, text.encode()))
+
+
+def _seed(graph: Graph, json_path) -> int | None:
+    seed = graph.seed
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise SerializationError(f"{json_path}: cannot save the graph seed {seed!r}: not an integer")
+    return int(seed)
 
 
 def _fetch_record(f: Tensor | Node, index: dict[Node, int]) -> dict:
@@ -190,15 +206,3 @@ def _variable_records(graph: Graph, nodes: list[Node], fetches: list, session, a
             }
         )
     return records
-
-
-def _dumps(doc: dict) -> str:
-    """The document as JSON with one node (variable, fetch) per line: readable, diffable, compact."""
-    parts = []
-    for key, value in doc.items():
-        if isinstance(value, list) and value:
-            items = ",\n  ".join(json.dumps(v, allow_nan=False) for v in value)
-            parts.append(f" {json.dumps(key)}: [\n  {items}\n ]")
-        else:
-            parts.append(f" {json.dumps(key)}: {json.dumps(value, allow_nan=False)}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"

@@ -212,3 +212,12 @@ def test_python_ints_outside_the_placeholders_range_are_rejected(graph):
         with pytest.raises(gc.DTypeError, match=r"outside int32's range"):
             sess.run(i + 0, {i: [2**40, 3]})
         np.testing.assert_array_equal(sess.run(i + 0, {i: [-(2**31), 2**31 - 1]}), [-(2**31), 2**31 - 1])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_a_control_dependency_on_a_fed_placeholder_is_satisfied_by_the_feed(graph, device):
+    x = gc.placeholder("float32", (3,), name="x")
+    with gc.control_dependencies([x]):
+        y = gc.exp(x)
+    with gc.Session(device=device) as sess:
+        np.testing.assert_allclose(sess.run(y, {x: np.zeros(3, np.float32)}), np.ones(3))

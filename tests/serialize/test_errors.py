@@ -4,6 +4,7 @@ saving writes both files atomically."""
 
 import json
 import os
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -25,8 +26,12 @@ def saved(graph, tmp_path):
     return path, tmp_path / "model.npz"
 
 
-def _edit(path, change):
+def _edit(path, change, keep_checksum=False):
+    """Change the saved JSON as a user editing it on purpose would (deleting its checksum), or, with
+    ``keep_checksum``, as corruption would."""
     doc = json.loads(path.read_text())
+    if not keep_checksum:
+        del doc["checksum"]
     change(doc)
     path.write_text(json.dumps(doc))
 
@@ -158,3 +163,92 @@ def test_saving_over_a_model_replaces_both_files_and_leaves_no_temporaries(saved
     assert load_graph(path).tensor("z").name == "z:0"
     with gc.Session(load_graph(path).graph) as sess:
         np.testing.assert_allclose(sess.run("z:0", {"x": [[0.0, 0.0]]}), -np.exp([[1.0]]), rtol=1e-6)
+
+
+def test_a_changed_value_that_keeps_the_checksum_is_refused(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "y").update(name="y2"), keep_checksum=True)
+    assert "does not match its checksum" in _load_error(path)
+
+
+def test_an_edited_file_without_its_checksum_loads(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "y").update(name="y2"))
+    assert load_graph(path).tensor("y2").name == "y2:0"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda doc: doc.update(arrays=[1]), "'arrays' is not an object"),
+        (lambda doc: doc.update(seed="abc"), "seed 'abc' is not an integer"),
+        (lambda doc: doc.update(version=True), "version True is not supported"),
+        (lambda doc: _node(doc, "x").update(name=5), "the name 5 is not a non-empty string"),
+        (lambda doc: _node(doc, "y").update(inputs=[[0, -1]]), r"reference \[0, -1\]"),
+        (lambda doc: doc["variables"][0].update(trainable="no"), "'trainable' is not a boolean"),
+        (lambda doc: _node(doc, "x").update(grad_of=2), "not an earlier node"),
+    ],
+    ids=["arrays", "seed", "version", "name", "output-index", "trainable", "grad-of-later"],
+)
+def test_malformed_fields_are_corrupt(saved, change, expected):
+    path, _ = saved
+    _edit(path, change)
+    assert re.search(expected, _load_error(path))
+
+
+def test_deeply_nested_json_is_reported(saved):
+    path, _ = saved
+    nested = "[" * 100_000 + "]" * 100_000
+    path.write_text('{"format": "graphc-graph", "version": 1, "nodes": ' + nested + "}")
+    assert "nested too deeply" in _load_error(path)
+
+
+def test_a_failed_save_leaves_the_previous_model_loadable(saved, graph, monkeypatch):
+    path, npz = saved
+    gc.negative(graph.get_tensor("y"), name="z")
+    real_replace = os.replace
+
+    def disk_full_at_the_json(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", disk_full_at_the_json)
+    with pytest.raises(OSError, match="No space"):
+        save_graph(graph, path)
+    monkeypatch.undo()
+    assert sorted(os.listdir(path.parent)) == ["model.json", "model.npz"]  # no temporaries either
+    loaded = load_graph(path)
+    assert "z" not in [n.name for n in loaded.graph.nodes] and "y" in [n.name for n in loaded.graph.nodes]
+
+
+def test_a_seed_that_is_not_an_integer_is_refused_before_writing(graph, tmp_path):
+    gc.placeholder("float32", (2,), name="x")
+    graph.seed = 1.5
+    with pytest.raises(SerializationError, match="graph seed 1.5"):
+        save_graph(graph, tmp_path / "model.json")
+    assert os.listdir(tmp_path) == []
+
+
+def test_graph_files_differing_in_their_last_suffix_keep_their_own_arrays(tmp_path):
+    for step, value in [(100, 1.0), (200, 2.0)]:
+        g = gc.Graph()
+        with g.as_default():
+            gc.Variable([value], name="w")
+        save_graph(g, tmp_path / f"ckpt.step{step}")
+    files = ["ckpt.step100", "ckpt.step100.npz", "ckpt.step200", "ckpt.step200.npz"]
+    assert sorted(os.listdir(tmp_path)) == files
+    assert load_graph(tmp_path / "ckpt.step100").variables["w"].initial_value[0] == 1.0
+    assert load_graph(tmp_path / "ckpt.step200").variables["w"].initial_value[0] == 2.0
+
+
+def test_a_directory_path_is_refused(graph):
+    with pytest.raises(SerializationError, match="not a directory"):
+        save_graph(graph, ".")
+
+
+def test_a_file_saved_with_the_earlier_npz_name_still_loads(saved):
+    path, npz = saved
+    older = path.with_name("model.graph")  # earlier versions paired model.graph with model.npz
+    path.rename(older)
+    assert load_graph(older).tensor("y").name == "y:0"

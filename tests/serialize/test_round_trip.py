@@ -246,3 +246,18 @@ def test_a_new_process_loads_and_computes_identical_values(graph, tmp_path):
     with gc.Session() as sess:
         want = sess.run([y, z], {x: np.arange(6, dtype=np.float32).reshape(2, 3)})
     assert json.loads(proc.stdout) == [[v.dtype.str, list(v.shape), v.tobytes().hex()] for v in want]
+
+
+def test_new_random_ops_of_a_loaded_graph_get_new_op_seeds(graph, tmp_path):
+    gc.set_random_seed(7)
+    gc.random_normal((3,), name="r")
+    save_graph(graph, tmp_path / "model.json")
+    loaded = load_graph(tmp_path / "model.json")
+    with loaded.graph.as_default():
+        fresh = gc.random_normal((3,), name="fresh")
+    with graph.as_default():
+        original_next = gc.random_normal((3,), name="fresh")
+    assert fresh.node.op.seed == original_next.node.op.seed == (7, 1)
+    with gc.Session(loaded.graph, device="reference") as sess:
+        first, second = sess.run([loaded.tensor("r"), fresh])
+    assert not np.array_equal(first, second)
