@@ -14,6 +14,7 @@ collection off) is left as it is.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,19 @@ def fewer_collections() -> Iterator[None]:
         yield
     finally:
         with _lock:
-            _depth -= 1
-            if _depth == 0:
-                gc.set_threshold(*_saved)
+            if _depth > 0:  # 0 in a child forked inside the block: the fork already restored them
+                _depth -= 1
+                if _depth == 0:
+                    gc.set_threshold(*_saved)
+
+
+def _after_fork_in_child() -> None:
+    """The threads compiling in the parent do not exist in a forked child: nobody would restore."""
+    global _lock, _depth
+    _lock = threading.Lock()
+    if _depth > 0:
+        _depth = 0
+        gc.set_threshold(*_saved)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -18,7 +18,7 @@ from graphc.ir.graph import Graph, Node, Tensor, get_default_graph
 from graphc.runtime.compile import DEVICES, compile
 from graphc.runtime.direct import MAX_DRIVERS, run_direct
 from graphc.runtime.feeds import check_feed
-from graphc.runtime.state import RunState, owned
+from graphc.runtime.state import RunState, commit, owned
 
 _default_sessions = threading.local()
 
@@ -92,8 +92,7 @@ class Session:
         values = exe.run(feed_values, state)
         if state.changed:
             with self._lock:
-                self._values = state.values
-                self._counters = state.counters
+                self._values, self._counters = commit(state, self._values, self._counters)
         return [owned(v) for v in values]
 
     def _prepare(self, fetches, feed_dict):

@@ -1,8 +1,12 @@
 """The run's view of a session's state: variable values and random-stream counters.
 
 A run reads and writes a copy-on-write view; the session replaces its state with the view only after the
-whole run succeeded, so a failed run leaves nothing half-applied. Variable values are C-contiguous and
-read-only arrays, always: kernels rely on the first, ``Session``'s copy-on-fetch on the second.
+whole run succeeded, so a failed run leaves nothing half-applied. The commit applies only what the run
+changed to the session's state as it is then (``commit``), so runs in concurrent threads never undo
+each other's updates of other variables; two concurrent runs updating one variable (or drawing from
+one random op) each start from the value at their start, and the later commit wins. Variable values
+are C-contiguous and read-only arrays, always: kernels rely on the first, ``Session``'s copy-on-fetch
+on the second.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from graphc.ir.errors import GraphcError
 class RunState:
     """Variables and random counters as one run sees them (see the module docstring)."""
 
-    __slots__ = ("graph", "values", "counters", "entropy", "changed")
+    __slots__ = ("graph", "values", "counters", "entropy", "changed", "written", "initialized", "drawn")
 
     def __init__(self, graph, values: dict, counters: dict, entropy: int):
         self.graph = graph
@@ -25,12 +29,17 @@ class RunState:
         self.counters = dict(counters)
         self.entropy = entropy
         self.changed = False  # a run that only reads has nothing to commit
+        # what the run changed, so that a commit leaves what concurrent runs committed meanwhile
+        self.written: set[str] = set()
+        self.initialized: set[str] = set()
+        self.drawn: set[str] = set()
 
     def read(self, name: str) -> np.ndarray:
         try:
             return self.values[name]
         except KeyError:
             value = self.values[name] = self.initial_value(name)
+            self.initialized.add(name)
             self.changed = True
             return value
 
@@ -39,6 +48,7 @@ class RunState:
             value = value.copy()  # C order: kernels read variables as C-contiguous, unchecked
         value.setflags(write=False)  # state changes only by replacement; views of it stay read-only
         self.values[name] = value
+        self.written.add(name)
         self.changed = True
 
     def initial_value(self, name: str) -> np.ndarray:
@@ -59,9 +69,26 @@ class RunState:
         key = np.frombuffer(digest[:16], dtype=np.uint64)
         count = self.counters.get(node.name, 0)
         self.counters[node.name] = count + 1
+        self.drawn.add(node.name)
         self.changed = True
         bitgen = np.random.Philox(key=key)
         return np.random.Generator(bitgen.jumped(count) if count else bitgen)
+
+
+def commit(state: RunState, values: dict, counters: dict) -> tuple[dict, dict]:
+    """New (values, counters) dicts: the session's current ones (which concurrent runs may have
+    replaced since ``state`` was made) with what ``state``'s run changed. A variable the run only
+    initialized keeps a value committed meanwhile."""
+    values = dict(values)
+    for name in state.initialized:
+        values.setdefault(name, state.values[name])
+    for name in state.written:
+        values[name] = state.values[name]
+    if state.drawn:
+        counters = dict(counters)
+        for name in state.drawn:
+            counters[name] = state.counters[name]
+    return values, counters
 
 
 def owned(value):

@@ -64,10 +64,17 @@ def load_module(source: str) -> ModuleType:
 
 def _import(name: str, source: str) -> ModuleType:
     directory = cache_dir()
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{name}.py")
-    if not _has_content(path, source):
-        _write_atomically(path, source)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        if not _has_content(path, source):
+            _write_atomically(path, source)
+    except OSError as e:
+        raise OSError(
+            e.errno,
+            f"the kernel cache {directory} (GRAPHC_CACHE_DIR) cannot hold generated kernels: "
+            f"{e.strerror or e}; point GRAPHC_CACHE_DIR at a writable directory",
+        ) from None
     try:
         return _exec(name, path)
     except Exception:  # noqa: BLE001 - a damaged file or Numba index: rewrite and load once more
@@ -85,6 +92,16 @@ def _exec(name: str, path: str) -> ModuleType:
     for value in vars(module).values():
         _guard_numba_cache(value)
     return module
+
+
+def guard_package(package: str) -> None:
+    """Guard the cached Numba functions of the modules loaded from ``package`` (the backend's own
+    kernels: their cache files lie in the package's ``__pycache__`` or ``NUMBA_CACHE_DIR``, outside
+    ``GRAPHC_CACHE_DIR``, and a damaged one must not fail every later run either)."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith(package + ".") and module is not None:
+            for value in list(vars(module).values()):
+                _guard_numba_cache(value)
 
 
 def _guard_numba_cache(dispatcher) -> None:

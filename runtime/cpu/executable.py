@@ -17,6 +17,7 @@ a run takes the executable's one token with ``list.pop``, atomic in CPython, 0.0
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 
@@ -97,6 +98,8 @@ class CpuExecutable:
         if plan is False:  # the first run with these shapes: Numba compiles (or loads) kernels in it
             with fewer_collections():
                 return self._run(self.plan(shapes), feed_values, state)
+        with contextlib.suppress(KeyError):  # (another thread dropped it meanwhile)
+            self._plans.move_to_end(shapes)  # the least recently used plan is dropped first
         return self._run(plan, feed_values, state)
 
     def _run(self, plan: RunPlan | None, feed_values: list[np.ndarray], state) -> list[np.ndarray]:

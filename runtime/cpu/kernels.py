@@ -6,3 +6,6 @@ replaces the numpy one.
 
 from graphc.runtime.cpu import numpy_kernels  # noqa: F401, I001 - first, so that families override it
 from graphc.runtime.cpu import conv, elementwise, indexing, linalg, nn, pool, reduce  # noqa: F401
+from graphc.runtime.cpu.cache import guard_package  # noqa: E402 - after every module it guards
+
+guard_package("graphc.runtime.cpu")

@@ -23,6 +23,7 @@ Where each value produced by a bound kernel lives:
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 
@@ -160,6 +161,18 @@ def _segments(schedule, steps) -> dict[Node, list[Node]]:
     return found
 
 
+class StepOfThread(threading.local):
+    """``step[0]`` of a driver that threads run at once: each thread's own node index."""
+
+    k = 0
+
+    def __getitem__(self, i: int) -> int:
+        return self.k
+
+    def __setitem__(self, i: int, k: int) -> None:
+        self.k = k
+
+
 def generate_driver(
     schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None, types=None
 ):
@@ -173,7 +186,7 @@ def generate_driver(
     arrays from outside the plan's buffers have the layouts the kernels need (else the steps run one by
     one). ``segment_sources`` (if given) receives each segment's generated source by name.
     """
-    writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {})
+    writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {}, shared=types is None)
     segments = _segments(schedule, writer.steps) if writer.steps else {}
     pairs = {}
     if types:  # a run plan's driver: shapes are known
@@ -209,10 +222,11 @@ def generate_driver(
 class _DriverWriter:
     """Writes the driver's lines and collects what they refer to (``env``)."""
 
-    def __init__(self, schedule, feeds, kernels, steps, placement):
+    def __init__(self, schedule, feeds, kernels, steps, placement, shared: bool = False):
         self.kernels, self.steps, self.placement = kernels, steps, placement
         self.names: dict[Tensor, str] = {t: f"v{i}" for i, t in enumerate(feeds)}
-        step = [0]
+        # a plan's driver runs in one thread at a time (its token); the allocating driver in any number
+        step = StepOfThread() if shared else [0]
 
         def read(state, k: int, name: str):
             """A variable's first read in a run (no value yet, or an unknown name: the error names

@@ -55,10 +55,14 @@ class OpenBlasThreads:
 
     def __init__(self, find):
         self._find = find
+        self._functions = None
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a holder's thread does not survive a fork
+
+    def _reset(self):
         self._lock = threading.Lock()
         self._users = 0
         self._saved = 1
-        self._functions = None
 
     def _resolve(self):
         if self._functions is None:
@@ -139,6 +143,16 @@ def workers() -> ThreadPoolExecutor:
             size = max(1, numba.config.NUMBA_NUM_THREADS - 1)
             _pool = ThreadPoolExecutor(size, thread_name_prefix="graphc-cpu")
     return _pool
+
+
+def _forget_pool() -> None:
+    """In a forked child: the pool's threads did not survive, though it counts them as idle (it would
+    queue work that no thread runs); the child makes a new pool when it needs one."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 class Relay:

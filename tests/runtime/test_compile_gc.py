@@ -104,3 +104,19 @@ def test_compiling_a_function_runs_with_fewer_collections(graph, monkeypatch):
     x = gc_.placeholder("float32", (None, 3), name="x")
     gc_.function([x], gc_.exp(x) * 2.0)
     assert seen == [YOUNG_THRESHOLD]
+
+
+def test_a_child_forked_inside_the_block_gets_the_thresholds_back():
+    import os
+    import time
+
+    before = gc.get_threshold()
+    with fewer_collections():
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if gc.get_threshold() == before else 1)
+        deadline = time.monotonic() + 30
+        while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert done[0] and os.waitstatus_to_exitcode(done[1]) == 0
+    assert gc.get_threshold() == before

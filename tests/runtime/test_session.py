@@ -221,3 +221,33 @@ def test_a_control_dependency_on_a_fed_placeholder_is_satisfied_by_the_feed(grap
         y = gc.exp(x)
     with gc.Session(device=device) as sess:
         np.testing.assert_allclose(sess.run(y, {x: np.zeros(3, np.float32)}), np.ones(3))
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_concurrent_runs_keep_each_others_updates(graph, device):
+    import threading
+
+    a, b = gc.Variable(0.0, name="a"), gc.Variable(0.0, name="b")
+    with gc.Session(device=device) as sess:
+        inc_a = gc.function([], [], updates=[(a, a + 1.0)], session=sess)
+        inc_b = gc.function([], [], updates=[(b, b + 1.0)], session=sess)
+        noise = gc.function([], gc.random_uniform((2,)), session=sess)  # commits its stream's counter
+        calls = [(inc_a, 300), (inc_b, 300), (noise, 300)]
+        workers = [threading.Thread(target=lambda f=f, n=n: [f() for _ in range(n)]) for f, n in calls]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        assert sess.run([a, b]) == [300.0, 300.0]
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_stop_gradient_of_a_feed_is_not_the_feed(graph, device):
+    x = gc.placeholder("float32", (3,), name="x")
+    w = gc.Variable(np.zeros(3, np.float32), name="w")
+    feed = np.array([1.0, 2.0, 3.0], np.float32)
+    with gc.Session(device=device) as sess:
+        assert sess.run(gc.stop_gradient(x), {x: feed}) is not feed
+        gc.function([x], [], updates=[(w, gc.stop_gradient(x))], session=sess)(feed)
+        feed[0] = 100.0  # still the user's to change
+        np.testing.assert_array_equal(sess.run(w), [1.0, 2.0, 3.0])

@@ -148,3 +148,43 @@ def test_a_changed_backend_helper_changes_every_generated_module_name(tmp_path):
     (tmp_path / "scalar.py").write_text("def relu(x):\n    return x if x > 0 else 0\n")
     assert cache._backend_hash(str(tmp_path)) != before
     assert f"backend {cache._backend_hash()}" in cache._SALT  # and the salt is in every module's name
+
+
+def test_the_backends_own_cached_kernels_are_guarded_against_damaged_entries():
+    from graphc.runtime.cpu import conv, indexing, linalg
+
+    for dispatcher in [indexing.take_rows, linalg.gemm, conv._conv_forward]:
+        assert getattr(dispatcher._cache.load_overload, "guarded", False), dispatcher
+
+
+def test_a_damaged_entry_of_a_backend_kernel_is_recompiled_in_a_new_process(tmp_path):
+    program = textwrap.dedent(
+        """
+        import numpy as np, graphc as gc
+        x = gc.placeholder("float32", (None, 2), name="x")
+        i = gc.placeholder("int32", (None,), name="i")
+        y = gc.take(x * 2.0, i, axis=0)
+        feeds = {x: np.ones((3, 2), np.float32), i: np.array([0, 2], np.int32)}
+        print(gc.Session().run(y, feeds).tolist())
+        """
+    )
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / "graphc"), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+
+    def run():
+        return subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+
+    assert run().returncode == 0
+    damaged = list((tmp_path / "numba").rglob("indexing.take_rows*.nbi"))
+    assert damaged
+    for p in damaged:
+        p.write_bytes(b"")
+    result = run()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[[2.0, 2.0], [2.0, 2.0]]"
+
+
+def test_a_cache_dir_that_is_a_file_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError, match="GRAPHC_CACHE_DIR"):
+        cache.load_module("x = 1\n")

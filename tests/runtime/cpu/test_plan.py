@@ -283,3 +283,37 @@ def test_a_constant_of_another_layout_in_a_segment_gives_the_reference_numbers(g
     a = np.random.default_rng(7).standard_normal((5, 6)).astype(np.float32)
     for _ in range(3):
         np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+
+
+def test_the_plan_in_use_is_kept_when_new_shapes_crowd_the_executable(graph):
+    from graphc.runtime.cpu.executable import MAX_PLANS
+    from graphc.runtime.state import RunState
+
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([gc.tanh(x) * 2.0 + 1.0], [x])
+    plans = exe.backend._plans
+    exe.run([np.ones(5, np.float32)], RunState(graph, {}, {}, 0))
+    hot = plans[((5,),)]
+    for n in range(100, 100 + 3 * MAX_PLANS):
+        exe.run([np.ones(5, np.float32)], RunState(graph, {}, {}, 0))
+        exe.run([np.ones(n, np.float32)], RunState(graph, {}, {}, 0))
+    assert plans[((5,),)] is hot and len(plans) == MAX_PLANS
+
+
+def test_errors_of_runs_in_several_threads_name_each_runs_own_node(graph):
+    from graphc.runtime.cpu.plan import StepOfThread
+
+    x = gc.placeholder("float32", (None,), name="x")
+    shared_driver = gc.compile([gc.tanh(x)], [x]).backend._driver  # runs in many threads at once
+    assert isinstance(shared_driver.__globals__["step"], StepOfThread)
+    step, seen = StepOfThread(), []
+    step[0] = 1
+
+    def other():
+        step[0] = 2
+        seen.append(step[0])
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert step[0] == 1 and seen == [2]

@@ -134,3 +134,42 @@ def test_split_waits_for_the_ranges_after_one_that_failed(monkeypatch):
     with pytest.raises(ValueError, match="second range"):
         threads.split(ranges, 3, 1 << 30, False, ())
     assert sorted(finished) == [0, 2]
+
+
+def _in_a_forked_child(check) -> int:
+    """The exit status of a forked child that runs ``check()`` (0 when it returns True)."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if check() else 1)
+        except BaseException:  # noqa: BLE001 - any failure is the child's status
+            os._exit(2)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -1  # hung
+
+
+def test_the_worker_pool_works_in_a_forked_child():
+    from graphc.runtime.cpu import threads
+
+    assert threads.workers().submit(lambda: 1).result(timeout=10) == 1  # the parent's worker exists
+    assert _in_a_forked_child(lambda: threads.workers().submit(lambda: 42).result(timeout=10) == 42) == 0
+
+
+def test_a_child_forked_while_openblas_is_held_starts_with_no_holders():
+    from graphc.runtime.cpu.threads import OpenBlasThreads
+
+    setting = [4]
+    hold = OpenBlasThreads(lambda: (lambda: setting[0], lambda n: setting.__setitem__(0, n)))
+    with hold:
+        assert setting == [1]
+        assert _in_a_forked_child(lambda: hold._users == 0) == 0
+    assert setting == [4]
