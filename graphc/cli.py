@@ -3,6 +3,9 @@
 ``viz`` draws a saved graph (``graphc.save_graph``) as DOT, SVG, PNG or HTML; ``--optimized`` compiles its
 saved fetches first and draws the optimized program (HTML shows it beside the original, with the
 per-pass statistics). ``info`` prints nodes, parameters and a FLOPs estimate per op.
+
+User errors (a file that cannot be read or written, a bad argument) end in ``error: ...`` on stderr and
+exit status 2, never in a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +14,20 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+OUTPUT_SUFFIXES = (".html", ".svg", ".png", ".dot")
+
+
+def _non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0 (argparse turns the error into a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,59 +36,83 @@ def _parser() -> argparse.ArgumentParser:
     viz = sub.add_parser("viz", help="draw a saved graph")
     viz.add_argument("graph_file", help="a graph saved with graphc.save_graph (.json)")
     viz.add_argument("-o", "--output", required=True, help="out.html, out.svg, out.png or out.dot")
-    viz.add_argument("--depth", type=int, default=None, help="collapse name scopes nested deeper than this")
+    viz.add_argument(
+        "--depth", type=_non_negative_int, default=None, help="collapse name scopes nested deeper than this"
+    )
     viz.add_argument(
         "--optimized", action="store_true", help="draw the optimized program of the saved fetches"
     )
     info = sub.add_parser("info", help="nodes, parameters and FLOPs of a saved graph")
     info.add_argument("graph_file")
-    info.add_argument("--batch", type=int, default=1, help="size taken for unknown (None) dimensions")
+    info.add_argument(
+        "--batch", type=_non_negative_int, default=1, help="size taken for unknown (None) dimensions"
+    )
     return parser
 
 
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _about(path: str, e: Exception, doing: str) -> str:
+    """``e``'s message, led by ``path`` where it does not start with it (an OSError names a temporary
+    file, or no file at all)."""
+    if isinstance(e, OSError):
+        return f"cannot {doing} {path}: {e.strerror or e}"
+    text = str(e)
+    return text if text.startswith((path, str(Path(path)))) else f"cannot {doing} {path}: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (0, or 2 for a user error)."""
     args = _parser().parse_args(argv)
     import graphc as gc
 
+    suffix = ""
+    if args.command == "viz":
+        suffix = os.path.splitext(args.output)[1].lower()
+        if suffix not in OUTPUT_SUFFIXES:  # refused before the (maybe slow) load
+            return _error("the output must end in .html, .svg, .png or .dot")
     try:
         loaded = gc.load_graph(args.graph_file)
-    except gc.GraphcError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (gc.GraphcError, OSError, ValueError) as e:
+        return _error(_about(args.graph_file, e, "load"))
     if args.command == "info":
         print(gc.viz.graph_info(loaded.graph, batch=args.batch))
         return 0
     target = loaded.graph
     if args.optimized:
         if not loaded.fetches:
-            print(
-                "error: --optimized needs a graph saved from its fetches (save_graph(fetches, path))",
-                file=sys.stderr,
-            )
-            return 2
+            return _error("--optimized needs a graph saved from its fetches (save_graph(fetches, path))")
         feeds = [n.outputs[0] for n in loaded.graph.nodes if n.op.type_name == "Placeholder"]
         target = gc.compile(loaded.fetches, feeds=feeds)
     out = args.output
-    if out.endswith(".html"):
-        gc.viz.to_html(target, out, depth=args.depth)
-    elif out.endswith(".dot"):
-        _write_atomically(out, gc.viz.to_dot(target, depth=args.depth))
-    elif out.endswith((".svg", ".png")):
-        try:
+    try:
+        if suffix == ".html":
+            gc.viz.to_html(target, out, depth=args.depth)
+        elif suffix == ".dot":
+            _write_atomically(out, gc.viz.to_dot(target, depth=args.depth))
+        else:
             gc.viz.render(target, out, depth=args.depth)
-        except RuntimeError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    else:
-        print("error: the output must end in .html, .svg, .png or .dot", file=sys.stderr)
-        return 2
+    except (gc.GraphcError, OSError, ValueError) as e:
+        return _error(_about(out, e, "write"))
+    except RuntimeError as e:  # no Graphviz, or dot failed: render's message says which
+        return _error(str(e))
     print(f"wrote {out}")
     return 0
 
 
 def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, removed again when the write or
+    the rename fails: a failed run leaves neither half a file nor a stray temporary one."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        # backslashreplace: a name Python decoded with surrogates still writes (as its \udcxx escape)
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.cli import main
 
 
 @pytest.fixture
@@ -25,6 +26,15 @@ def saved(tmp_path):
 
 def _run(*args):
     return subprocess.run([sys.executable, "-m", "graphc", *args], capture_output=True, text=True)
+
+
+def _user_error(capsys, *args) -> str:
+    """Run the command line in this process (faster than ``_run``); a user error must come back as exit
+    status 2 with one ``error:`` line naming the problem, not as an exception. Returns that line."""
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
 
 
 def test_info_prints_nodes_parameters_and_flops(saved):
@@ -65,6 +75,43 @@ def test_a_corrupt_file_is_a_clear_error(tmp_path):
 def test_unknown_output_suffix_is_refused(saved, tmp_path):
     result = _run("viz", str(saved), "-o", str(tmp_path / "view.txt"))
     assert result.returncode == 2 and ".html" in result.stderr
+
+
+def test_a_graph_path_ending_in_npz_is_a_clear_error(saved, capsys):
+    assert "model.npz" in _user_error(capsys, "info", str(saved.with_suffix(".npz")))
+
+
+def test_a_directory_as_the_graph_path_is_a_clear_error(saved, capsys, monkeypatch):
+    monkeypatch.chdir(saved.parent)
+    assert _user_error(capsys, "info", ".").startswith(("error: .:", "error: cannot load .:"))
+
+
+@pytest.mark.parametrize("name", ["view.html", "view.dot"])
+def test_an_output_folder_that_does_not_exist_is_a_clear_error(saved, tmp_path, capsys, name):
+    out = tmp_path / "missing" / name
+    assert f"cannot write {out}: No such file or directory" in _user_error(
+        capsys, "viz", str(saved), "-o", str(out)
+    )
+
+
+def test_a_failed_dot_write_leaves_no_temporary_file(saved, tmp_path, capsys):
+    (tmp_path / "view.dot").mkdir()  # the rename onto it fails
+    assert "view.dot" in _user_error(capsys, "viz", str(saved), "-o", str(tmp_path / "view.dot"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.npz", "view.dot"]
+
+
+@pytest.mark.parametrize("option", [["viz", "-o", "view.dot", "--depth", "-1"], ["info", "--batch", "-5"]])
+def test_a_negative_depth_or_batch_is_a_usage_error(saved, capsys, option):
+    command, *rest = option
+    with pytest.raises(SystemExit) as exit_:
+        main([command, str(saved), *rest])
+    assert exit_.value.code == 2 and "must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["view.HTML", "view.Dot"])
+def test_output_suffixes_are_matched_in_any_case(saved, tmp_path, capsys, name):
+    assert main(["viz", str(saved), "-o", str(tmp_path / name)]) == 0
+    assert (tmp_path / name).stat().st_size > 100
 
 
 def test_loaded_graph_runs_like_the_saved_one(saved):

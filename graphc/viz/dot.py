@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import re
 
-from graphc.viz.model import KINDS, GraphView, ViewNode, graph_view
+from graphc.viz.model import KINDS, GraphView, ViewNode, graph_view, printable
 
 # Kind -> node attributes. Each kind differs in shape or fill; the legend shows the same colours.
 STYLES: dict[str, dict[str, str]] = {
@@ -68,6 +68,9 @@ def to_dot(x, depth: int | None = None, title: str | None = None) -> str:
     Returns:
         A ``digraph`` that ``dot -Tsvg`` lays out; ``render`` does that for you.
 
+    Raises:
+        ValueError: ``depth`` is negative.
+
     Example:
         >>> import graphc as gc
         >>> from graphc.viz import to_dot
@@ -90,9 +93,10 @@ def _quote(text: str) -> str:
     """``text`` as a DOT double-quoted string that displays literally.
 
     Backslashes and quotes are escaped for DOT; ``& < >`` become HTML entities because Graphviz decodes
-    entities in every string; line breaks become DOT's centred ``\\n``.
+    entities in every string; line breaks become DOT's centred ``\\n``; a lone surrogate (from an
+    undecodable file name) becomes its ``\\udcxx`` escape, so the text encodes as UTF-8.
     """
-    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    text = printable(text).replace("\\", "\\\\").replace('"', '\\"')
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     return f'"{text}"'

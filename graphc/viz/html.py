@@ -11,17 +11,21 @@ statistics below. The node data travels as JSON in a ``<script type="application
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import tempfile
 from html import escape
 
 from graphc.ir.graph import Graph
 from graphc.viz.html_assets import CSS, JS
-from graphc.viz.layout import LINE_HEIGHT, PAD_Y, Layout, label_lines, layout_view
+from graphc.viz.layout import LAYER_GAP, LINE_HEIGHT, MAX_LINES, PAD_Y, Layout, label_lines, layout_view
 from graphc.viz.model import KINDS, GraphView, graph_view
 
 _RADIUS = {"placeholder": 12.0, "constant": 3.0}
 _DETAIL = ' class="d"'  # attribute lines under the op name
+_HANDLE = (LAYER_GAP + MAX_LINES * LINE_HEIGHT + 2 * PAD_Y) / 2  # half the tallest one-layer step
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def to_html(x, path: str | os.PathLike, depth: int | None = None, title: str | None = None) -> str:
@@ -61,7 +65,9 @@ def _write_atomic(path: str | os.PathLike, text: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".graphc-", suffix=".html.tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        # backslashreplace: a lone surrogate (an undecodable file name) shows as its \udcxx escape,
+        # as _json_for_script writes it, instead of failing the write
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
         # mkstemp makes the file private (0600); a page is for sharing, like any file open() makes
         os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
@@ -75,8 +81,11 @@ def _write_atomic(path: str | os.PathLike, text: str) -> str:
 
 def _json_for_script(value) -> str:
     """JSON that is safe inside a ``<script>`` element: ``</script>`` or ``<!--`` in a name cannot end
-    or confuse it (``\\u003c`` is the same string to ``JSON.parse``)."""
+    or confuse it (``\\u003c`` is the same string to ``JSON.parse``). A lone surrogate becomes the text
+    of its escape, as in the rest of the page (see ``printable``)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # raw surrogates occur only inside JSON strings: "\\" + "udcxx" there is a backslash and "udcxx"
+    text = _SURROGATE.sub(lambda m: f"\\\\u{ord(m[0]):04x}", text)
     for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028")):
         text = text.replace(ch, code)
     return text.replace("\u2029", "\\u2029")
@@ -173,6 +182,7 @@ def _svg(k: int, view: GraphView, lay: Layout) -> str:
     index = {v.id: i for i, v in enumerate(view.nodes)}
     kind = {v.id: v.kind for v in view.nodes}
     labels = []
+    label_at: dict[tuple[float, float], list[str]] = {}
     for edge, points in zip(view.edges, lay.routes, strict=True):
         if not points:
             continue
@@ -185,10 +195,15 @@ def _svg(k: int, view: GraphView, lay: Layout) -> str:
         )
         if edge.label:
             (ax, ay), (bx, by) = points[0], points[1]
-            labels.append(
-                f'<text class="elabel" x="{(ax + bx) / 2 + 4:.1f}" y="{(ay + by) / 2 + 3:.1f}">'
-                f"{escape(edge.label)}</text>"
-            )
+            # edges that share their first piece (a source's long edges share a trunk) share a spot:
+            # a type already shown there is left out, another goes below it
+            there = label_at.setdefault((round(ax + bx, 1), round(ay + by, 1)), [])
+            if edge.label not in there:
+                labels.append(
+                    f'<text class="elabel" x="{(ax + bx) / 2 + 4:.1f}" '
+                    f'y="{(ay + by) / 2 + 3 + 10 * len(there):.1f}">{escape(edge.label)}</text>'
+                )
+                there.append(edge.label)
     for i, v in enumerate(view.nodes):
         parts.append(_node_svg(i, v, lay.boxes[v.id]))
     parts += labels  # above the boxes: a type is never hidden behind a node
@@ -216,11 +231,16 @@ def _node_svg(i: int, v, box) -> str:
 
 
 def _curve(points: list[tuple[float, float]]) -> str:
-    """A smooth path through the route's points: cubic pieces with vertical tangents at every point."""
+    """A smooth path through the route's points: cubic pieces with vertical tangents at every point.
+
+    A piece spanning one layer has its handles at half its height; a longer piece (the layout left out
+    the points of a straight run) keeps handles of the longest one-layer piece, so it is drawn straight
+    between short bends instead of as one wide S.
+    """
     (x, y), rest = points[0], points[1:]
     d = [f"M{x:.1f},{y:.1f}"]
     for nx, ny in rest:
-        mid = (ny - y) / 2
+        mid = math.copysign(min(abs(ny - y) / 2, _HANDLE), ny - y)
         d.append(f"C{x:.1f},{y + mid:.1f} {nx:.1f},{ny - mid:.1f} {nx:.1f},{ny:.1f}")
         x, y = nx, ny
     return "".join(d)

@@ -50,6 +50,9 @@ class GraphInfo:
 def graph_info(graph: Graph, batch: int = 1) -> GraphInfo:
     """Count ``graph``'s nodes, parameters and estimated FLOPs (``None`` dims taken as ``batch``).
 
+    Raises:
+        ValueError: ``batch`` is negative.
+
     Example:
         >>> import graphc as gc
         >>> g = gc.Graph()
@@ -61,6 +64,8 @@ def graph_info(graph: Graph, batch: int = 1) -> GraphInfo:
         >>> info.parameters, info.flops["MatMul"], info.flops["Relu"]
         (7840, 501760, 320)
     """
+    if batch < 0:
+        raise ValueError(f"batch must be >= 0 (the size taken for None dimensions), got {batch}")
     info = GraphInfo(nodes=len(graph.nodes), batch=batch)
     for node in graph.nodes:
         info.ops[node.op.type_name] += 1

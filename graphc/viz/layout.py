@@ -3,21 +3,29 @@
 Steps, each simple and linear or near-linear in the graph's size: break cycles (collapsed scopes can
 make them) by reversing DFS back edges; longest-path layering from the top, then sources moved down next
 to their first consumer (constants and variables sit beside the op that reads them instead of all at
-the top); long edges split by dummy nodes; a few barycenter sweeps reorder each layer to reduce edge
-crossings (the best ordering seen is kept); x coordinates by weighted isotonic regression (each layer
-placed as close as its order and the spacing allow to the mean of its neighbours, which straightens
-long edges); edge endpoints spread along the node's top and bottom sides so parallel edges stay apart.
+the top); long edges split by dummy nodes, one per layer crossed, where a source with several long
+edges shares one trunk of dummies among them (a weight used by every step of a long chain would
+otherwise cost dummies quadratic in the chain's length); a few barycenter sweeps reorder each layer to
+reduce edge crossings (the best ordering seen is kept); x coordinates by weighted isotonic regression
+(each layer placed as close as its order and the spacing allow to the mean of its neighbours, which
+straightens long edges); edge endpoints spread along the node's top and bottom sides so parallel edges
+stay apart; routes keep only the dummies where an edge bends (a straight run costs its two ends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 #: gaps between boxes in a layer, between a box and a dummy (an edge's bend) and between layers
 NODE_GAP, DUMMY_GAP, LAYER_GAP = 22.0, 8.0, 46.0
 DUMMY_WIDTH = 6.0
+#: a source with this many edges longer than one layer runs them through one shared trunk of dummies
+SHARED_TRUNK = 3
 MARGIN = 24.0
 #: label metrics shared with the page's CSS: first line bold 12px sans, others 10.5px monospace
 TITLE_CHAR, DETAIL_CHAR, LINE_HEIGHT, PAD_X, PAD_Y = 7.4, 6.4, 14.0, 12.0, 7.0
@@ -37,7 +45,9 @@ class Box:
 
 @dataclass
 class Layout:
-    """``boxes`` by id; ``routes[i]`` are the points of edge ``i`` (source end first); the drawing's size."""
+    """``boxes`` by id; ``routes[i]`` are the points of edge ``i`` (source end first): its two ends and
+    the dummies where it bends, at most one per layer crossed (the inner points of a straight run are
+    left out, so a piece may span several layers); the drawing's size."""
 
     boxes: dict[str, Box]
     routes: list[list[tuple[float, float]]]
@@ -96,32 +106,35 @@ def layered_layout(
     upward = _back_edges(n, pairs)
     dag = [(d, s) if (s, d) in upward else (s, d) for s, d in pairs]
     layer = _layers(n, dag)
-    # chains of dummies: each edge becomes unit steps between consecutive layers
     widths = [sizes[v][0] for v in ids]
     heights = [sizes[v][1] for v in ids]
     succ: list[list[int]] = [[] for _ in range(n)]
     pred: list[list[int]] = [[] for _ in range(n)]
-    chains: dict[tuple[int, int], list[int]] = {}
+    # A long edge runs through dummies, one per layer crossed. A source with many long edges runs them
+    # all through one trunk of dummies that each edge leaves at its target's layer: a tensor used by
+    # every step of a long chain then costs one dummy per layer, not one per layer and use (quadratic).
+    long_edges = Counter(s for s, d in dict.fromkeys(dag) if layer[d] - layer[s] > 1)
+    trunks: dict[object, list[int]] = {}  # by source where shared, else by edge
+    through: dict[tuple[int, int], tuple[list[int], int]] = {}  # DAG edge -> its trunk, dummies crossed
     for s, d in dict.fromkeys(dag):
-        chain = [s]
-        for lay in range(layer[s] + 1, layer[d]):
-            layer.append(lay)
+        m = layer[d] - layer[s] - 1
+        trunk = trunks.setdefault(s if long_edges[s] >= SHARED_TRUNK else (s, d), []) if m else []
+        through[(s, d)] = trunk, m
+        while len(trunk) < m:
+            layer.append(layer[s] + 1 + len(trunk))
             widths.append(DUMMY_WIDTH)
             heights.append(0.0)
             succ.append([])
             pred.append([])
-            chain.append(len(layer) - 1)
-        chain.append(d)
-        for a, b in pairwise(chain):
-            succ[a].append(b)
-            pred[b].append(a)
-        chains[(s, d)] = chain
+            _link(trunk[-1] if trunk else s, len(layer) - 1, succ, pred)
+            trunk.append(len(layer) - 1)
+        _link(trunk[m - 1] if m else s, d, succ, pred)
     total = len(layer)
     rows: list[list[int]] = [[] for _ in range(max(layer, default=-1) + 1)]
     for v in range(total):  # creation order within a layer is the starting order
         rows[layer[v]].append(v)
     rows = _order(rows, succ, pred, sweeps)
-    xs = _coordinates(rows, succ, pred, widths, n)
+    xs = _coordinates(rows, succ, pred, widths, n, _loads(through.values(), total))
     ys, y = [0.0] * total, MARGIN
     for row in rows:
         tallest = max(heights[v] for v in row)
@@ -131,20 +144,73 @@ def layered_layout(
     left = min((xs[v] - widths[v] / 2 for v in range(total)), default=0.0)
     xs = [x - left + MARGIN for x in xs]
     boxes = {ids[i]: Box(xs[i], ys[i], widths[i], heights[i], layer[i]) for i in range(n)}
-    ports = _ports(chains, xs, ys, widths, heights)
+    hops = {edge: (trunk[0], trunk[m - 1]) if m else edge[::-1] for edge, (trunk, m) in through.items()}
+    ports = _ports(hops, xs, ys, widths, heights)
+    bends = {id(trunk): _bends([(xs[v], ys[v]) for v in trunk]) for trunk in trunks.values()}
     routes: list[list[tuple[float, float]]] = []
     for s, d in ((index.get(s), index.get(d)) for s, d in edges):
         if s is None or d is None or s == d:
             routes.append([])
             continue
         reverse = (s, d) in upward
-        chain = chains[(d, s) if reverse else (s, d)]
-        points = [ports[(chain[0], chain[1], "out")]]
-        points += [(xs[v], ys[v]) for v in chain[1:-1]]
-        points.append(ports[(chain[-2], chain[-1], "in")])
+        if reverse:
+            s, d = d, s
+        (first, last), (trunk, m) = hops[(s, d)], through[(s, d)]
+        points = [ports[(s, first, "out")]]
+        if m:
+            kept = bends[id(trunk)]
+            # the dummies where the trunk bends, then the one this edge leaves it from
+            points += [(xs[trunk[k]], ys[trunk[k]]) for k in kept[: bisect_left(kept, m - 1)]]
+            points.append((xs[last], ys[last]))
+        points.append(ports[(last, d, "in")])
         routes.append(points[::-1] if reverse else points)
     width = max((xs[v] + widths[v] / 2 for v in range(total)), default=0.0) + MARGIN
     return Layout(boxes, routes, width, max(y - LAYER_GAP + MARGIN, 2 * MARGIN))
+
+
+def _loads(through: Iterable[tuple[list[int], int]], total: int) -> list[int]:
+    """How many edges run through each dummy (1 for real nodes), given each edge's trunk and how many of
+    its dummies the edge crosses: a trunk's k-th dummy carries the edges that cross more than k."""
+    load = [1] * total
+    leaving: dict[int, tuple[list[int], list[int]]] = {}  # per trunk: edges leaving at each dummy
+    for trunk, m in through:
+        if m:
+            if id(trunk) not in leaving:
+                leaving[id(trunk)] = trunk, [0] * len(trunk)
+            leaving[id(trunk)][1][m - 1] += 1
+    for trunk, counts in leaving.values():
+        carried = 0
+        for k in range(len(trunk) - 1, -1, -1):
+            carried += counts[k]
+            load[trunk[k]] = carried
+    return load
+
+
+def _link(a: int, b: int, succ: list[list[int]], pred: list[list[int]]) -> None:
+    succ[a].append(b)
+    pred[b].append(a)
+
+
+def _bends(points: Sequence[tuple[float, float]], tolerance: float = DUMMY_GAP / 2) -> list[int]:
+    """Indices of the trunk points a route needs: the first, the last, and enough between that every
+    left-out point lies within ``tolerance`` pixels (sideways) of the straight line joining the kept
+    points around it: half the gap a dummy keeps from its neighbours, so the line keeps clear of the
+    boxes and edges beside it. A long straight (or steadily slanting) trunk then costs a few points, not
+    one per layer. Any point where a run could end may end it, so every route through the trunk may stop at
+    any dummy: the run from the last kept point to there also stays within ``tolerance``."""
+    kept = [0] if points else []
+    lo, hi = -math.inf, math.inf  # the slopes (dx per dy) from the last kept point that fit the run
+    for k in range(1, len(points)):
+        (ax, ay), (x, y) = points[kept[-1]], points[k]
+        slope = (x - ax) / (y - ay)
+        if not lo <= slope <= hi:  # the run cannot reach point k: it ends at k - 1
+            kept.append(k - 1)
+            (ax, ay), lo, hi = points[k - 1], -math.inf, math.inf
+            slope = (x - ax) / (y - ay)
+        lo, hi = max(lo, slope - tolerance / (y - ay)), min(hi, slope + tolerance / (y - ay))
+    if len(points) > 1:
+        kept.append(len(points) - 1)
+    return kept
 
 
 def _back_edges(n: int, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
@@ -247,8 +313,9 @@ def _order(rows: list[list[int]], succ, pred, sweeps: int) -> list[list[int]]:
     return best
 
 
-def _coordinates(rows, succ, pred, widths, n_real: int) -> list[float]:
-    """x per node: layers packed, then alternately pulled toward upper and lower neighbours."""
+def _coordinates(rows, succ, pred, widths, n_real: int, load: list[int]) -> list[float]:
+    """x per node: layers packed, then alternately pulled toward upper and lower neighbours; ``load`` is
+    how many edges run through each dummy."""
     xs = [0.0] * len(widths)
 
     def gap(a: int, b: int) -> float:
@@ -265,10 +332,12 @@ def _coordinates(rows, succ, pred, widths, n_real: int) -> list[float]:
         for row in rows:
             targets, weights = [], []
             for v in row:
-                near = [w for side in sides for w in side[v]]
+                near = [w for side in sides for w in (_onward(v, succ, n_real) if side is succ else side[v])]
                 if near:
-                    # dummy chains pull harder: long edges come out straight
-                    weight = sum(4.0 if v >= n_real and w >= n_real else 1.0 for w in near)
+                    # dummy chains pull harder, by the edges they carry: long edges come out straight
+                    weight = sum(
+                        4.0 * min(load[v], load[w]) if v >= n_real and w >= n_real else 1.0 for w in near
+                    )
                     targets.append(sum(xs[w] for w in near) / len(near))
                     weights.append(weight)
                 else:
@@ -278,6 +347,14 @@ def _coordinates(rows, succ, pred, widths, n_real: int) -> list[float]:
             for v, x in zip(row, placed, strict=True):
                 xs[v] = x
     return xs
+
+
+def _onward(v: int, succ: list[list[int]], n_real: int) -> list[int]:
+    """The successors that pull ``v`` sideways. Where a shared trunk of dummies goes on, only its next
+    dummy: the trunk runs on straight instead of zigzagging toward each edge that leaves it here."""
+    if v < n_real or len(succ[v]) == 1:
+        return succ[v]
+    return [w for w in succ[v] if w >= n_real] or succ[v]
 
 
 def _isotonic(targets: list[float], weights: list[float], gaps: list[float]) -> list[float]:
@@ -301,18 +378,17 @@ def _isotonic(targets: list[float], weights: list[float], gaps: list[float]) -> 
     return [y + o for y, o in zip(ys, offsets, strict=True)]
 
 
-def _ports(chains, xs, ys, widths, heights) -> dict[tuple[int, int, str], tuple[float, float]]:
+def _ports(hops, xs, ys, widths, heights) -> dict[tuple[int, int, str], tuple[float, float]]:
     """Where each edge leaves its source's bottom and enters its target's top, spread along the side in
-    the order of the other ends (so edges into one box neither cross nor overlap there)."""
-    sides: dict[tuple[int, str], list[tuple[float, int, int]]] = {}
-    for chain in chains.values():
-        a, b = chain[0], chain[1]
-        sides.setdefault((a, "out"), []).append((xs[b], a, b))
-        y, z = chain[-2], chain[-1]
-        sides.setdefault((z, "in"), []).append((xs[y], y, z))
+    the order of the other ends (so edges into one box neither cross nor overlap there). ``hops`` maps
+    each DAG edge to its first hop's target and last hop's source; edges sharing a trunk share a port."""
+    sides: dict[tuple[int, str], set[tuple[float, int, int]]] = {}
+    for (s, d), (first, last) in hops.items():
+        sides.setdefault((s, "out"), set()).add((xs[first], s, first))
+        sides.setdefault((d, "in"), set()).add((xs[last], last, d))
     ports = {}
-    for (v, side), ends in sides.items():
-        ends.sort()
+    for (v, side), found in sides.items():
+        ends = sorted(found)
         span = widths[v] * 0.6
         dy = heights[v] / 2 if side == "out" else -heights[v] / 2
         for k, (_, a, b) in enumerate(ends):

@@ -22,7 +22,8 @@ _UPDATE_OPS = ("Assign", "AssignAdd", "AssignSub", "InitVariables")
 
 @dataclass(eq=False)  # boxes are compared by identity (one box may stand for many nodes)
 class ViewNode:
-    """One box: ``id`` is unique (the node name, or the scope path of a collapsed scope)."""
+    """One box: ``id`` is unique among the boxes of a view: the node name, or for a collapsed scope its
+    path with a trailing ``/`` (``"dense/"``; a suffix is added in the rare case a node has that name)."""
 
     id: str
     label: str
@@ -70,10 +71,16 @@ def resolve(x) -> tuple[Graph, list[Node], set[Node], str]:
 
 
 def graph_view(x, depth: int | None = None, title: str | None = None) -> GraphView:
-    """The view of ``x``; scopes nested deeper than ``depth`` levels collapse into one node each."""
+    """The view of ``x``; scopes nested deeper than ``depth`` levels collapse into one node each.
+
+    Raises:
+        ValueError: ``depth`` is negative.
+    """
+    check_depth(depth)
     _, nodes, update_nodes, default_title = resolve(x)
     view_of: dict[Node, ViewNode] = {}
     collapsed: dict[str, ViewNode] = {}
+    taken = {node.name for node in nodes}
     for node in nodes:
         scope = tuple(node.name.split("/")[:-1])
         if depth is not None and len(scope) > depth:
@@ -81,7 +88,7 @@ def graph_view(x, depth: int | None = None, title: str | None = None) -> GraphVi
             box = collapsed.get(key)
             if box is None:
                 box = collapsed[key] = ViewNode(
-                    key, key.rsplit("/", 1)[-1], "scope", "scope", scope[:depth], members=0
+                    _scope_id(key, taken), key.rsplit("/", 1)[-1], "scope", "scope", scope[:depth], members=0
                 )
             box.members += 1
             box.label = f"{key.rsplit('/', 1)[-1]} ({box.members} nodes)"
@@ -101,6 +108,35 @@ def graph_view(x, depth: int | None = None, title: str | None = None) -> GraphVi
                 edges.setdefault((view_of[c].id, dst.id, "^"), ViewEdge(view_of[c].id, dst.id, "", True))
     unique = list(dict.fromkeys(view_of.values()))
     return GraphView(title or default_title, unique, list(edges.values()))
+
+
+def printable(text: str) -> str:
+    """``text`` with each lone surrogate written as its ``\\udcxx`` escape, so that it encodes as UTF-8.
+
+    Python decodes the undecodable bytes of a file name as surrogates (``os.fsdecode``), so node names
+    and source locations may hold them; strict UTF-8 cannot write them.
+
+    Example:
+        >>> print(printable("tr\\udce9in.py"))
+        tr\\udce9in.py
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def check_depth(depth: int | None) -> None:
+    """Refuse a negative ``depth`` (it would collapse the whole graph into one nameless box)."""
+    if depth is not None and depth < 0:
+        raise ValueError(f"depth must be None or >= 0 (0 collapses every top-level scope), got {depth}")
+
+
+def _scope_id(path: str, taken: set[str]) -> str:
+    """A box id for the collapsed scope ``path`` that no node name (nor other box) in ``taken`` has:
+    edges and layouts are keyed by id, so a scope "dense" and a node "dense" must not share one."""
+    candidate, k = f"{path}/", 1
+    while candidate in taken:  # only when a node was explicitly named "dense/" (or "dense/#1", ...)
+        candidate, k = f"{path}/#{k}", k + 1
+    taken.add(candidate)
+    return candidate
 
 
 def _view_node(node: Node, scope: tuple[str, ...], update_nodes: set[Node]) -> ViewNode:

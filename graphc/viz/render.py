@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 
 from graphc.viz.dot import to_dot
+from graphc.viz.model import check_depth
 
 FORMATS = ("svg", "png")
 INSTALL_HINT = (
@@ -41,7 +42,8 @@ def render(x, path: str | os.PathLike, depth: int | None = None, format: str | N
 
     Raises:
         GraphvizNotFound: ``dot`` is not on ``PATH``.
-        ValueError: the format is neither given nor implied by the suffix, or is not supported.
+        ValueError: the format is neither given nor implied by the suffix, or is not supported; or
+            ``depth`` is negative.
         RuntimeError: ``dot`` failed (its message is included); ``path`` is left as it was.
 
     Example:
@@ -59,6 +61,7 @@ def render(x, path: str | os.PathLike, depth: int | None = None, format: str | N
         >>> written in (path, None)
         True
     """
+    check_depth(depth)  # before looking for Graphviz: a wrong argument is wrong on every machine
     path = os.fspath(path)
     fmt = (format or os.path.splitext(path)[1].lstrip(".")).lower()
     if fmt not in FORMATS:

@@ -96,6 +96,16 @@ def test_depth_collapses_deep_scopes_into_one_box_each(graph):
     assert len(edges) == len(graph_view(loss, depth=0).edges)
 
 
+def test_a_collapsed_scope_and_a_node_of_its_name_stay_two_boxes_joined_by_an_edge(graph):
+    x = gc.placeholder("float32", (None, 3), name="dense")
+    with gc.name_scope("dense"):
+        gc.relu(gc.exp(x))
+    nodes, edges, _ = parse(to_dot(graph, depth=0))
+    by_label = {a.get("label"): dot_id for dot_id, a in nodes.items()}
+    placeholder, scope = by_label["dense\\nPlaceholder"], by_label["dense (2 nodes)"]
+    assert [(src, dst) for src, dst, _ in edges] == [(placeholder, scope)]  # not a self loop
+
+
 def test_each_kind_has_its_own_shape_and_fill_pair():
     assert len({(s["shape"], s["fillcolor"]) for s in STYLES.values()}) == len(KINDS)
 
@@ -178,6 +188,18 @@ def test_labels_escape_quotes_backslashes_newlines_and_angle_brackets(graph):
     assert 'label="say \\"hi\\"\\\\ &lt;b&gt;&amp;\\nnext\\nPlaceholder"' in text
     assert 'label="sc\\"o&lt;pe&gt;"' in text
     assert "\r" not in text and all(line.count('"') % 2 == 0 for line in text.splitlines())
+
+
+def test_a_lone_surrogate_in_a_name_or_file_name_becomes_its_escape(graph):
+    # Python decodes an undecodable byte of a file name as a lone surrogate, which UTF-8 cannot encode
+    with graph.located_at(("/home/u/tr\udce9in.py", 3)):
+        gc.placeholder("float32", (None,), name="x\udce9")
+    text = to_dot(graph)
+    text.encode("utf-8")  # no UnicodeEncodeError: the text can be written and piped to dot
+    nodes, _, _ = parse(text)
+    (box,) = [a for a in nodes.values() if a.get("shape") == STYLES["placeholder"]["shape"]]
+    assert box["label"] == "x\\\\udce9\\nPlaceholder"  # a DOT-escaped backslash, then udce9
+    assert "tr\\\\udce9in.py:3" in box["tooltip"]
 
 
 def test_legend_lists_the_kinds_present_and_control_edges(graph):

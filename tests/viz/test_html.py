@@ -123,9 +123,46 @@ def test_depth_collapses_deep_scopes_into_scope_boxes(graph, tmp_path):
     _small_graph()
     _, page = _write(graph, tmp_path, depth=0)
     nodes = _data(page)["panes"][0]["nodes"]
-    scope = next(n for n in nodes if n["id"] == "layer")
+    scope = next(n for n in nodes if n["id"] == "layer/")
     assert scope["kind"] == "scope" and scope["members"] > 1
     assert 'class="node k-scope"' in page
+
+
+def test_a_collapsed_scope_and_a_node_of_its_name_are_drawn_apart(graph, tmp_path):
+    x = gc.placeholder("float32", (None, 3), name="dense")
+    with gc.name_scope("dense"):
+        gc.relu(gc.exp(x))
+    _, page = _write(graph, tmp_path, depth=0)
+    pane = _data(page)["panes"][0]
+    (placeholder, scope) = pane["nodes"]
+    assert placeholder["kind"] == "placeholder" and scope["kind"] == "scope"
+    assert placeholder["id"] != scope["id"] and scope["label"] == "dense (2 nodes)"
+    assert (placeholder["x"], placeholder["y"]) != (scope["x"], scope["y"])
+    assert [(e["s"], e["d"]) for e in pane["edges"]] == [(0, 1)]
+
+
+def test_a_lone_surrogate_in_a_name_or_file_name_is_written_as_its_escape(graph, tmp_path):
+    # Python decodes an undecodable byte of a file name as a lone surrogate, which UTF-8 cannot encode
+    with graph.located_at(("/home/u/tr\udce9in.py", 3)):
+        gc.placeholder("float32", (None,), name="x\udce9")
+    _, page = _write(graph, tmp_path)
+    (node,) = _data(page)["panes"][0]["nodes"]
+    assert node["id"] == "x\\udce9" and node["location"] == "tr\\udce9in.py:3"  # the escape, as text
+    assert "<title>x\\udce9</title>" in page  # the SVG shows the same text
+
+
+def test_page_size_grows_linearly_along_a_chain_that_shares_one_weight(graph, tmp_path):
+    # every step reads w: one edge per step from w, each longer than the last
+    def page_size(steps):
+        g = gc.Graph()
+        with g.as_default():
+            w = gc.Variable(gc.init.zeros((4, 4)), name="w")
+            h = gc.placeholder("float32", (None, 4), name="x")
+            for _ in range(steps):
+                h = gc.tanh(h @ w)
+        return os.path.getsize(to_html(g, tmp_path / f"chain{steps}.html"))
+
+    assert page_size(120) < 2.3 * page_size(60)
 
 
 def test_write_is_atomic_and_returns_the_path(graph, tmp_path):

@@ -77,7 +77,20 @@ def test_routes_start_at_the_source_bottom_and_end_at_the_target_top():
         (x0, y0), (x1, y1) = points[0], points[-1]
         assert y0 == src.y + src.h / 2 and abs(x0 - src.x) <= src.w / 2
         assert y1 == dst.y - dst.h / 2 and abs(x1 - dst.x) <= dst.w / 2
-        assert len(points) == dst.layer - src.layer + 1  # one bend per layer crossed
+        assert 2 <= len(points) <= dst.layer - src.layer + 1  # at most one bend per layer crossed
+        assert all(a[1] < b[1] for a, b in pairwise(points))  # straight down, layer by layer
+
+
+def test_a_source_used_by_every_step_of_a_long_chain_costs_points_linear_in_the_chain():
+    # "w" feeds every other node of a 600-node chain: one dummy per layer crossed and edge would be
+    # quadratic; its edges share one trunk of dummies, and a route keeps only the points where it bends
+    steps = 300
+    ids = ["w"] + [f"c{i}" for i in range(2 * steps)]
+    edges = [(a, b) for a, b in pairwise(ids[1:])] + [("w", f"c{2 * i}") for i in range(steps)]
+    lay = layered_layout(ids, edges, {v: (60.0, 28.0) for v in ids})
+    assert sum(len(route) for route in lay.routes) < 6 * len(edges)
+    for (s, d), points in zip(edges, lay.routes, strict=True):  # every route still joins its boxes
+        assert points[0][1] == lay.boxes[s].y + 14.0 and points[-1][1] == lay.boxes[d].y - 14.0
 
 
 def test_cycles_are_laid_out_with_an_edge_pointing_up():

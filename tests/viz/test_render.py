@@ -60,6 +60,12 @@ def test_unknown_format_is_a_value_error(graph, tmp_path):
         render(_graph_output(), tmp_path / "g.bmp")
 
 
+def test_negative_depth_is_a_value_error_even_without_graphviz(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot: the argument is checked first all the same
+    with pytest.raises(ValueError, match="depth"):
+        render(_graph_output(), tmp_path / "g.svg", depth=-1)
+
+
 def test_missing_dot_raises_graphviz_not_found_with_install_hints(graph, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot anywhere
     with pytest.raises(GraphvizNotFound) as info:
@@ -94,3 +100,14 @@ def test_dot_receives_the_dot_text_on_stdin(graph, tmp_path, monkeypatch):
     render(_graph_output(), path, depth=0)
     text = path.read_text()
     assert text.startswith("digraph graphc {") and "layer (3 nodes)" in text
+
+
+def test_a_lone_surrogate_in_a_name_reaches_dot_as_its_escape(graph, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_dot(bin_dir, 'open(out, "wb").write(sys.stdin.buffer.read())')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    gc.exp(gc.placeholder("float32", (2,), name="x\udce9"))  # an undecodable file-name byte
+    path = tmp_path / "g.svg"
+    render(graph, path)
+    assert 'label="x\\\\udce9\\nPlaceholder"' in path.read_text(encoding="utf-8")
