@@ -2,9 +2,9 @@
 
 - verify (``verify=True``, or ``GRAPHC_VERIFY=1``; on in the test suite): after each pass, check the
   graph's invariants; a failure names the pass and the passes before it.
-- dump (``GRAPHC_DUMP=dir``): write the graph after each pass as ``NN-name.txt`` and ``NN-name.dot``, and
-  ``rules.txt`` with
-  per-rule hit counts.
+- dump (``dump_dir``; ``compile`` gives each executable its own folder under ``GRAPHC_DUMP``): write the
+  graph after each pass as ``NN-name.txt`` and ``NN-name.dot``, and ``rules.txt`` with per-rule hit
+  counts.
 - time: per-pass wall time and node counts, kept as ``PassStat`` records for ``Executable.stats``.
 """
 

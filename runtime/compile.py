@@ -9,7 +9,9 @@ executable keeps every stage for inspection: ``source`` (before the passes), ``p
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -139,18 +141,40 @@ def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Exe
     source = extract_program(graph, outputs, targets, feeds)
     if optimize is None:
         optimize = os.environ.get("GRAPHC_OPTIMIZE", "1") != "0"
-    program, stats = PassManager(PIPELINE).run(source) if optimize else (source, [])
+    dump_dir = _dump_dir(fetches, updates)
+    manager = PassManager(PIPELINE, dump_dir=dump_dir or "")
+    program, stats = manager.run(source) if optimize else (source, [])
     exe = Executable(graph, feeds, fetches, updates, device, source, program, stats)
     backend = _backend(device)
     inputs, outputs = list(program.inputs), list(program.outputs)
     if device == "cpu":
         exe.backend = backend(exe.schedule, inputs, outputs, program=program)
+        exe.backend.dump_dir = dump_dir  # run plans write their drivers and segments there too
     else:
         exe.backend = backend(exe.schedule, inputs, outputs)
-    dump_dir = os.environ.get("GRAPHC_DUMP")
     if dump_dir:
         _dump_sources(dump_dir, exe)
     return exe
+
+
+_dumps = itertools.count(1)
+
+
+def _dump_dir(fetches, updates) -> str | None:
+    """Under ``GRAPHC_DUMP``, a new folder for this compile (``NNN-name``, named by its first fetch or
+    update), so that each executable's passes and kernels can be read apart; None when not dumping."""
+    root = os.environ.get("GRAPHC_DUMP")
+    if not root:
+        return None
+    first = [*fetches, *(value for _, value in updates)][:1]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", first[0].name if first else "program").strip("_") or "program"
+    while True:
+        path = os.path.join(root, f"{next(_dumps):03d}-{name}")
+        try:
+            os.makedirs(path)  # not exist_ok: another process may dump into the same root
+            return path
+        except FileExistsError:
+            continue
 
 
 def _backend(device: str):

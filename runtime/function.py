@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from graphc.ir.errors import FeedError, GraphMismatchError
+from graphc.ir.errors import DTypeError, FeedError, GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.rewrite import replace_inputs
 from graphc.ops.core import as_tensor
@@ -41,7 +41,12 @@ class Function:
 
     def __init__(self, inputs, outputs, updates, givens, session, device):
         single = isinstance(outputs, (Tensor, Node))
+        if isinstance(outputs, Mapping):
+            raise TypeError("function outputs must be a tensor, an op, or a list of them (not a dict)")
         outs = [outputs] if single else list(outputs or [])
+        for out in outs:
+            if not isinstance(out, (Tensor, Node)):
+                raise TypeError(f"function outputs must be tensors or ops, got {type(out).__name__} {out!r}")
         inputs = list(inputs)
         for i, t in enumerate(inputs):
             if any(t is u for u in inputs[:i]):
@@ -52,7 +57,7 @@ class Function:
                 raise TypeError(f"updates must pair graphc.Variables with new values, got {var!r}")
             if any(var is other for other, _ in updates[:i]):
                 raise ValueError(f"variable {var.var_name!r} is updated twice in one function")
-        update_values = [as_tensor(v, dtype=var.dtype, graph=var.graph) for var, v in updates]
+        update_values = [_update_value(var, v) for var, v in updates]
         if givens:
             replaced = replace_inputs(outs + update_values, _givens(givens))
             outs, update_values = replaced[: len(outs)], replaced[len(outs) :]
@@ -145,6 +150,17 @@ def _graph(inputs, outs, pairs) -> Graph:
     nodes = [t.node for t in inputs] + [o.node if isinstance(o, Tensor) else o for o in outs]
     nodes += [v.node for v, _ in pairs] + [t.node for _, t in pairs]
     graphs = {id(n.graph): n.graph for n in nodes}
+    if not outs and not pairs:
+        raise ValueError("a function needs outputs or updates: it has nothing to compute")
     if len(graphs) != 1:
         raise GraphMismatchError("function inputs, outputs and updates must come from one graph")
     return next(iter(graphs.values()))
+
+
+def _update_value(var: Variable, value) -> Tensor:
+    """``value`` as ``var``'s update: a tensor of its dtype, or an error naming both."""
+    try:
+        return as_tensor(value, dtype=var.dtype, graph=var.graph)
+    except DTypeError as e:
+        where = value.node.where if isinstance(value, Tensor) else None
+        raise DTypeError(f"update of variable {var.var_name!r} ({var.type}): {e.message}", where) from None

@@ -70,6 +70,8 @@ class Session:
         if entry is None:
             entry = self._cache[key] = self._prepare(fetches, feed_dict)
         exe, rebuild, drivers = entry
+        if exe is None:  # nothing to fetch (``run([])``), as in TF1
+            return rebuild([])
         feeds = [check_feed(t, v) for t, v in zip(exe.feeds, feed_dict.values(), strict=True)]
         shapes = tuple([a.shape for a in feeds])
         direct = drivers.get(shapes)
@@ -99,6 +101,8 @@ class Session:
         flat: list = []
         rebuild = _flatten(fetches, flat, self.graph)
         feeds = [self._as_feed_tensor(k) for k in feed_dict]
+        if not flat:
+            return None, rebuild, {}
         if len(set(feeds)) < len(feeds):
             twice = next(t for t in feeds if feeds.count(t) > 1)
             raise FeedError("fed twice in one feed_dict (by the tensor and by its name?)", twice.node.where)

@@ -35,6 +35,17 @@ def _user_location() -> tuple[str, int]:
     return "<unknown>", 0
 
 
+def where_to_be(op_name: str, name: str | None) -> str:
+    """The node context of a node the user's code is making but that is not made yet (its error came
+    first): ``node 'name' (Op) created at file:line``."""
+    file, line = _user_location()
+    return f"node {name or _snake_name(op_name)!r} ({op_name}) created at {file}:{line}"
+
+
+def _snake_name(type_name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(type_name))
+
+
 class Tensor:
     """A symbolic value: output ``index`` of ``node``, with a static ``type`` (shape and dtype).
 
@@ -296,7 +307,8 @@ class Graph:
             if t.graph is not self:
                 raise GraphMismatchError(
                     f"{op.type_name} input {t.name} belongs to another graph; build all tensors of "
-                    "one computation in the same graph"
+                    "one computation in the same graph",
+                    where_to_be(op.type_name, name),
                 )
         location = self._locations[-1] if self._locations else _user_location()
         control = tuple(dict.fromkeys(n for deps in self._control for n in deps))

@@ -606,8 +606,22 @@ def where(cond, x, y, name: str | None = None):
 
 
 def clip(x, low, high, name: str | None = None):
-    """``x`` limited to ``[low, high]``; the bounds take x's dtype and broadcast."""
+    """``x`` limited to ``[low, high]``; the bounds take x's dtype and broadcast. A bound of None is
+    no bound, as in ``np.clip`` (``clip(x, None, 3.0)`` is ``minimum(x, 3.0)``).
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.clip(gc.constant([-2.0, 0.5, 7.0]), None, 1.0)).tolist()
+        [-2.0, 0.5, 1.0]
+    """
     x = as_tensor(x)
+    if low is None and high is None:
+        raise ValueError("clip needs at least one bound (low or high), as np.clip does")
+    if low is None:
+        return minimum(x, high, name=name)
+    if high is None:
+        return maximum(x, low, name=name)
     low = as_tensor(low, dtype=x.dtype) if not hasattr(low, "node") else low
     high = as_tensor(high, dtype=x.dtype) if not hasattr(high, "node") else high
     return apply(Clip(), [x, low, high], name)

@@ -9,7 +9,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.graph import Graph, Tensor, get_default_graph
+from graphc.ir.graph import Graph, Tensor, get_default_graph, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, make_shape
 
@@ -94,19 +94,38 @@ def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:
     return get_default_graph().apply(op, (), name or "placeholder").outputs[0]
 
 
+def exact_array(value, dtype=None) -> np.ndarray:
+    """``value`` as a read-only array of ``dtype`` (default: its natural dtype, Python floats float32)
+    holding every value exactly where the dtype is an integer; DTypeError for what numpy would turn
+    into something else silently (None into NaN, 1.5 into 1, 2**40 into 0, ragged lists)."""
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise DTypeError(f"cannot make an array from {type(value).__name__} {value!r:.60}: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"cannot make a tensor from {type(value).__name__} {value!r:.60}")
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.as_dtype(dtypes.array_dtype(value))
+    if arr.dtype.kind == "f" and d.kind in "iub" and not np.all(np.isfinite(arr)):
+        raise DTypeError(f"cannot make a {d} constant from non-finite values")
+    _check_exact(arr, d)
+    arr = np.array(arr, dtype=d, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
 def _check_exact(arr: np.ndarray, d: np.dtype) -> None:
     """Integer constants hold their values exactly: no fraction dropped, no integer wrapped around."""
     if d.kind not in "iu" or arr.size == 0 or arr.dtype.kind not in "fiu":
         return
     if arr.dtype.kind == "f" and not np.all(arr == np.trunc(arr)):
         bad = arr.reshape(-1)[np.flatnonzero(arr != np.trunc(arr))[0]].item()
-        raise DTypeError(f"cannot make a constant of dtype {d} from {bad!r}, not an integer: cast it")
+        raise DTypeError(f"cannot make an {d} value from {bad!r}, which is not an integer: cast it")
     info = np.iinfo(d)
     low, high = arr.min().item(), arr.max().item()  # Python numbers compare exactly with the bounds
     if low < info.min or high > info.max:
         bad = low if low < info.min else high
         bounds = f"[{info.min}, {info.max}]"
-        raise DTypeError(f"cannot make a constant of dtype {d} from {bad!r}: outside {bounds}")
+        raise DTypeError(f"cannot make an {d} value from {bad!r}: outside {bounds}")
 
 
 def constant(value, dtype=None, name: str | None = None, graph: Graph | None = None) -> Tensor:
@@ -120,12 +139,9 @@ def constant(value, dtype=None, name: str | None = None, graph: Graph | None = N
     """
     if isinstance(value, Tensor):
         raise TypeError(f"constant() got a tensor ({value.name}); use it directly or graphc.cast")
-    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.as_dtype(dtypes.array_dtype(value))
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f" and d.kind in "iub" and not np.all(np.isfinite(arr)):
-        raise DTypeError(f"cannot make a {d} constant from non-finite values")
-    _check_exact(arr, d)
-    arr = np.array(arr, dtype=d, copy=True)
-    arr.setflags(write=False)
+    try:
+        arr = exact_array(value, dtype)
+    except DTypeError as e:
+        raise e.with_context(where_to_be("Constant", name or "const")) from None
     graph = graph or get_default_graph()
     return graph.apply(Constant(arr), (), name or "const").outputs[0]

@@ -16,11 +16,11 @@ import numpy as np
 from graphc import init as initializers
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.graph import Node, Tensor, get_default_graph
+from graphc.ir.graph import Node, Tensor, get_default_graph, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import broadcast_shapes
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
-from graphc.ops.sources import ReadVariable
+from graphc.ops.sources import ReadVariable, exact_array
 
 
 class Variable(Tensor):
@@ -57,11 +57,11 @@ class Variable(Tensor):
                 )
             d, shape = initial_value.dtype, initial_value.shape
         else:
-            d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.array_dtype(initial_value)
-            d = dtypes.as_dtype(d)
-            initial_value = np.array(initial_value, dtype=d, copy=True)
-            initial_value.setflags(write=False)
-            shape = initial_value.shape
+            try:
+                initial_value = exact_array(initial_value, dtype)
+            except DTypeError as e:
+                raise e.with_context(where_to_be("ReadVariable", name or "variable")) from None
+            d, shape = initial_value.dtype, initial_value.shape
         graph = get_default_graph()
         node = graph.apply(ReadVariable("?", d, tuple(shape)), (), name or "variable")
         # the op names the node's state; the unique node name is known only once the node exists

@@ -8,7 +8,8 @@ source locations, control inputs and gradient links, so it computes exactly what
 
 Format ``graphc-graph`` version 1 (the JSON document)::
 
-    {"format": "graphc-graph", "version": 1,
+    {"checksum": "...",                               # sha256 of the text below, without this line
+     "format": "graphc-graph", "version": 1,
      "seed": 42 | null,                               # the graph seed
      "random_ops": 3,                                 # op seeds handed out (new random ops go on)
      "arrays": {"file": "model.npz", "sha256": "..."},  # the companion file and its checksum
@@ -22,8 +23,7 @@ Format ``graphc-graph`` version 1 (the JSON document)::
                     "value": "v0",                    # key in the npz
                     "node": 1 | null}, ...],          # index of the variable's own ReadVariable node
      "fetches": [{"name": "y:0", "node": 7, "output": 0}, {"name": "train", "node": 9, "output": null}],
-     "program": {"inputs": [[0, 0]], "outputs": [[7, 0]], "targets": [9]},  # graph saves only
-     "checksum": "..."}                               # sha256 of the text above, without this line
+     "program": {"inputs": [[0, 0]], "outputs": [[7, 0]], "targets": [9]}}  # graph saves only
 
 Attributes are the op dataclass fields, encoded generically: JSON ints, strings, booleans and null as
 themselves; finite floats as JSON numbers (Python writes the shortest repr, which reads back exactly)

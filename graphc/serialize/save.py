@@ -144,7 +144,8 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
     data = buffer.getvalue()
     doc["arrays"]["sha256"] = hashlib.sha256(data).hexdigest()
     try:
-        doc["checksum"] = content_checksum(doc)
+        # first, so that deleting its line (to load a file edited by hand) leaves valid JSON
+        doc = {"checksum": content_checksum(doc), **doc}
         text = dumps(doc)
     except (TypeError, ValueError) as e:
         raise SerializationError(f"{json_path}: cannot save: {e}") from None

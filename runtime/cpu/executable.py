@@ -65,6 +65,8 @@ class CpuExecutable:
         self._plans: OrderedDict[tuple, RunPlan | None] = OrderedDict()
         self._free = [True]  # the token a run takes to use a plan (list.pop is atomic)
         self._read_only = ReadOnlyState({})  # what the token's holder gives a direct run
+        self.dump_dir: str | None = None  # set by ``compile`` under GRAPHC_DUMP
+        self._rejected: dict[tuple, GraphcError] = {}  # why shape signatures got no plan
 
     def plan(self, shapes: tuple[tuple[int, ...], ...]) -> RunPlan | None:
         """The run plan for these feed shapes (made on first use), or None where none can be made."""
@@ -72,12 +74,14 @@ class CpuExecutable:
         if plan is False:
             try:
                 plan = RunPlan(self, shapes) if self.program_graph is not None else None
-            except GraphcError:
+            except GraphcError as e:
                 plan = None  # shapes a node rejects: the allocating run raises the node's own error
+                if len(self._rejected) >= MAX_PLANS:
+                    self._rejected.clear()
+                self._rejected[shapes] = e  # with the shapes, which the error at run time may lack
             self._plans[shapes] = plan
-            dump_dir = os.environ.get("GRAPHC_DUMP")
-            if plan is not None and dump_dir:
-                write_sources(os.path.join(dump_dir, "kernels"), self._plan_sources(shapes, plan))
+            if plan is not None and self.dump_dir:
+                write_sources(os.path.join(self.dump_dir, "kernels"), self._plan_sources(shapes, plan))
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
@@ -120,6 +124,9 @@ class CpuExecutable:
             node = self.schedule[driver.__globals__["step"][0]]
             if isinstance(e, GraphcError):
                 raise e.with_context(node.where) from None
+            rejected = self._rejected.get(tuple(a.shape for a in feed_values)) if plan is None else None
+            if rejected is not None and rejected.where == node.where:  # inference said why, with shapes
+                raise RunError(rejected.message, node.where) from e
             raise RunError(f"{type(e).__name__}: {e}", node.where) from e
         finally:
             if token is not None:

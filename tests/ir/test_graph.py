@@ -137,7 +137,7 @@ def test_constant_value_cannot_be_mutated(graph):
 
 
 def test_integer_constant_from_a_fraction_is_rejected(graph):
-    with pytest.raises(gc.DTypeError, match=r"int32 from 1.5, not an integer"):
+    with pytest.raises(gc.DTypeError, match=r"int32 value from 1.5, which is not an integer"):
         gc.constant([1.0, 1.5], dtype="int32")
     assert gc.constant(3.0, dtype="int32").op.value == 3
 
@@ -148,3 +148,32 @@ def test_integer_constant_out_of_range_is_rejected(graph):
         _ = i + 2**40  # numpy 2 refuses the same (OverflowError)
     with pytest.raises(gc.DTypeError, match="outside"):
         gc.constant(2.0**63, dtype="int64")
+
+
+def test_none_is_not_a_value_even_with_a_dtype(graph):
+    with pytest.raises(gc.DTypeError, match="from NoneType None"):
+        gc.constant(None, dtype="float32")
+    v = gc.Variable([1.0, 2.0], name="v")
+    with pytest.raises(gc.DTypeError, match="None"):
+        gc.assign(v, None)
+
+
+def test_integer_variable_from_a_fraction_is_rejected_naming_it(graph):
+    with pytest.raises(gc.DTypeError, match=r"node 'v' \(ReadVariable\) created at .*test_graph.py.*1.5"):
+        gc.Variable(1.5, dtype="int32", name="v")
+    with pytest.raises(gc.DTypeError, match="node 'ragged'"):
+        gc.Variable([[1.0, 2.0], [3.0]], name="ragged")
+
+
+def test_a_constant_that_cannot_be_made_names_the_users_line(graph):
+    i = gc.placeholder("int32", (2,), name="i")
+    with pytest.raises(gc.DTypeError, match=r"created at .*test_graph.py:\d+: .*outside"):
+        _ = i + 2**40
+
+
+def test_an_input_from_another_graph_names_the_node_being_made(graph):
+    with gc.Graph().as_default():
+        other = gc.placeholder("float32", (2,), name="other")
+    x = gc.placeholder("float32", (2,), name="x")
+    with pytest.raises(gc.GraphMismatchError, match=r"node 'mix' \(Add\) created at .*test_graph.py"):
+        gc.add(x, other, name="mix")

@@ -305,3 +305,10 @@ def test_no_gradient_flows_through_shape_and_size(graph):
     with pytest.raises(gc.GraphcError, match="does not depend on"):
         gc.grad(cost, x)
     assert gc.grad(cost, x, unconnected="none") is None
+
+
+def test_split_size_minus_one_takes_the_rest_of_a_known_axis(graph):
+    y = gc.placeholder("float32", (2, 5), name="y")
+    assert [t.shape for t in gc.split(y, [1, -1], axis=1)] == [(2, 1), (2, 4)]
+    with pytest.raises(gc.ShapeError, match="sizes must be >= 0"):
+        gc.split(gc.placeholder("float32", (2, None), name="z"), [1, -1], axis=1)

@@ -36,6 +36,8 @@ def test_graphc_dump_writes_the_graph_after_every_pass(graph, tmp_path, monkeypa
     monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
     x = gc.placeholder("float32", (None,), name="x")
     exe = gc.compile([x * (gc.constant(2.0) * 3.0)], feeds=[x])
+    (folder,) = tmp_path.iterdir()  # one folder per compile
+    tmp_path = folder
     files = sorted(os.listdir(tmp_path))
     assert "00-input.txt" in files and "00-input.dot" in files and "rules.txt" in files
     assert len([f for f in files if f[:2].isdigit() and f.endswith(".txt")]) == len(exe.stats) + 1
@@ -70,3 +72,14 @@ def test_session_runs_through_the_pipeline_by_default(graph):
         np.testing.assert_array_equal(sess.run(y, {x: [1.0]}), [6.0])
         exe = next(iter(sess._cache.values()))[0]
     assert exe.stats and "fold_constants" in [s.name for s in exe.stats]
+
+
+def test_graphc_dump_gives_each_compile_its_own_folder(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
+    x = gc.placeholder("float32", (None,), name="x")
+    gc.compile([gc.exp(x, name="first")], feeds=[x])
+    gc.compile([gc.log(x, name="second")], feeds=[x])
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2 and folders[0].endswith("-first_0") and folders[1].endswith("-second_0")
+    assert "Exp" in (tmp_path / folders[0] / "00-input.txt").read_text()
+    assert "Log" in (tmp_path / folders[1] / "00-input.txt").read_text()

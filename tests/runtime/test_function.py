@@ -180,3 +180,20 @@ def test_a_variable_updated_twice_is_rejected(graph):
     v = gc.Variable(0.0, name="v")
     with pytest.raises(ValueError, match="'v' is updated twice"):
         gc.function([], [], updates=[(v, v + 1.0), (v, v + 2.0)])
+
+
+def test_outputs_given_as_a_dict_are_refused(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    with pytest.raises(TypeError, match="not a dict"):
+        gc.function([x], {"y": x * 2.0})
+
+
+def test_a_function_of_nothing_is_refused_as_such(graph):
+    with pytest.raises(ValueError, match="nothing to compute"):
+        gc.function([], [])
+
+
+def test_an_update_of_another_dtype_names_the_variable(graph):
+    v = gc.Variable(np.zeros(2, np.int32), name="counter")
+    with pytest.raises(gc.DTypeError, match=r"update of variable 'counter' \(i32\[2\]\)"):
+        gc.function([], v, updates=[(v, v * 2.5)])

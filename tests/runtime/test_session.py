@@ -251,3 +251,25 @@ def test_stop_gradient_of_a_feed_is_not_the_feed(graph, device):
         gc.function([x], [], updates=[(w, gc.stop_gradient(x))], session=sess)(feed)
         feed[0] = 100.0  # still the user's to change
         np.testing.assert_array_equal(sess.run(w), [1.0, 2.0, 3.0])
+
+
+def test_running_no_fetches_returns_the_empty_structure(graph):
+    with gc.Session() as sess:
+        assert sess.run([]) == [] and sess.run({}) == {}
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_clip_with_one_bound_clips_on_that_side_only(graph, device):
+    x = gc.placeholder("float32", (3,), name="x")
+    with gc.Session(device=device) as sess:
+        got = sess.run([gc.clip(x, None, 1.0), gc.clip(x, 0.0, None)], {x: [-2.0, 0.5, 7.0]})
+    np.testing.assert_array_equal(got[0], [-2.0, 0.5, 1.0])
+    np.testing.assert_array_equal(got[1], [0.0, 0.5, 7.0])
+
+
+def test_a_run_time_shape_error_on_the_cpu_gives_both_shapes(graph):
+    a = gc.placeholder("float32", (None, None), name="a")
+    b = gc.placeholder("float32", (None, None), name="b")
+    y = gc.matmul(a, b, name="mm")
+    with gc.Session() as sess, pytest.raises(gc.RunError, match=r"node 'mm'.*\(2, 3\).*\(4, 3\)"):
+        sess.run(y, {a: np.ones((2, 3), np.float32), b: np.ones((4, 3), np.float32)})

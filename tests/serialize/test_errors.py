@@ -252,3 +252,10 @@ def test_a_file_saved_with_the_earlier_npz_name_still_loads(saved):
     older = path.with_name("model.graph")  # earlier versions paired model.graph with model.npz
     path.rename(older)
     assert load_graph(older).tensor("y").name == "y:0"
+
+
+def test_deleting_the_checksum_line_by_hand_leaves_a_loadable_file(saved):
+    path, _ = saved
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.lstrip().startswith('"checksum"')))
+    assert load_graph(path).tensor("y").name == "y:0"
