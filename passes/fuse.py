@@ -20,7 +20,10 @@ Groups are grown greedily in graph order. Rules (each has a test in ``tests/pass
   op. A reduction never starts a group.
 - "one loop domain": every elementwise member has the same output shape (smaller inputs broadcast into
   it), so a backend runs the body as one loop nest; a scalar chain (e.g. Adam's bias correction) is
-  its own group instead of joining a matrix group through a broadcast.
+  its own group instead of joining a matrix group through a broadcast. Equal static shapes with
+  unknown dimensions may still differ at run time (a batch fed as 1 broadcasting against another):
+  a backend checks the body's shapes per input-shape signature (``FusedOp.infer`` with the concrete
+  shapes) and runs the body op by op where they are not all one loop.
 - "tens of ops": a body holds at most MAX_BODY_OPS ops, because compile time grows superlinearly with
   the size of one generated function (NUMBA_NOTES.md).
 - "at least two ops": a group of one op stays an ordinary node.

@@ -200,12 +200,33 @@ class LoopKernel:
     """Runs a body over numpy arrays: picks the flat loop (every input full, a row repeated over the
     leading axes, or a single element) or the broadcast loop, per call."""
 
-    def __init__(self, body: Body, reduction=None):
+    def __init__(self, body: Body, reduction=None, op=None):
         self.body = body
         self.reduction = reduction  # (Reduce op, index into body.outputs of its input) or None
         self.out_dtypes = [body.dtypes[v] for v in body.outputs]
         self._flat: dict[str, object] = {}
         self._nd: dict[int, object] = {}
+        self.op = op  # the FusedOp, whose numpy reference runs what one loop cannot
+        self._one_loop: dict[tuple, bool] = {}
+
+    def one_loop(self, in_shapes) -> bool:
+        """Whether every body value has the loop's shape (the inputs' broadcast shape) for these input
+        shapes. The fusion pass groups values of equal static shapes, but two unknown dimensions that
+        look equal may differ at run time (one fed as 1 broadcasts against the other): one loop over
+        the broadcast shape would then write past the end of the smaller value's output, and a trailing
+        reduction would add up a broadcast copy of its input."""
+        key = tuple(tuple(s) for s in in_shapes)
+        ok = self._one_loop.get(key)
+        if ok is None:
+            shape = broadcast_shape_of(key)
+            shapes = list(key)
+            ok = True
+            for _, args in self.body.instructions:
+                out = broadcast_shape_of([shapes[i] for i in args])  # every body op is elementwise
+                shapes.append(out)
+                ok = ok and out == shape
+            self._one_loop[key] = ok
+        return ok
 
     def __call__(self, *arrays):
         shape = arrays[0].shape
@@ -213,6 +234,9 @@ class LoopKernel:
             if a.shape != shape:
                 shape = broadcast_shape_of([a.shape for a in arrays])
                 break
+        if self.op is not None and not self.one_loop([a.shape for a in arrays]):
+            out = self.op.reference(*arrays)
+            return out if isinstance(out, tuple) else (out,)
         outs = [np.empty(shape, d) for d in self.out_dtypes]
         pattern, inner = read_pattern([a.shape for a in arrays], shape)
         args = None if pattern is None else _flat_inputs(arrays, pattern)
@@ -231,6 +255,8 @@ class LoopKernel:
         layout than C-contiguous runs the broadcast loop instead. A trailing sum or mean is
         accumulated in the loop where its axes fit the loop (``fused_reduce.py``); otherwise the loop
         writes a scratch array of its shape that the reduction kernel then reads."""
+        if self.op is not None and not self.one_loop(in_shapes):
+            return self._reference_step(len(in_shapes))
         shape = broadcast_shape_of(in_shapes)
         n_in = len(in_shapes)
         size = math.prod(shape)
@@ -286,6 +312,19 @@ class LoopKernel:
             step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)
         if fused is not None and not parallel_sum and "a" in pattern:
             step.njit = NjitCall(fused[0], segment_args(pattern, j, *fused[2:]), layouts)
+        return step
+
+    def _reference_step(self, n_in: int):
+        """A step running the FusedOp's numpy reference (its ops one by one, with numpy's broadcasting)
+        into the given outputs: for shapes where the body is not one loop (``one_loop``)."""
+        reference = self.op.reference
+
+        def step(*arrays):
+            values = reference(*arrays[:n_in])
+            values = values if isinstance(values, tuple) else (values,)
+            for out, value in zip(arrays[n_in:], values, strict=True):
+                out[...] = value
+
         return step
 
     def _fused_reduction(self, shape: tuple, pattern: str, inner: int):
@@ -381,5 +420,5 @@ def _node_body(node: Node) -> tuple[Body, object]:
 @cpu_kernel.register(Elementwise, FusedOp)
 def elementwise_kernel(op, node: Node) -> Kernel:
     body, reduction = _node_body(node)
-    loop = LoopKernel(body, reduction)
+    loop = LoopKernel(body, reduction, op if isinstance(op, FusedOp) else None)
     return Kernel(loop, f"loop[{op.type_name}]", loop.source, bind=loop.bind)

@@ -196,3 +196,34 @@ def test_sign_of_negative_zero_is_positive_zero_as_numpy(graph):
     got = gc.function([x], gc.sign(x))(np.array([-0.0, 0.0, np.nan], np.float32))
     want = np.sign(np.array([-0.0, 0.0, np.nan], np.float32))
     assert got.tobytes() == want.tobytes()
+
+
+def _batch_mismatch_graph():
+    """tanh(x) is (1, 4) at run time and k + tanh(x) is (5, 4), though both are f64[?,4] statically:
+    the fusion pass groups them, and one loop over (5, 4) does not fit the smaller value."""
+    x = gc.placeholder("float64", (None, 4), name="x")
+    k = gc.placeholder("float64", (None, 1), name="k")
+    m = gc.tanh(x)
+    feeds = {x: np.full((1, 4), 0.5), k: np.arange(5.0).reshape(5, 1)}
+    return m, k + m, feeds
+
+
+def test_a_fused_sum_of_a_value_smaller_than_the_loop_is_not_a_sum_of_its_broadcast(graph):
+    m, a, feeds = _batch_mismatch_graph()
+    fetches = [a, gc.reduce_sum(m * 3.0), gc.reduce_logsumexp(m, axis=1, keepdims=True), m * 2.0]
+    with gc.Session(device="reference") as ref, gc.Session() as cpu:
+        for _ in range(2):  # the first run's allocating kernels, then the run plan's bound steps
+            for got, want in zip(cpu.run(fetches, feeds), ref.run(fetches, feeds), strict=True):
+                assert got.shape == want.shape
+                np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_fused_body_is_one_loop_only_where_every_value_has_the_loop_shape(graph):
+    m, a, feeds = _batch_mismatch_graph()
+    exe = gc.compile([a, m * 2.0], list(feeds))
+    (fused,) = [n for n in exe.program.nodes if n.op.type_name == "FusedOp"]
+    loop = exe.backend.kernels[fused.name].fn
+    fed = {t.name: value.shape for t, value in feeds.items()}
+    in_shapes = [fed.get(t.name, t.shape) for t in fused.inputs]  # constants keep their static shape
+    assert not loop.one_loop(in_shapes)
+    assert loop.one_loop([(5, 4) if s == (1, 4) else s for s in in_shapes])
