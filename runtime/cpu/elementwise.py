@@ -21,7 +21,7 @@ import numpy as np
 from numba import get_num_threads
 
 from graphc.ir.graph import Node
-from graphc.ops.elementwise import Elementwise
+from graphc.ops.elementwise import Elementwise, Power
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Mean, Reduce
 from graphc.runtime.cpu.cache import load_module
@@ -55,7 +55,7 @@ import math
 import numpy as np
 from numba import njit
 
-from graphc.runtime.cpu.scalar import maximum, minimum, relu, sigmoid, sign, softplus
+from graphc.runtime.cpu.scalar import int_power, maximum, minimum, relu, sigmoid, sign, softplus
 
 OPTIONS = dict(cache=True, error_model="numpy", fastmath={FASTMATH}, nogil=True)
 '''
@@ -78,7 +78,10 @@ class Body:
         for k, (op, args) in enumerate(self.instructions):
             operand_dtypes = op.operand_dtypes(*(self.dtypes[i] for i in args))
             operands = [f"{_ctor(d)}(v{i})" for i, d in zip(args, operand_dtypes, strict=True)]
-            expr = op.scalar.format(*operands)
+            scalar = op.scalar
+            if isinstance(op, Power) and self.dtypes[self.n_inputs + k].kind in "iu":
+                scalar = "int_power({0}, {1})"
+            expr = scalar.format(*operands)
             lines.append(f"v{self.n_inputs + k} = {_ctor(self.dtypes[self.n_inputs + k])}({expr})")
         return lines
 

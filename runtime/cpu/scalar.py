@@ -59,3 +59,12 @@ def sign(x):
     if x == 0:
         return type(x)(0)  # +0 for -0 too, as np.sign
     return x  # NaN
+
+
+@njit(**_OPTIONS)
+def int_power(x, y):
+    """x ** y for integers: a negative exponent is an error, as in numpy (Python's ``**`` would give a
+    float, and the kernel's integer cast of it garbage)."""
+    if y < 0:
+        raise ValueError("integers to negative integer powers are not allowed")
+    return x**y

@@ -227,3 +227,14 @@ def test_a_fused_body_is_one_loop_only_where_every_value_has_the_loop_shape(grap
     in_shapes = [fed.get(t.name, t.shape) for t in fused.inputs]  # constants keep their static shape
     assert not loop.one_loop(in_shapes)
     assert loop.one_loop([(5, 4) if s == (1, 4) else s for s in in_shapes])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_integer_power_with_a_negative_exponent_is_an_error_as_in_numpy(graph, device):
+    x = gc.placeholder("int64", (3,), name="x")
+    e = gc.placeholder("int64", (3,), name="e")
+    y = gc.power(x, e) + 1  # fused on the cpu: the loop raises from inside
+    with gc.Session(device=device) as sess:
+        np.testing.assert_array_equal(sess.run(y, {x: [2, 3, -2], e: [3, 0, 5]}), [9, 2, -31])
+        with pytest.raises(gc.RunError, match="negative integer powers"):
+            sess.run(y, {x: [2, 3, 0], e: [-1, 2, 1]})
