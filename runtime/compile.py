@@ -35,7 +35,21 @@ DEVICES = ("reference", "cpu")
 @dataclass
 class Executable:
     """A compiled computation: ``run(feed_values, state) -> fetch values`` (``None`` for fetched ops);
-    variable updates are written to ``state`` after every fetch and update value was computed."""
+    variable updates are written to ``state`` after every fetch and update value was computed.
+
+    Example:
+        >>> import numpy as np
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     exe = gc.compile([gc.exp(x) * 2.0 + 1.0], feeds=[x])
+        ...     with gc.Session() as sess:  # the session holds the state a run reads and writes
+        ...         sess.execute(exe, [np.zeros(2, np.float32)])
+        [array([3., 3.], dtype=float32)]
+        >>> [n.op.type_name for n in exe.schedule]  # exp, * and + fused into one loop
+        ['Constant', 'Constant', 'FusedOp']
+    """
 
     graph: Graph
     feeds: list[Tensor]

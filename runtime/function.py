@@ -37,6 +37,17 @@ class Function:
     """A callable computing ``outputs`` from positional ``inputs`` and applying ``updates`` after.
 
     Made by ``graphc.function``; ``session`` holds the variable values it reads and writes.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     f = gc.function([x], [x + 1.0, gc.reduce_sum(x)])  # a list of outputs: a list back
+        >>> f([1.0, 2.0])
+        [array([2., 3.], dtype=float32), array(3., dtype=float32)]
+        >>> [t.name for t in f.inputs], f.session.graph is g
+        (['x:0'], True)
     """
 
     def __init__(self, inputs, outputs, updates, givens, session, device):

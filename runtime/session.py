@@ -153,7 +153,16 @@ class _DefaultSession:
 
 
 def get_default_session() -> Session | None:
-    """The innermost session entered with ``with Session() as sess`` or ``sess.as_default()``."""
+    """The innermost session entered with ``with Session() as sess`` or ``sess.as_default()``.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session(gc.Graph()) as sess:
+        ...     gc.get_default_session() is sess
+        True
+        >>> gc.get_default_session() is None  # outside every ``with``
+        True
+    """
     stack = getattr(_default_sessions, "stack", None)
     return stack[-1] if stack else None
 

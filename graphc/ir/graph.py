@@ -52,6 +52,17 @@ class Tensor:
     Operators build nodes: ``+ - * / // % ** @``, unary ``-``, ``abs()``, ``< <= > >=`` (bool tensors)
     and numpy-style indexing ``x[1:3, :, None, -1]``. ``==`` and ``!=`` compare identity, as in TF1, so
     tensors can be dict keys and list members; use ``graphc.equal`` for elementwise equality.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 3), name="x")
+        ...     y = (x * 2.0)[:, 0]
+        >>> x.shape, x.dtype, y.shape, y.name
+        ((None, 3), dtype('float32'), (None,), 'get_item:0')
+        >>> x == x, x == y, len({x: "a", y: "b"})  # identity, as TF1: tensors can be dict keys
+        (True, False, 2)
     """
 
     __slots__ = ("node", "index", "type", "__weakref__")
@@ -229,7 +240,20 @@ def _ops():
 
 
 class Node:
-    """One application of ``op`` to ``inputs``, producing ``outputs``; created by ``Graph.apply``."""
+    """One application of ``op`` to ``inputs``, producing ``outputs``; created by ``Graph.apply``.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     y = gc.add(x, 1.0, name="y")
+        >>> node = y.node
+        >>> node.name, node.op.type_name, [t.name for t in node.inputs], node.outputs == (y,)
+        ('y', 'Add', ['x:0', 'const:0'], True)
+        >>> node.where  # the context of every error about this node
+        "node 'y' (Add) created at <doctest ...>:3"
+    """
 
     __slots__ = (
         "graph",
@@ -453,13 +477,31 @@ def _default_stack() -> list[Graph]:
 
 
 def get_default_graph() -> Graph:
-    """The graph new nodes go to: the innermost ``with g.as_default():`` graph, else the global one."""
+    """The graph new nodes go to: the innermost ``with g.as_default():`` graph, else the global one.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     gc.get_default_graph() is g, gc.constant(1.0).graph is g
+        (True, True)
+        >>> gc.get_default_graph() is g  # outside the block: the global default graph
+        False
+    """
     stack = _default_stack()
     return stack[-1] if stack else _global_default[0]
 
 
 def reset_default_graph() -> Graph:
-    """Replace the global default graph with a new empty one (not allowed inside ``as_default``)."""
+    """Replace the global default graph with a new empty one (not allowed inside ``as_default``).
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant(1.0)  # a node of the global default graph
+        >>> g = gc.reset_default_graph()
+        >>> g is gc.get_default_graph(), len(g), x.graph is g
+        (True, 0, False)
+    """
     if _default_stack():
         raise RuntimeError("reset_default_graph() inside a `with graph.as_default():` block")
     _global_default[0] = Graph()
@@ -467,10 +509,35 @@ def reset_default_graph() -> Graph:
 
 
 def name_scope(name: str):
-    """``with graphc.name_scope("dense"):`` prefixes node names made inside with ``dense/``."""
+    """``with graphc.name_scope("dense"):`` prefixes node names made inside with ``dense/``.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     with gc.name_scope("dense") as scope:
+        ...         w = gc.Variable(1.0, name="w")
+        ...         with gc.name_scope("out"):
+        ...             y = gc.multiply(w, 2.0, name="y")
+        >>> scope, w.name, y.name
+        ('dense', 'dense/w:0', 'dense/out/y:0')
+    """
     return get_default_graph().name_scope(name)
 
 
 def control_dependencies(deps):
-    """``with graphc.control_dependencies([a, b]):`` makes nodes created inside run after a and b."""
+    """``with graphc.control_dependencies([a, b]):`` makes nodes created inside run after a and b.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     v = gc.Variable(0.0, name="v")
+        ...     inc = gc.assign_add(v, 1.0)
+        ...     with gc.control_dependencies([inc]):
+        ...         after = v.read_value()  # a new read, made to run after inc
+        ...     with gc.Session() as sess:
+        ...         [float(sess.run(after)) for _ in range(3)]
+        [1.0, 2.0, 3.0]
+    """
     return get_default_graph().control_dependencies(deps)

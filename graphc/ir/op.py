@@ -31,7 +31,21 @@ def _snake(name: str) -> str:
 
 class Op:
     """Base of all ops. Subclasses are ``@dataclass(frozen=True)`` and define ``infer`` and
-    ``reference`` (or ``execute`` when ``stateful``)."""
+    ``reference`` (or ``execute`` when ``stateful``).
+
+    Example:
+        >>> import numpy as np
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     op = gc.transpose(gc.placeholder("float32", (2, 3))).op
+        >>> op, op.attrs(), op == type(op)(axes=(1, 0))  # ops are values: equal attributes, equal ops
+        (Transpose(axes=(1, 0)), {'axes': (1, 0)}, True)
+        >>> op.infer(gc.TensorType((5, None), gc.float32))  # the shape and dtype rule
+        (TensorType(shape=(None, 5), dtype=dtype('float32')),)
+        >>> op.reference(np.ones((2, 3))).shape  # the numpy reference
+        (3, 2)
+    """
 
     #: ops that read or write session state or draw random numbers; never folded, merged or reordered
     stateful: ClassVar[bool] = False

@@ -19,7 +19,18 @@ Shape = tuple  # tuple[int | None, ...]
 
 @dataclass(frozen=True)
 class TensorType:
-    """The static type of a tensor: ``shape`` with ``None`` for run-time dimensions, and ``dtype``."""
+    """The static type of a tensor: ``shape`` with ``None`` for run-time dimensions, and ``dtype``.
+
+    Example:
+        >>> import graphc as gc
+        >>> t = gc.TensorType((None, 3), gc.float32)
+        >>> str(t), t.ndim, t.is_compatible((8, 3)), t.is_compatible((8, 4))
+        ('f32[?,3]', 2, True, False)
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     gc.placeholder("float32", (None, 3)).type == t
+        True
+    """
 
     shape: Shape
     dtype: np.dtype

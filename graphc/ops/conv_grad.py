@@ -331,7 +331,20 @@ def conv2d_backprop_input(gy, w, x, stride=1, padding=0, dilation=1, name: str |
 
 def conv2d_backprop_filter(x, gy, w, stride=1, padding=0, dilation=1, name: str | None = None) -> Tensor:
     """The gradient of ``conv2d(x, w, stride, padding, dilation)`` w.r.t. ``w`` for the output gradient
-    ``gy``. ``w`` is read only for its shape (the result is w's shape)."""
+    ``gy``. ``w`` is read only for its shape (the result is w's shape).
+
+    Example:
+        >>> import graphc as gc
+        >>> import numpy as np
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x, gy, w = np.arange(9.0).reshape(1, 1, 3, 3), np.ones((1, 1, 2, 2)), np.zeros((1, 1, 2, 2))
+        ...     gw = gc.conv2d_backprop_filter(x, gy, w)  # w's values are not read
+        ...     with gc.Session() as sess:
+        ...         sess.run(gw)[0, 0]  # each tap: the sum of the 2x2 pixels it read
+        array([[ 8., 12.],
+               [20., 24.]])
+    """
     x, gy, w = as_tensor(x), as_tensor(gy), as_tensor(w)
     return _conv_grad(Conv2DBackpropFilter, [x, gy, w], x, w, stride, padding, dilation, name)
 
@@ -345,19 +358,57 @@ def _pool_grad(cls, inputs: list, kernel, stride, padding, name):
 
 def avg_pool2d_grad(gy, x, kernel, stride=None, padding=0, name: str | None = None) -> Tensor:
     """The gradient of ``avg_pool2d(x, kernel, stride, padding)`` w.r.t. ``x`` for the output gradient
-    ``gy``: each window's gradient spread evenly over its kh*kw taps. ``x`` is read only for its shape."""
+    ``gy``: each window's gradient spread evenly over its kh*kw taps. ``x`` is read only for its shape.
+
+    Example:
+        >>> import graphc as gc
+        >>> import numpy as np
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     gx = gc.avg_pool2d_grad(np.full((1, 1, 1, 1), 4.0), np.zeros((1, 1, 3, 3)), 2)
+        ...     with gc.Session() as sess:
+        ...         sess.run(gx)[0, 0]  # the last row and column are in no window: 0
+        array([[1., 1., 0.],
+               [1., 1., 0.],
+               [0., 0., 0.]])
+    """
     return _pool_grad(AvgPool2DGrad, [gy, x], kernel, stride, padding, name)
 
 
 def max_pool2d_grad(x, gy, kernel, stride=None, padding=0, name: str | None = None) -> Tensor:
     """The gradient of ``max_pool2d(x, kernel, stride, padding)`` w.r.t. ``x`` for the output gradient
-    ``gy``: each window's gradient goes to its first max in row-major order (PyTorch's choice on ties)."""
+    ``gy``: each window's gradient goes to its first max in row-major order (PyTorch's choice on ties).
+
+    Example:
+        >>> import graphc as gc
+        >>> import numpy as np
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = np.array([[[[1.0, 3.0, 2.0, 2.0], [3.0, 0.0, 2.0, 2.0]]]])
+        ...     gx = gc.max_pool2d_grad(x, np.array([[[[10.0, 20.0]]]]), 2)
+        ...     with gc.Session() as sess:
+        ...         sess.run(gx)[0, 0]  # ties: the first max of each window takes it all
+        array([[ 0., 10., 20.,  0.],
+               [ 0.,  0.,  0.,  0.]])
+    """
     return _pool_grad(MaxPool2DGrad, [x, gy], kernel, stride, padding, name)
 
 
 def max_pool2d_gather(x, g, kernel, stride=None, padding=0, name: str | None = None) -> Tensor:
     """``g`` (shaped like ``x``) read at the max of each ``max_pool2d`` window of ``x``: the adjoint of
-    ``max_pool2d_grad`` in its gradient input."""
+    ``max_pool2d_grad`` in its gradient input.
+
+    Example:
+        >>> import graphc as gc
+        >>> import numpy as np
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = np.array([[[[1.0, 3.0, 2.0, 2.0], [3.0, 0.0, 2.0, 2.0]]]])
+        ...     picked = gc.max_pool2d_gather(x, np.arange(8.0).reshape(1, 1, 2, 4), 2)
+        ...     with gc.Session() as sess:
+        ...         sess.run(picked)[0, 0]  # g at (0, 1) and (0, 2): each window's first max
+        array([[1., 2.]])
+    """
     return _pool_grad(MaxPool2DGather, [x, g], kernel, stride, padding, name)
 
 

@@ -30,7 +30,16 @@ def graph_of(*values) -> Graph:
 
 def as_tensor(value, dtype=None, graph: Graph | None = None, name: str | None = None) -> Tensor:
     """``value`` as a tensor: tensors pass through (checked against ``dtype``), anything else becomes a
-    constant of ``dtype`` (or of its natural dtype: Python floats are float32)."""
+    constant of ``dtype`` (or of its natural dtype: Python floats are float32).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     t = gc.as_tensor([1, 2])
+        ...     t.dtype, gc.as_tensor(2.5).dtype, gc.as_tensor(3, dtype="float64").dtype, gc.as_tensor(t) is t
+        (dtype('int64'), dtype('float32'), dtype('float64'), True)
+    """
     if isinstance(value, Tensor):
         if dtype is not None and value.dtype != dtypes.as_dtype(dtype):
             from graphc.ir.errors import DTypeError
@@ -62,7 +71,18 @@ def as_tensors_like(*values) -> list[Tensor]:
 
 
 def apply(op: Op, inputs: Sequence = (), name: str | None = None):
-    """Apply ``op`` to ``inputs`` in their graph; returns the single output, or a tuple of outputs."""
+    """Apply ``op`` to ``inputs`` in their graph; returns the single output, or a tuple of outputs.
+
+    Example:
+        >>> import graphc as gc
+        >>> from graphc.ops.elementwise import Add
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     y = gc.apply(Add(), [gc.constant([1.0, 2.0]), 3.0], name="y")  # 3.0 becomes a constant
+        ...     with gc.Session() as sess:
+        ...         y.name, sess.run(y).tolist()
+        ('y:0', [4.0, 5.0])
+    """
     graph = graph_of(*inputs)
     inputs = [as_tensor(v, graph=graph) for v in inputs]
     node = graph.apply(op, inputs, name)

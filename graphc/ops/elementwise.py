@@ -115,7 +115,15 @@ def _mod(a, b):
 
 @dataclass(frozen=True)
 class Negative(Unary):
-    """-x."""
+    """-x.
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant([1, -2, 0])
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.negative(x)).tolist(), sess.run(-x).tolist()  # the unary - operator
+        ([-1, 2, 0], [-1, 2, 0])
+    """
 
     scalar = "-({0})"
     fn = np.negative
@@ -126,7 +134,14 @@ class Negative(Unary):
 
 @dataclass(frozen=True)
 class Abs(Unary):
-    """|x|."""
+    """|x|.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.abs(gc.constant([-3, 0, 2])))  # integers stay integers
+        array([3, 0, 2])
+    """
 
     scalar = "abs({0})"
     fn = np.abs
@@ -138,7 +153,14 @@ class Abs(Unary):
 
 @dataclass(frozen=True)
 class Sign(Unary):
-    """sign(x): -1, 0 or 1 (0 for 0; NaN for NaN)."""
+    """sign(x): -1, 0 or 1 (0 for 0; NaN for NaN).
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.sign(gc.constant([-2.5, 0.0, 3.0, float("nan")]))).tolist()
+        [-1.0, 0.0, 1.0, nan]
+    """
 
     scalar = "sign({0})"
     fn = np.sign
@@ -149,7 +171,14 @@ class Sign(Unary):
 
 @dataclass(frozen=True)
 class Square(Unary):
-    """x * x."""
+    """x * x.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.square(gc.constant([-3, 4]))).tolist()
+        [9, 16]
+    """
 
     scalar = "({0}) * ({0})"
     fn = np.square
@@ -160,7 +189,14 @@ class Square(Unary):
 
 @dataclass(frozen=True)
 class Relu(Unary):
-    """max(x, 0); NaN stays NaN."""
+    """max(x, 0); NaN stays NaN.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.relu(gc.constant([-1.0, 0.0, 2.0, float("nan")]))).tolist()
+        [0.0, 0.0, 2.0, nan]
+    """
 
     scalar = "relu({0})"
     fn = staticmethod(lambda x: np.maximum(x, np.zeros((), x.dtype)))
@@ -172,7 +208,16 @@ class Relu(Unary):
 
 @dataclass(frozen=True)
 class Exp(UnaryFloat):
-    """e**x."""
+    """e**x.
+
+    Example:
+        >>> import graphc as gc
+        >>> gc.exp(gc.constant([0, 1])).dtype  # integers give float32
+        dtype('float32')
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.exp(gc.constant([0.0, 1.0], "float64"))).tolist()
+        [1.0, 2.718281828459045]
+    """
 
     scalar = "math.exp({0})"
     fn = np.exp
@@ -183,7 +228,14 @@ class Exp(UnaryFloat):
 
 @dataclass(frozen=True)
 class Log(UnaryFloat):
-    """Natural log; log(0) = -inf, log(x<0) = NaN."""
+    """Natural log; log(0) = -inf, log(x<0) = NaN.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.log(gc.constant([1.0, 0.0, -1.0]))).tolist()
+        [0.0, -inf, nan]
+    """
 
     scalar = "math.log({0})"
     fn = np.log
@@ -194,7 +246,14 @@ class Log(UnaryFloat):
 
 @dataclass(frozen=True)
 class Log1p(UnaryFloat):
-    """log(1 + x), accurate for small x."""
+    """log(1 + x), accurate for small x.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # log(1 + 1e-20) would round to log(1.0) = 0.0
+        ...     float(sess.run(gc.log1p(gc.constant(1e-20, "float64"))))
+        1e-20
+    """
 
     scalar = "math.log1p({0})"
     fn = np.log1p
@@ -205,7 +264,14 @@ class Log1p(UnaryFloat):
 
 @dataclass(frozen=True)
 class Expm1(UnaryFloat):
-    """exp(x) - 1, accurate for small x."""
+    """exp(x) - 1, accurate for small x.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # exp(1e-20) - 1 would round to 1.0 - 1 = 0.0
+        ...     float(sess.run(gc.expm1(gc.constant(1e-20, "float64"))))
+        1e-20
+    """
 
     scalar = "math.expm1({0})"
     fn = np.expm1
@@ -216,7 +282,14 @@ class Expm1(UnaryFloat):
 
 @dataclass(frozen=True)
 class Sqrt(UnaryFloat):
-    """sqrt(x); NaN for x < 0."""
+    """sqrt(x); NaN for x < 0.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.sqrt(gc.constant([4.0, 0.25, -1.0]))).tolist()
+        [2.0, 0.5, nan]
+    """
 
     scalar = "math.sqrt({0})"
     fn = np.sqrt
@@ -227,7 +300,14 @@ class Sqrt(UnaryFloat):
 
 @dataclass(frozen=True)
 class Tanh(UnaryFloat):
-    """tanh(x)."""
+    """tanh(x).
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.tanh(gc.constant([-100.0, 0.0, 100.0]))).tolist()
+        [-1.0, 0.0, 1.0]
+    """
 
     scalar = "math.tanh({0})"
     fn = np.tanh
@@ -239,7 +319,14 @@ class Tanh(UnaryFloat):
 
 @dataclass(frozen=True)
 class Sigmoid(UnaryFloat):
-    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    """1 / (1 + exp(-x)), computed without overflow for large |x|.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # no overflow warning or NaN at +-1000
+        ...     sess.run(gc.sigmoid(gc.constant([-1000.0, 0.0, 1000.0]))).tolist()
+        [0.0, 0.5, 1.0]
+    """
 
     scalar = "sigmoid({0})"
     fn = staticmethod(_sigmoid)
@@ -251,7 +338,14 @@ class Sigmoid(UnaryFloat):
 
 @dataclass(frozen=True)
 class Softplus(UnaryFloat):
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable for large |x|."""
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable for large |x|.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # exp(1000) would overflow to inf
+        ...     sess.run(gc.softplus(gc.constant([-1000.0, 0.0, 1000.0], "float64"))).tolist()
+        [0.0, 0.6931471805599453, 1000.0]
+    """
 
     scalar = "softplus({0})"
     fn = staticmethod(_softplus)
@@ -265,7 +359,19 @@ class Softplus(UnaryFloat):
 
 @dataclass(frozen=True)
 class Add(Binary):
-    """x + y."""
+    """x + y.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     y = gc.add(x, [[10.0], [20.0]])  # broadcasts as numpy: shape (2, None)
+        ...     with gc.Session() as sess:
+        ...         sess.run(y, {x: [1.0, 2.0]})
+        array([[11., 12.],
+               [21., 22.]], dtype=float32)
+    """
 
     scalar = "({0}) + ({1})"
     fn = np.add
@@ -276,7 +382,17 @@ class Add(Binary):
 
 @dataclass(frozen=True)
 class Subtract(Binary):
-    """x - y."""
+    """x - y.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     i = gc.placeholder("int32", (None,), name="i")
+        ...     with gc.Session() as sess:  # a Python int takes i's dtype
+        ...         sess.run(gc.subtract(1, i), {i: [1, 5]})
+        array([ 0, -4], dtype=int32)
+    """
 
     scalar = "({0}) - ({1})"
     fn = np.subtract
@@ -287,7 +403,17 @@ class Subtract(Binary):
 
 @dataclass(frozen=True)
 class Multiply(Binary):
-    """x * y."""
+    """x * y.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     i = gc.placeholder("int32", (None,), name="i")
+        ...     (x * 2).dtype, (i * 2).dtype, gc.multiply(i, x).dtype  # numpy promotion; scalars are weak
+        (dtype('float32'), dtype('int32'), dtype('float64'))
+    """
 
     scalar = "({0}) * ({1})"
     fn = np.multiply
@@ -299,7 +425,18 @@ class Multiply(Binary):
 
 @dataclass(frozen=True)
 class Divide(Binary):
-    """x / y (true division; integer inputs give float32)."""
+    """x / y (true division; integer inputs give float32).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     i = gc.placeholder("int32", (None,), name="i")
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.divide(i, 2), {i: [1, 4]}), sess.run(x / 0.0, {x: [1.0, 0.0]}).tolist()
+        (array([0.5, 2. ], dtype=float32), [inf, nan])
+    """
 
     scalar = "({0}) / ({1})"
     fn = np.true_divide
@@ -312,7 +449,17 @@ class Divide(Binary):
 
 @dataclass(frozen=True)
 class FloorDivide(Binary):
-    """floor(x / y) as numpy's ``//`` (integer division by zero gives 0)."""
+    """floor(x / y) as numpy's ``//`` (integer division by zero gives 0).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     i = gc.placeholder("int32", (None,), name="i")
+        ...     with gc.Session() as sess:  # rounds toward -inf, not toward zero; integer // 0 gives 0
+        ...         sess.run([gc.floor_divide(i, 2), i // 0], {i: [7, -7]})
+        [array([ 3, -4], dtype=int32), array([0, 0], dtype=int32)]
+    """
 
     scalar = "({0}) // ({1})"
     fn = np.floor_divide
@@ -322,7 +469,17 @@ class FloorDivide(Binary):
 
 @dataclass(frozen=True)
 class Mod(Binary):
-    """x mod y with the sign of y, as numpy's ``%`` and Python's (integer mod 0 gives 0)."""
+    """x mod y with the sign of y, as numpy's ``%`` and Python's (integer mod 0 gives 0).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     i = gc.placeholder("int32", (None,), name="i")
+        ...     with gc.Session() as sess:
+        ...         sess.run(gc.mod(i, 3), {i: [7, -7]}).tolist(), sess.run(i % -3, {i: [7, -7]}).tolist()
+        ([1, 2], [-2, -1])
+    """
 
     scalar = "({0}) % ({1})"
     fn = staticmethod(_mod)
@@ -334,7 +491,14 @@ class Mod(Binary):
 
 @dataclass(frozen=True)
 class Power(Binary):
-    """x ** y. Integer tensors raised to negative integer powers are an error in numpy; avoid them."""
+    """x ** y. Integer tensors raised to negative integer powers are an error in numpy; avoid them.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.power(gc.constant([2, 3]), 2)), sess.run(gc.constant([4.0, -1.0]) ** 0.5).tolist()
+        (array([4, 9]), [2.0, nan])
+    """
 
     scalar = "({0}) ** ({1})"
     fn = np.power
@@ -349,7 +513,14 @@ class Power(Binary):
 
 @dataclass(frozen=True)
 class Maximum(Binary):
-    """max(x, y) elementwise; NaN if either is NaN."""
+    """max(x, y) elementwise; NaN if either is NaN.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # NaN propagates, as np.maximum (not np.fmax)
+        ...     sess.run(gc.maximum(gc.constant([-1.0, float("nan"), 2.0]), 0.0)).tolist()
+        [0.0, nan, 2.0]
+    """
 
     scalar = "maximum({0}, {1})"
     fn = np.maximum
@@ -364,7 +535,14 @@ class Maximum(Binary):
 
 @dataclass(frozen=True)
 class Minimum(Binary):
-    """min(x, y) elementwise; NaN if either is NaN."""
+    """min(x, y) elementwise; NaN if either is NaN.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # (2, 1) and (3,) broadcast to (2, 3)
+        ...     sess.run(gc.minimum(gc.constant([[1.0], [5.0]]), [2.0, 3.0, float("nan")])).tolist()
+        [[1.0, 1.0, nan], [2.0, 3.0, nan]]
+    """
 
     scalar = "minimum({0}, {1})"
     fn = np.minimum
@@ -382,7 +560,15 @@ class Minimum(Binary):
 
 @dataclass(frozen=True)
 class Equal(Compare):
-    """x == y."""
+    """x == y.
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant([1.0, float("nan")])
+        >>> with gc.Session() as sess:  # NaN equals nothing; ``==`` on tensors is identity, as TF1
+        ...     sess.run(gc.equal(x, x)).tolist(), x == x
+        ([True, False], True)
+    """
 
     scalar = "({0}) == ({1})"
     fn = np.equal
@@ -390,7 +576,15 @@ class Equal(Compare):
 
 @dataclass(frozen=True)
 class NotEqual(Compare):
-    """x != y."""
+    """x != y.
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant([1.0, float("nan")])
+        >>> with gc.Session() as sess:  # ``!=`` on tensors compares identity, as TF1
+        ...     sess.run(gc.not_equal(x, 1.0)).tolist(), sess.run(gc.not_equal(x, x)).tolist()
+        ([False, True], [False, True])
+    """
 
     scalar = "({0}) != ({1})"
     fn = np.not_equal
@@ -398,7 +592,15 @@ class NotEqual(Compare):
 
 @dataclass(frozen=True)
 class Less(Compare):
-    """x < y."""
+    """x < y.
+
+    Example:
+        >>> import graphc as gc
+        >>> i = gc.constant([1, 2, 3])
+        >>> with gc.Session() as sess:  # integers compare with a float as numpy does
+        ...     sess.run(gc.less(i, 2.5)).tolist(), sess.run(i < 2).tolist()
+        ([True, True, False], [True, False, False])
+    """
 
     scalar = "({0}) < ({1})"
     fn = np.less
@@ -406,7 +608,14 @@ class Less(Compare):
 
 @dataclass(frozen=True)
 class LessEqual(Compare):
-    """x <= y."""
+    """x <= y.
+
+    Example:
+        >>> import graphc as gc
+        >>> with gc.Session() as sess:  # (2,) against (2, 1): a (2, 2) bool result
+        ...     sess.run(gc.less_equal(gc.constant([0.0, 1.0]), [[0.0], [1.0]])).tolist()
+        [[True, False], [True, True]]
+    """
 
     scalar = "({0}) <= ({1})"
     fn = np.less_equal
@@ -414,7 +623,15 @@ class LessEqual(Compare):
 
 @dataclass(frozen=True)
 class Greater(Compare):
-    """x > y."""
+    """x > y.
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant([-1.0, float("nan"), 2.0])
+        >>> with gc.Session() as sess:  # every comparison with NaN is false
+        ...     sess.run(gc.greater(x, 0.0)).tolist(), sess.run(x > -5.0).tolist()
+        ([False, False, True], [True, False, True])
+    """
 
     scalar = "({0}) > ({1})"
     fn = np.greater
@@ -422,7 +639,15 @@ class Greater(Compare):
 
 @dataclass(frozen=True)
 class GreaterEqual(Compare):
-    """x >= y."""
+    """x >= y.
+
+    Example:
+        >>> import graphc as gc
+        >>> i = gc.constant([2, 2, 2])
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.greater_equal(i, [1, 2, 3])).tolist(), sess.run(i >= 2).tolist()
+        ([True, True, False], [True, True, True])
+    """
 
     scalar = "({0}) >= ({1})"
     fn = np.greater_equal
@@ -430,7 +655,15 @@ class GreaterEqual(Compare):
 
 @dataclass(frozen=True)
 class LogicalAnd(Logical):
-    """x and y (inputs are taken as truth values)."""
+    """x and y (inputs are taken as truth values).
+
+    Example:
+        >>> import graphc as gc
+        >>> b = gc.constant([True, True, False])
+        >>> with gc.Session() as sess:  # numbers count as true when nonzero
+        ...     sess.run([gc.logical_and(b, [True, False, True]), b & [0.0, 2.0, 1.0]])
+        [array([ True, False, False]), array([False,  True, False])]
+    """
 
     arity = 2
     scalar = "({0}) and ({1})"
@@ -439,7 +672,15 @@ class LogicalAnd(Logical):
 
 @dataclass(frozen=True)
 class LogicalOr(Logical):
-    """x or y."""
+    """x or y.
+
+    Example:
+        >>> import graphc as gc
+        >>> b = gc.constant([True, False, False])
+        >>> with gc.Session() as sess:
+        ...     sess.run(gc.logical_or(b, [False, False, True])).tolist(), sess.run(b | True).tolist()
+        ([True, False, True], [True, True, True])
+    """
 
     arity = 2
     scalar = "({0}) or ({1})"
@@ -448,7 +689,15 @@ class LogicalOr(Logical):
 
 @dataclass(frozen=True)
 class LogicalNot(Logical):
-    """not x."""
+    """not x.
+
+    Example:
+        >>> import graphc as gc
+        >>> b = gc.constant([True, False])
+        >>> with gc.Session() as sess:  # ``~b`` is the same op
+        ...     sess.run(gc.logical_not(b)).tolist(), sess.run(~b).tolist()
+        ([False, True], [False, True])
+    """
 
     arity = 1
     scalar = "not ({0})"
@@ -628,7 +877,17 @@ def clip(x, low, high, name: str | None = None):
 
 
 def cast(x, dtype, name: str | None = None):
-    """``x`` converted to ``dtype``; returns ``x`` itself when it already has that dtype."""
+    """``x`` converted to ``dtype``; returns ``x`` itself when it already has that dtype.
+
+    Example:
+        >>> import graphc as gc
+        >>> x = gc.constant([-1.7, 2.9, 0.0])
+        >>> with gc.Session() as sess:  # float -> int truncates toward zero, as numpy's astype
+        ...     sess.run(gc.cast(x, "int32")), sess.run(gc.cast(x, "bool")).tolist()
+        (array([-1,  2,  0], dtype=int32), [True, True, False])
+        >>> gc.cast(x, "float32") is x
+        True
+    """
     x = as_tensor(x)
     d = dtypes.as_dtype(dtype)
     if x.dtype == d:

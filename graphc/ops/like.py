@@ -118,14 +118,41 @@ def broadcast_like(x, like: Tensor, name: str | None = None) -> Tensor:
 
 
 def sum_like(g: Tensor, like: Tensor, name: str | None = None) -> Tensor:
-    """``g`` summed down to the run-time shape of ``like`` (the adjoint of ``broadcast_like``)."""
+    """``g`` summed down to the run-time shape of ``like`` (the adjoint of ``broadcast_like``).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 3), name="x")
+        ...     b = gc.placeholder("float32", (None, 1), name="b")
+        ...     s = gc.sum_like(x, b)  # whether b's first axis was broadcast, only the run tells
+        ...     with gc.Session() as sess:
+        ...         ones = [[1.0, 1.0, 1.0]] * 2
+        ...         [sess.run(s, {x: ones, b: fed}).tolist() for fed in ([[0.0], [0.0]], [[0.0]])]
+        [[[3.0], [3.0]], [[6.0]]]
+    """
     if g.shape == like.shape and None not in like.shape:
         return g
     return apply(SumLike(), [g, like], name)
 
 
 def reshape_like(x: Tensor, like: Tensor, name: str | None = None) -> Tensor:
-    """``x`` reshaped to the run-time shape of ``like``."""
+    """``x`` reshaped to the run-time shape of ``like``.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 3), name="x")
+        ...     y = gc.reshape_like(gc.constant([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), x)
+        >>> y.shape
+        (None, 3)
+        >>> with gc.Session(g) as sess:
+        ...     sess.run(y, {x: [[0.0, 0.0, 0.0]] * 2})  # x's values are not read
+        array([[0., 1., 2.],
+               [3., 4., 5.]], dtype=float32)
+    """
     if x.shape == like.shape and None not in like.shape:
         return x
     return apply(ReshapeLike(), [x, like], name)
@@ -146,7 +173,17 @@ def zeros_like(x: Tensor, dtype=None, name: str | None = None) -> Tensor:
 
 
 def ones_like(x: Tensor, dtype=None, name: str | None = None) -> Tensor:
-    """Ones of ``x``'s run-time shape and dtype (or ``dtype``)."""
+    """Ones of ``x``'s run-time shape and dtype (or ``dtype``).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None, 2), name="x")
+        ...     with gc.Session() as sess:  # the shape is the fed one
+        ...         sess.run(gc.ones_like(x, dtype="int32"), {x: [[5.0, 6.0]]})
+        array([[1, 1]], dtype=int32)
+    """
     return broadcast_like(as_tensor(np.ones((), dtype or x.dtype), graph=x.graph), x, name)
 
 

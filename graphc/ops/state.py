@@ -214,12 +214,34 @@ def assign(var: Variable, value, name: str | None = None) -> Tensor:
 
 
 def assign_add(var: Variable, value, name: str | None = None) -> Tensor:
-    """``var += value`` when run (reading the variable's current value in the run)."""
+    """``var += value`` when run (reading the variable's current value in the run).
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     v = gc.Variable(1.0)
+        ...     step = gc.assign_add(v, 2.5)
+        ...     with gc.Session() as sess:  # each run adds to the value the previous run left
+        ...         [float(sess.run(step)) for _ in range(3)], float(sess.run(v))
+        ([3.5, 6.0, 8.5], 8.5)
+    """
     return _assign(AssignAdd, var, value, name)
 
 
 def assign_sub(var: Variable, value, name: str | None = None) -> Tensor:
-    """``var -= value`` when run."""
+    """``var -= value`` when run.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     v = gc.Variable([10.0, 20.0])
+        ...     step = gc.assign_sub(v, 1)  # the value takes v's dtype and broadcasts to its shape
+        ...     with gc.Session() as sess:
+        ...         sess.run(step)
+        array([ 9., 19.], dtype=float32)
+    """
     return _assign(AssignSub, var, value, name)
 
 
@@ -246,16 +268,49 @@ def group(*ops, name: str | None = None) -> Node:
 
 
 def global_variables_initializer(graph=None) -> Node:
-    """An op that (re)sets every variable of the graph that exists now to its initial value."""
+    """An op that (re)sets every variable of the graph that exists now to its initial value.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     v = gc.Variable(1.0)
+        ...     init = gc.global_variables_initializer()
+        ...     with gc.Session() as sess:
+        ...         _ = sess.run(v.assign(5.0))
+        ...         sess.run(init)  # an op: fetching it returns None
+        ...         float(sess.run(v))
+        1.0
+    """
     graph = graph or get_default_graph()
     return apply_node(InitVariables(tuple(graph.variables)), (), "init", graph=graph)
 
 
 def global_variables(graph=None) -> list[Variable]:
-    """The graph's variables in creation order."""
+    """The graph's variables in creation order.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     w = gc.Variable(gc.init.zeros((2, 2)), name="w")
+        ...     step = gc.Variable(0, name="step", trainable=False)
+        ...     gc.global_variables()
+        [<Variable w f32[2,2]>, <Variable step i64[]>]
+    """
     return list((graph or get_default_graph()).variables.values())
 
 
 def trainable_variables(graph=None) -> list[Variable]:
-    """The graph's trainable variables in creation order."""
+    """The graph's trainable variables in creation order.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     w = gc.Variable(gc.init.zeros((2, 2)), name="w")
+        ...     step = gc.Variable(0, name="step", trainable=False)
+        >>> gc.trainable_variables(g)
+        [<Variable w f32[2,2]>]
+    """
     return [v for v in global_variables(graph) if v.trainable]

@@ -33,7 +33,24 @@ class SerializationError(GraphcError, ValueError):
 @dataclass
 class LoadedGraph:
     """What ``load_graph`` returns: the new ``graph``, the saved ``fetches`` (tensors and ops of the new
-    graph, in saved order; empty when a whole graph was saved) and its ``variables`` by name."""
+    graph, in saved order; empty when a whole graph was saved) and its ``variables`` by name.
+
+    Example:
+        >>> import os, tempfile
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     x = gc.placeholder("float32", (None,), name="x")
+        ...     y = gc.multiply(x, gc.Variable(2.0, name="w"), name="y")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     gc.save_graph(y, os.path.join(d, "m.json"))
+        ...     loaded = gc.load_graph(os.path.join(d, "m.json"))
+        >>> loaded.fetches, list(loaded.variables), loaded.tensor("y") is loaded.fetches[0]
+        ([<Tensor y:0 f32[?]>], ['w'], True)
+        >>> with gc.Session(loaded.graph) as sess:
+        ...     sess.run(loaded.tensor("y"), {"x": [1.0, 3.0]})
+        array([2., 6.], dtype=float32)
+    """
 
     graph: Graph
     fetches: list[Tensor | Node] = field(default_factory=list)
