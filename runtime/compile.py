@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,9 +99,15 @@ class Executable:
         direct = getattr(self.backend, "direct", None)
         return direct(shapes) if self._plain and direct is not None else None
 
-    def memory_plan(self, input_shapes: Sequence[tuple[int, ...]]):
-        """The buffer plan of the optimized program for concrete feed shapes (in ``feeds`` order):
-        reuse, in-place variable updates, peak bytes against the naive sum (``passes/memory.py``)."""
+    def memory_plan(self, input_shapes: Sequence[tuple[int, ...]] | Mapping[Tensor, tuple[int, ...]]):
+        """The buffer plan of the optimized program for concrete feed shapes (in ``feeds`` order, or a
+        dict from fed tensor to shape): reuse, in-place variable updates, peak bytes against the naive
+        sum (``passes/memory.py``)."""
+        if isinstance(input_shapes, Mapping):
+            missing = [t.name for t in self.feeds if t not in input_shapes]
+            if missing:
+                raise ValueError(f"memory_plan: no shape given for the fed tensors {', '.join(missing)}")
+            input_shapes = [tuple(input_shapes[t]) for t in self.feeds]
         n = len(self.updates)
         update_tensors = self.program.outputs[len(self.program.outputs) - n :] if n else ()
         updates = [(var.var_name, t) for (var, _), t in zip(self.updates, update_tensors, strict=True)]

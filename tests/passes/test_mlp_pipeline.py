@@ -2,6 +2,7 @@
 the whole pipeline: it still trains, it shrinks, elementwise work is fused, and buffers are reused."""
 
 import numpy as np
+import pytest
 
 import graphc as gc
 
@@ -66,6 +67,15 @@ def test_mlp_training_program_memory_plan_reuses_buffers(graph):
     assert plan.live_peak_bytes <= plan.peak_bytes < plan.naive_bytes
     assert plan.peak_bytes < 0.6 * plan.naive_bytes  # reuse actually happened
     assert {"dense0/w", "dense1/w", "dense2/w"} <= set(plan.in_place)
+
+
+def test_memory_plan_takes_the_feed_shapes_by_tensor_too(graph):
+    x, labels, loss, train = _mlp_training_function()
+    by_position = train.executable.memory_plan([(128, 784), (128,)])
+    by_tensor = train.executable.memory_plan({labels: (128,), x: (128, 784)})
+    assert by_tensor.peak_bytes == by_position.peak_bytes
+    with pytest.raises(ValueError, match="no shape given"):
+        train.executable.memory_plan({x: (128, 784)})
 
 
 def test_mlp_training_pipeline_report(graph, capsys):
