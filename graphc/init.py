@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.types import make_shape
+from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.types import format_shape, make_shape
+from graphc.ops.sources import exact_array
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,13 @@ class Initializer:
         s = self.seed if self.seed is not None else (seed if seed is not None else 0)
         rng = np.random.default_rng(s)
         return np.asarray(self.sample(rng), dtype=self.dtype)
+
+    def __post_init__(self):
+        if None in self.shape:
+            raise ShapeError(f"an initializer needs a fully known shape, got {format_shape(self.shape)}")
+        if self.dtype.kind != "f" and not isinstance(self, _Constant):
+            kind = type(self).__name__.strip("_")
+            raise DTypeError(f"the {kind} initializer draws floats: dtype {self.dtype} cannot hold them")
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -58,6 +67,10 @@ def _init(cls, shape, dtype, seed, **kw):
 class _Constant(Initializer):
     value: float = 0.0
 
+    def __post_init__(self):
+        super().__post_init__()
+        exact_array(self.value, self.dtype)  # an integer dtype holds the value exactly, or this raises
+
     def sample(self, rng):
         return np.full(self.shape, self.value)
 
@@ -67,14 +80,28 @@ class _Uniform(Initializer):
     low: float = -1.0
     high: float = 1.0
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.low <= self.high:
+            raise ValueError(f"uniform initializer: low {self.low} is above high {self.high}")
+
     def sample(self, rng):
-        return rng.uniform(self.low, self.high, self.shape)
+        out = rng.uniform(self.low, self.high, self.shape).astype(self.dtype)
+        # float64 draws below high can round up to it in float32: [low, high) as documented
+        below = np.nextafter(self.dtype.type(self.high), self.dtype.type(self.low))
+        return np.minimum(out, below) if self.high > self.low else out
 
 
 @dataclass(frozen=True)
 class _Normal(Initializer):
     mean: float = 0.0
     stddev: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.stddev < np.inf:
+            kind = type(self).__name__.strip("_")
+            raise ValueError(f"the {kind} initializer's stddev {self.stddev} is not a finite number >= 0")
 
     def sample(self, rng):
         return rng.normal(self.mean, self.stddev, self.shape)

@@ -53,6 +53,8 @@ def check_grad(
         >>> import graphc as gc
         >>> gc.testing.check_grad(lambda x: gc.reduce_sum(gc.tanh(x) ** 3.0), [np.array([0.3, -1.2])])
     """
+    if directions < 1 or order < 1:  # zero directions would check nothing and pass
+        raise ValueError(f"check_grad needs directions >= 1 and order >= 1, got {directions} and {order}")
     rng = np.random.default_rng(seed)
     arrays = [_as_input(a) for a in inputs]
     float_idx = [i for i, a in enumerate(arrays) if dtypes.is_float(a.dtype)]

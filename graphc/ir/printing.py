@@ -17,7 +17,9 @@ from graphc.ir.graph import Graph, Node, Tensor
 def _attr(value) -> str:
     if isinstance(value, np.ndarray):
         if value.size <= 4:
-            return np.array2string(value, separator=",").replace("\n", "")
+            # each float as its dtype's shortest exact repr (the default 8 digits print 1 + 1e-9 as 1.)
+            text = np.array2string(value, separator=",", formatter={"float_kind": str})
+            return text.replace("\n", "")
         return f"<array {value.dtype}{list(value.shape)}>"
     if isinstance(value, np.dtype):
         return str(value)

@@ -82,7 +82,11 @@ class RandomUniform(_Random):
 
     def sample(self, rng, dims):
         lo, hi = self.dtype.type(self.minval), self.dtype.type(self.maxval)
-        x = lo + (hi - lo) * rng.random(dims, dtype=self.dtype)
+        u = rng.random(dims, dtype=self.dtype)
+        with np.errstate(over="ignore"):
+            span = hi - lo
+        # a span beyond the dtype's range (-3e38 to 3e38 in float32) is inf: weigh the bounds instead
+        x = lo + span * u if np.isfinite(span) else lo * (1 - u) + hi * u
         # rounding lo + (hi - lo) * u can reach hi itself; keep the interval half-open
         return np.minimum(x, np.nextafter(hi, lo)) if hi > lo else x
 
@@ -103,6 +107,16 @@ class RandomNormal(_Random):
 
 
 # --- user functions ------------------------------------------------------------------------------
+
+
+def _check_finite(op: str, dtype, **params) -> None:
+    """Parameters the dtype represents as finite numbers (1e39 is inf in float32)."""
+    d = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    for name, value in params.items():
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(d.type(value))
+        if not finite:
+            raise ValueError(f"{op}: {name}={value} is not a finite {d} number")
 
 
 def _is_int(d) -> bool:
@@ -205,6 +219,7 @@ def random_uniform(
     """
     if not maxval >= minval:
         raise ValueError(f"random_uniform needs minval <= maxval, got {minval} and {maxval}")
+    _check_finite("random_uniform", dtype, minval=minval, maxval=maxval)
     return _random(RandomUniform, shape, dtype, (float(minval), float(maxval)), seed, name)
 
 
@@ -237,6 +252,7 @@ def random_normal(
     """
     if not stddev >= 0:
         raise ValueError(f"random_normal needs stddev >= 0, got {stddev}")
+    _check_finite("random_normal", dtype, mean=mean, stddev=stddev)
     return _random(RandomNormal, shape, dtype, (float(mean), float(stddev)), seed, name)
 
 

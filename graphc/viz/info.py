@@ -2,7 +2,8 @@
 estimate of floating-point operations per op type (for ``python -m graphc info``).
 
 FLOPs are estimates of the arithmetic, not of time: a multiply-add counts 2, an elementwise op 1 per
-output element, a reduction 1 per input element; data movement (reshape, transpose, gather) counts 0.
+output element, a reduction 1 per input element (a pooling window: kh*kw per output element), a fused
+node each of its body ops once per loop element; data movement (reshape, transpose, gather) counts 0.
 Unknown (``None``) dimensions are taken as ``batch``.
 """
 
@@ -12,6 +13,8 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.types import TensorType
@@ -105,8 +108,13 @@ def node_flops(node: Node, batch: int = 1, types: Mapping[Tensor, TensorType] | 
             else typ(node.inputs[0 if op != "Conv2DBackpropFilter" else 1])
         )
         return 2 * _size(y, batch) * c_in * kh * kw
-    if op == "FusedOp":  # each body op runs over (at most) the largest output
-        return max(_size(typ(t), batch) for t in node.outputs) * len(node.op.body)
-    if node.inputs and out < _size(typ(node.inputs[0]), batch):  # a reduction, or a pooling window
+    if op == "FusedOp":  # each body op (a trailing reduction too) runs once per loop element
+        shapes = [tuple(batch if d is None else d for d in typ(t).shape) for t in node.inputs]
+        loop = math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
+        return max(loop, *(_size(typ(t), batch) for t in node.outputs)) * len(node.op.body)
+    if op in ("MaxPool2D", "AvgPool2D"):  # a reduction over each window: 1 per element read
+        kh, kw = node.op.kernel
+        return out * kh * kw
+    if node.inputs and out < _size(typ(node.inputs[0]), batch):  # a reduction
         return _size(typ(node.inputs[0]), batch)
     return out

@@ -177,3 +177,10 @@ def test_an_input_from_another_graph_names_the_node_being_made(graph):
     x = gc.placeholder("float32", (2,), name="x")
     with pytest.raises(gc.GraphMismatchError, match=r"node 'mix' \(Add\) created at .*test_graph.py"):
         gc.add(x, other, name="mix")
+
+
+def test_printed_constants_tell_close_values_apart(graph):
+    gc.constant(np.float64(1.0 + 1e-9), dtype="float64", name="a")
+    gc.constant(np.array([0.1, 0.1 + 1e-12]), dtype="float64", name="c")
+    text = gc.print_graph(graph)
+    assert "value=1.000000001]" in text and "value=[0.1,0.10000000000100001]" in text

@@ -196,3 +196,18 @@ def test_random_ops_have_no_gradient_and_a_draw_acts_as_a_constant(graph):
     with gc.Session() as sess:
         got, draw = sess.run([dx, z], {x: np.ones(3)})  # one run: the gradient sees the same draw
     np.testing.assert_array_equal(got, draw)
+
+
+@pytest.mark.parametrize(("low", "high", "dtype"), [(-3e38, 3e38, "float32"), (-1.7e308, 1.7e308, "float64")])
+def test_uniform_numbers_spread_over_a_span_wider_than_the_dtype(graph, low, high, dtype):
+    r = gc.random_uniform((1000,), minval=low, maxval=high, dtype=dtype, seed=1)
+    with gc.Session(device="reference") as sess:
+        values = sess.run(r)
+    assert np.isfinite(values).all() and values.min() < low / 2 and values.max() > high / 2
+
+
+def test_random_parameters_the_dtype_cannot_hold_are_refused(graph):
+    with pytest.raises(ValueError, match="minval=-1e\\+39 is not a finite float32"):
+        gc.random_uniform((3,), minval=-1e39, maxval=1e39)
+    with pytest.raises(ValueError, match="mean=1e\\+39"):
+        gc.random_normal((3,), mean=1e39)

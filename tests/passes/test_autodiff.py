@@ -199,3 +199,10 @@ def test_cnn_loss_gradient_matches_finite_differences():
     ]
     static = [(None, 2, 8, 8), (None,), (4, 2, 3, 3), (3, 4, 3, 3), (12, 2)]
     check_grad(cnn, inputs, static_shapes=static)
+
+
+def test_check_grad_refuses_to_check_nothing():
+    from graphc.testing import check_grad
+
+    with pytest.raises(ValueError, match="directions >= 1"):
+        check_grad(lambda x: gc.reduce_sum(x * x), [np.ones(3)], directions=0)

@@ -1,5 +1,6 @@
 """``graph_info``: ``batch`` (the size taken for None dimensions) must not be negative."""
 
+import numpy as np
 import pytest
 
 import graphc as gc
@@ -10,3 +11,21 @@ def test_negative_batch_is_refused(graph):
     gc.relu(gc.placeholder("float32", (None, 3), name="x") @ gc.Variable(gc.init.zeros((3, 2)), name="w"))
     with pytest.raises(ValueError, match="batch"):
         graph_info(graph, batch=-5)
+
+
+def test_a_fused_node_counts_what_its_unfused_ops_counted(graph):
+    x = gc.placeholder("float32", (1000, 1000), name="x")
+    s = gc.reduce_sum(gc.exp(x) * 2.0 + 1.0)
+    exe = gc.compile([s], feeds=[x], device="reference")
+    assert "FusedOp" in graph_info(exe.program).flops
+    assert sum(graph_info(exe.program).flops.values()) == sum(graph_info(graph).flops.values()) == 4_000_000
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 1, 1), (2, 2, 0), (3, 2, 0)])
+def test_pooling_counts_its_window_per_output(graph, kernel, stride, padding):
+    from graphc.viz.info import node_flops
+
+    x = gc.placeholder("float32", (1, 1, 16, 16), name="x")
+    for pool in (gc.max_pool2d, gc.avg_pool2d):
+        y = pool(x, kernel, stride=stride, padding=padding)
+        assert node_flops(y.node) == int(np.prod(y.shape)) * kernel * kernel

@@ -1,0 +1,46 @@
+"""graphc.init: initializers refuse what they cannot make, and keep their documented ranges."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gc.init.glorot_uniform((4, 4), dtype="int32"),
+        lambda: gc.init.uniform((4,), dtype="int64"),
+        lambda: gc.init.normal((4,), dtype="int32"),
+    ],
+    ids=["glorot", "uniform", "normal"],
+)
+def test_initializers_that_draw_floats_refuse_integer_dtypes(make):
+    with pytest.raises(gc.DTypeError, match="draws floats"):
+        make()
+
+
+def test_an_integer_constant_initializer_holds_its_value_exactly():
+    assert gc.init.constant((3,), 2.0, dtype="int32")().tolist() == [2, 2, 2]
+    with pytest.raises(gc.DTypeError, match="not an integer"):
+        gc.init.constant((3,), 1.5, dtype="int32")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: gc.init.normal((4,), stddev=-1.0), "stddev -1.0"),
+        (lambda: gc.init.truncated_normal((4,), stddev=-1.0), "stddev -1.0"),
+        (lambda: gc.init.uniform((4,), low=1.0, high=-1.0), "low 1.0 is above high -1.0"),
+        (lambda: gc.init.zeros((None, 3)), "fully known shape"),
+    ],
+    ids=["normal", "truncated", "uniform", "unknown-dim"],
+)
+def test_bad_initializer_arguments_fail_when_the_initializer_is_made(make, message):
+    with pytest.raises((ValueError, gc.ShapeError), match=message):
+        make()
+
+
+def test_a_float32_uniform_initializer_never_reaches_high():
+    values = gc.init.uniform((100_000,), low=1e6, high=1e6 + 1, seed=0)()
+    assert values.dtype == np.float32 and (values < np.float32(1e6 + 1)).all() and values.min() >= 1e6
