@@ -38,7 +38,7 @@ def maximum(a, b):
         return a
     if b != b:
         return b
-    return a if a >= b else b
+    return a if a > b else b  # a tie gives b, as np.maximum: maximum(0.0, -0.0) is -0.0
 
 
 @njit(**_OPTIONS)
@@ -47,7 +47,7 @@ def minimum(a, b):
         return a
     if b != b:
         return b
-    return a if a <= b else b
+    return a if a < b else b
 
 
 @njit(**_OPTIONS)

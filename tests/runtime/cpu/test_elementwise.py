@@ -238,3 +238,35 @@ def test_integer_power_with_a_negative_exponent_is_an_error_as_in_numpy(graph, d
         np.testing.assert_array_equal(sess.run(y, {x: [2, 3, -2], e: [3, 0, 5]}), [9, 2, -31])
         with pytest.raises(gc.RunError, match="negative integer powers"):
             sess.run(y, {x: [2, 3, 0], e: [-1, 2, 1]})
+
+
+def _cpu_and_reference(inputs, outs, *values):
+    with np.errstate(all="ignore"):
+        return gc.function(inputs, outs)(*values), gc.function(inputs, outs, device="reference")(*values)
+
+
+def test_loops_do_not_cancel_terms_numpy_computes(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    outs = [(x + y) - y, x + (-x), gc.reduce_sum((x + y) - y)]
+    xv = np.array([1.0, 1.0, np.nan, np.inf], np.float32)
+    yv = np.array([np.inf, 1e30, 1.0, 1.0], np.float32)
+    for got, want in zip(*_cpu_and_reference([x, y], outs, xv, yv), strict=True):
+        np.testing.assert_array_equal(got, want)  # (x + y) - y is NaN at y = inf and 0 at y = 1e30
+
+
+def test_division_by_a_subnormal_is_not_a_multiplication_by_its_inverse(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    s = gc.placeholder("float32", (), name="s")
+    xv, sv = np.array([0.0, 1e-40, 1e-30], np.float32), np.float32(1e-39)
+    for got, want in zip(*_cpu_and_reference([x, s], [x / s, gc.floor_divide(x, s)], xv, sv), strict=True):
+        np.testing.assert_array_equal(got, want)  # 1 / 1e-39 is inf in float32
+
+
+def test_maximum_and_minimum_of_tied_zeros_give_the_second_as_numpy(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    xv, yv = np.array([0.0, -0.0], np.float32), np.array([-0.0, 0.0], np.float32)
+    outs = [gc.maximum(x, y), gc.minimum(x, y)]
+    for got, want in zip(*_cpu_and_reference([x, y], outs, xv, yv), strict=True):
+        assert np.signbit(got).tolist() == np.signbit(want).tolist()
