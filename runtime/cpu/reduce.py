@@ -34,8 +34,8 @@ from graphc.ops.reduce_grad import ProdOthers
 from graphc.runtime.cpu.cache import load_module
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel
 
-#: "reassoc" vectorizes the accumulations; no "nsz"/"arcp" (see elementwise.FASTMATH)
-FASTMATH = '{"reassoc", "contract"}'
+#: "reassoc" vectorizes the accumulations; no other flag (see elementwise.FASTMATH)
+FASTMATH = '{"reassoc"}'
 BLOCK = 2048
 #: rows a column sum adds in the input dtype before it adds that block's sums into float64
 COL_BLOCK = 64

@@ -270,3 +270,12 @@ def test_maximum_and_minimum_of_tied_zeros_give_the_second_as_numpy(graph):
     outs = [gc.maximum(x, y), gc.minimum(x, y)]
     for got, want in zip(*_cpu_and_reference([x, y], outs, xv, yv), strict=True):
         assert np.signbit(got).tolist() == np.signbit(want).tolist()
+
+
+def test_a_difference_of_equal_products_is_zero_as_in_numpy(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    xv = np.array([0.1, 1 / 3, 7.1, 1.1], np.float32)
+    outs = [x * x - y * y, gc.sqrt(x * x - y * y)]  # a fused multiply-add leaves x*x's rounding error
+    for got, want in zip(*_cpu_and_reference([x, y], outs, xv, xv.copy()), strict=True):
+        np.testing.assert_array_equal(got, want)
