@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, or 2 for a user error)."""
     args = _parser().parse_args(argv)
     import graphc as gc
+    from graphc.serialize.codec import write_atomically
 
     suffix = ""
     if args.command == "viz":
@@ -92,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if suffix == ".html":
             gc.viz.to_html(target, out, depth=args.depth)
         elif suffix == ".dot":
-            _write_atomically(out, gc.viz.to_dot(target, depth=args.depth))
+            # backslashreplace: a name Python decoded with surrogates still writes (its \udcxx escape)
+            text = gc.viz.to_dot(target, depth=args.depth).encode("utf-8", "backslashreplace")
+            write_atomically(Path(out), text)  # the library's: a failure leaves no temporary file
         else:
             gc.viz.render(target, out, depth=args.depth)
     except (gc.GraphcError, OSError, ValueError) as e:
@@ -101,18 +104,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(e))
     print(f"wrote {out}")
     return 0
-
-
-def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it, removed again when the write or
-    the rename fails: a failed run leaves neither half a file nor a stray temporary one."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        # backslashreplace: a name Python decoded with surrogates still writes (as its \udcxx escape)
-        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -13,6 +13,7 @@ import numpy as np
 from graphc.ir.graph import Graph
 from graphc.ops.sources import Constant
 from graphc.passes.builder import GraphBuilder
+from graphc.passes.rewrite import constant_value
 
 FOLD_LIMIT = 1 << 16  # elements: results above this stay computed at run time
 
@@ -23,11 +24,11 @@ def fold_constants(graph: Graph) -> Graph:
     changed = False
     for node in graph.nodes:
         new_inputs = [builder.tensors[t] for t in node.inputs]
-        values = [t.node.op.value for t in new_inputs if _is_constant(t.node)]
+        values = [constant_value(t) for t in new_inputs]  # None past a control input
         foldable = (
             node.inputs
             and not node.control_inputs  # a Constant in its place would drop them
-            and len(values) == len(new_inputs)
+            and all(v is not None for v in values)
             and node.op.pure
             and all(_size(t.type.shape) <= FOLD_LIMIT for t in node.outputs)
         )
@@ -50,11 +51,6 @@ def fold_constants(graph: Graph) -> Graph:
         builder.replace(node, outs)
         changed = True
     return builder.finish() if changed else graph
-
-
-def _is_constant(node) -> bool:
-    """A Constant whose control inputs (if any) keep it from being folded into its consumers."""
-    return isinstance(node.op, Constant) and not node.control_inputs
 
 
 def _size(shape) -> float:

@@ -20,9 +20,8 @@ import numpy as np
 from graphc.ir.errors import DTypeError, GraphMismatchError, ShapeError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
-from graphc.ir.types import broadcast_shapes
 from graphc.ops.shape import broadcast_to
-from graphc.ops.state import Variable
+from graphc.ops.state import Assign, Variable
 from graphc.passes.manager import PassManager, PassStat
 from graphc.passes.memory import plan_memory
 from graphc.passes.pipeline import PIPELINE
@@ -217,26 +216,15 @@ def _dump_sources(directory: str, exe: Executable) -> None:
 
 
 def _fit_update(var: Variable, value: Tensor) -> Tensor:
-    """``value`` as ``var``'s next value: of its dtype, broadcast to its shape as ``assign`` does (a
-    dimension unknown until run time is checked then), or a clear error naming both."""
-    if value.dtype != var.dtype:
-        raise DTypeError(
-            f"update of variable {var.var_name!r} ({var.type}) with {value.name} of {value.type}: "
-            f"the dtypes differ",
-            value.node.where,
-        )
+    """``value`` as ``var``'s next value: of its dtype, broadcast to its shape by ``assign``'s own rule
+    (a dimension unknown until run time is checked then), or a clear error naming both."""
+    try:
+        Assign(var.var_name).infer(var.type, value.type)
+    except (DTypeError, ShapeError) as e:
+        message = f"update of variable {var.var_name!r} ({var.type}): {e.message}"
+        raise type(e)(message, value.node.where) from None
     if value.shape == var.shape:
         return value
-    try:
-        fits = broadcast_shapes(var.shape, value.shape) == var.shape
-    except ShapeError:
-        fits = False
-    if not fits:
-        raise ShapeError(
-            f"update of variable {var.var_name!r} ({var.type}) with {value.name} of {value.type}: "
-            f"the value does not broadcast to the variable's shape",
-            value.node.where,
-        )
     return broadcast_to(value, var.shape, name=f"update_of_{var.var_name}")
 
 

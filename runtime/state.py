@@ -21,18 +21,22 @@ from graphc.ir.errors import GraphcError
 class RunState:
     """Variables and random counters as one run sees them (see the module docstring)."""
 
-    __slots__ = ("graph", "values", "counters", "entropy", "changed", "written", "initialized", "drawn")
+    __slots__ = ("graph", "values", "counters", "entropy", "written", "initialized", "drawn")
 
     def __init__(self, graph, values: dict, counters: dict, entropy: int):
         self.graph = graph
         self.values = dict(values)
         self.counters = dict(counters)
         self.entropy = entropy
-        self.changed = False  # a run that only reads has nothing to commit
         # what the run changed, so that a commit leaves what concurrent runs committed meanwhile
         self.written: set[str] = set()
         self.initialized: set[str] = set()
         self.drawn: set[str] = set()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run has anything to commit (a run that only reads has not)."""
+        return bool(self.written or self.initialized or self.drawn)
 
     def read(self, name: str) -> np.ndarray:
         try:
@@ -40,7 +44,6 @@ class RunState:
         except KeyError:
             value = self.values[name] = self.initial_value(name)
             self.initialized.add(name)
-            self.changed = True
             return value
 
     def write(self, name: str, value: np.ndarray) -> None:
@@ -49,7 +52,6 @@ class RunState:
         value.setflags(write=False)  # state changes only by replacement; views of it stay read-only
         self.values[name] = value
         self.written.add(name)
-        self.changed = True
 
     def initial_value(self, name: str) -> np.ndarray:
         var = self.graph.variables.get(name)
@@ -70,7 +72,6 @@ class RunState:
         count = self.counters.get(node.name, 0)
         self.counters[node.name] = count + 1
         self.drawn.add(node.name)
-        self.changed = True
         bitgen = np.random.Philox(key=key)
         return np.random.Generator(bitgen.jumped(count) if count else bitgen)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from graphc.ir.errors import GraphcError, GraphMismatchError
-from graphc.ir.op import Op
+from graphc.ir.op import Op, _snake
 from graphc.ir.types import TensorType
 
 _INTERNAL_PREFIXES = ("graphc.", "contextlib", "importlib")
@@ -39,11 +39,7 @@ def where_to_be(op_name: str, name: str | None) -> str:
     """The node context of a node the user's code is making but that is not made yet (its error came
     first): ``node 'name' (Op) created at file:line``."""
     file, line = _user_location()
-    return f"node {name or _snake_name(op_name)!r} ({op_name}) created at {file}:{line}"
-
-
-def _snake_name(type_name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(type_name))
+    return f"node {name or _snake(op_name)!r} ({op_name}) created at {file}:{line}"
 
 
 class Tensor:
