@@ -95,7 +95,9 @@ def one_hot_kernel(op, node: Node) -> Kernel:
     on, off = dtype.type(op.on_value), dtype.type(op.off_value)
 
     def into(idx, out):
-        one_hot_rows(np.ascontiguousarray(idx).reshape(-1), out.reshape(-1, op.depth), on, off)
+        flat = np.ascontiguousarray(idx).reshape(-1)
+        # the row count spelled out: numpy cannot infer -1 in (-1, 0) (depth 0: an empty output)
+        one_hot_rows(flat, out.reshape(flat.shape[0], op.depth), on, off)
 
     def fn(idx):
         out = np.empty((*idx.shape, op.depth), dtype)
@@ -116,11 +118,20 @@ def _one_hot_args(depth: int, dtype: np.dtype, on, off):
         return [
             f"{ins[0]}.reshape(-1)",
             f"{outs[0]}.reshape(-1, {depth})",
-            f"np.{dtype.name}({on!r})",
-            f"np.{dtype.name}({off!r})",
+            f"np.{dtype.name}({_literal(on)})",
+            f"np.{dtype.name}({_literal(off)})",
         ]
 
     return args
+
+
+def _literal(value: np.generic) -> str:
+    """``value`` as a Python expression the generated segment can read: numpy scalars' reprs
+    (``np.float32(-inf)``) spell inf and nan as names the segment's module does not define."""
+    v = value.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf")
+    return repr(v)
 
 
 @cpu_kernel.register(Take)

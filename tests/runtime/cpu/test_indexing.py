@@ -66,3 +66,21 @@ def test_a_large_gather_and_scatter_match_the_reference(graph):
     t = rng.standard_normal((1000, 32)).astype(np.float32)
     i = rng.integers(-1000, 1000, 5000)
     np.testing.assert_allclose(cpu(t, i), ref(t, i), rtol=1e-5, atol=1e-5)
+
+
+def test_one_hot_of_depth_zero_is_an_empty_array_as_on_the_reference(graph):
+    labels = gc.placeholder("int64", (None,), name="labels")
+    cpu, ref = _both([labels], gc.one_hot(labels, 0))
+    i = np.array([0, 1, -1])
+    np.testing.assert_array_equal(cpu(i), ref(i))
+    assert cpu(i).shape == (3, 0)
+
+
+@pytest.mark.parametrize("on, off", [(0.0, -np.inf), (np.inf, 0.0), (np.nan, 1.0)])
+def test_one_hot_with_non_finite_values_runs_inside_a_segment(graph, on, off):
+    labels = gc.placeholder("int64", (None,), name="labels")
+    logits = gc.placeholder("float32", (None, 4), name="logits")
+    # the add after the one_hot makes the two kernels one segment, whose source spells on and off
+    cpu, ref = _both([labels, logits], gc.one_hot(labels, 4, on_value=on, off_value=off) + logits)
+    i, z = np.array([1, 5, -1, 3]), np.ones((4, 4), np.float32)
+    np.testing.assert_array_equal(cpu(i, z), ref(i, z))
