@@ -34,13 +34,15 @@ def _slice_length(start, stop, step, dim: int | None) -> int | None:
     """The length of ``range(dim)[start:stop:step]``, or ``None`` when it depends on an unknown dim."""
     if dim is not None:
         return len(range(dim)[start:stop:step])
-    # Past n = max(|start|, |stop|) the bounds are fixed offsets from 0 or from n, so the length is
-    # constant or (one bound from 0, the other from n) n - |start| - |stop| over |step|, which may stay
-    # 0 until n passes |start| + |stop| (x[-3:3:-1] is empty up to n = 6, one row at 7): checking n up
-    # to |start| + |stop| + 2 |step| decides whether the length is the same for every run-time size.
-    bound = abs(start or 0) + abs(stop or 0) + 2 * abs(step) + 1
-    lengths = {len(range(n)[start:stop:step]) for n in range(bound + 1)}
-    return lengths.pop() if len(lengths) == 1 else None
+    # Every slice of 0 rows is empty, so the length is the same for every run-time size only when it
+    # is 0 for every size. The clamped bounds are piecewise linear in the size n, with kinks at |start|
+    # and |stop| (give or take one), so their difference, which decides emptiness whatever |step|
+    # is, is largest at a kink, at 0, or, when it grows with n, past them all (x[-3:3:-1] is empty up
+    # to n = 6, one row at 7): those few sizes decide. (Trying every n up to the bounds hung on
+    # x[:sys.maxsize].)
+    a, b = abs(start or 0), abs(stop or 0)
+    sizes = {0, 1, a - 1, a, a + 1, b - 1, b, b + 1, 3 * (a + b) + 3}
+    return 0 if all(not range(n)[start:stop:step] for n in sizes if n >= 0) else None
 
 
 def _normalize_entry(entry: tuple, dim: int | None) -> tuple:

@@ -82,6 +82,25 @@ def test_static_slice_lengths_of_unknown_dims_hold_for_every_size():
                 assert static == (lengths.pop() if len(lengths) == 1 else None), (start, stop, step)
 
 
+def test_slices_of_unknown_dims_with_huge_bounds_build_at_once(graph):
+    import signal
+    import sys
+
+    def too_slow(signum, frame):
+        raise TimeoutError("building the slice took over 10 s")
+
+    x = gc.placeholder("float32", (None, 3))
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(10)  # the size used to be decided by trying every row count up to the bounds
+    try:
+        assert x[: sys.maxsize].shape == (None, 3)
+        assert x[-sys.maxsize :: -2].shape == (None, 3)
+        assert x[2**62 : 2**61].shape == (0, 3)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_int_index_out_of_range_of_unknown_dim_fails_at_run_time(graph):
     x = gc.placeholder("float32", (None,))
     y = x[3]
