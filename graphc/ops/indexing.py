@@ -14,11 +14,12 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import AxisError, DTypeError, ShapeError
-from graphc.ir.graph import Tensor
+from graphc.ir.graph import Tensor, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor
 from graphc.ops.shape import apply_normalized, static_dims
+from graphc.ops.sources import exact_array
 
 _FULL = ("slice", None, None, None)
 #: index entries back to what numpy's ``x[...]`` takes
@@ -322,7 +323,8 @@ def one_hot(
     indices, depth: int, dtype="float32", axis: int = -1, on_value=1, off_value=0, name: str | None = None
 ) -> Tensor:
     """One-hot vectors of length ``depth`` for integer ``indices`` along a new axis ``axis``, as TF:
-    indices outside ``[0, depth)`` (negative ones included) give rows of ``off_value``.
+    indices outside ``[0, depth)`` (negative ones included) give rows of ``off_value``. ``on_value`` and
+    ``off_value`` are taken in ``dtype``, which must hold them exactly (as for constants).
 
     Example:
         >>> import graphc as gc
@@ -339,8 +341,17 @@ def one_hot(
     if isinstance(depth, Tensor):
         raise TypeError(f"one_hot needs a static depth, got the tensor {depth.name}")
     d = dtypes.as_dtype(dtype)
-    on, off = (np.asarray(v).astype(d).item() for v in (on_value, off_value))
+    on, off = (_exact_scalar(v, d, "OneHot", name) for v in (on_value, off_value))
     return apply_normalized(OneHot(depth, axis, d, on, off), [indices], name).outputs[0]
+
+
+def _exact_scalar(value, dtype: np.dtype, op_name: str, name: str | None) -> int | float | bool:
+    """``value`` as a Python scalar of ``dtype`` by the rule of constants: an integer dtype holds it
+    exactly, or a DTypeError names the node (``astype`` turned 2**40 into 0 and 1.5 into 1)."""
+    try:
+        return exact_array(value, dtype).item()
+    except DTypeError as e:
+        raise e.with_context(where_to_be(op_name, name)) from None
 
 
 def _nested_tuple(value):
@@ -357,7 +368,8 @@ def pad(x, paddings, mode: str = "constant", constant_values=0, name: str | None
         x: a tensor.
         paddings: ``((before, after), ...)`` per axis, or one int or one pair for every axis.
         mode: "constant", "reflect", "symmetric" or "edge".
-        constant_values: the fill value of "constant" mode (a scalar, taken in x's dtype).
+        constant_values: the fill value of "constant" mode (a scalar, taken in x's dtype, which must
+            hold it exactly: 1.5 or 2**40 for an int32 x is a DTypeError, as for constants).
         name: the node name.
 
     Example:
@@ -372,7 +384,7 @@ def pad(x, paddings, mode: str = "constant", constant_values=0, name: str | None
     x = as_tensor(x)
     if not np.isscalar(constant_values):
         raise TypeError(f"constant_values must be a scalar, got {constant_values!r}")
-    value = np.asarray(constant_values).astype(x.dtype).item()
+    value = _exact_scalar(constant_values, x.dtype, "Pad", name)
     return apply_normalized(Pad(_nested_tuple(paddings), str(mode), value), [x], name).outputs[0]
 
 

@@ -184,6 +184,13 @@ def test_one_hot_negative_depth_raises_shape_error_naming_node(graph):
         gc.one_hot(gc.placeholder("int64", (3,)), -1)
 
 
+@pytest.mark.parametrize("value", [2**40, 1.5, float("nan")])
+def test_one_hot_value_an_int_dtype_cannot_hold_raises_dtype_error_naming_node(graph, value):
+    labels = gc.placeholder("int64", (3,))
+    with pytest.raises(gc.DTypeError, match=r"'one_hot.*test_indexing.py.*int32"):
+        gc.one_hot(labels, 4, dtype="int32", on_value=value)
+
+
 def test_one_hot_attributes_are_normalized(graph):
     i = gc.placeholder("int32", (None, 2))
     y = gc.one_hot(i, 5, axis=-1, on_value=1, off_value=False)
@@ -198,6 +205,13 @@ def test_pad_negative_padding_raises_shape_error_naming_node(graph):
     x = gc.placeholder("float32", (2, 3))
     with pytest.raises(gc.ShapeError, match=r"'pad.*test_indexing.py.*>= 0"):
         gc.pad(x, ((0, 1), (-1, 0)))
+
+
+@pytest.mark.parametrize("value", [2**40, 1.5, float("inf")])
+def test_pad_constant_an_int_dtype_cannot_hold_raises_dtype_error_naming_node(graph, value):
+    x = gc.placeholder("int32", (2, 3))
+    with pytest.raises(gc.DTypeError, match=r"'pad.*test_indexing.py.*int32"):
+        gc.pad(x, 1, constant_values=value)
 
 
 def test_pad_with_wrong_number_of_pairs_raises_shape_error_naming_node(graph):
