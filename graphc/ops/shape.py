@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -344,7 +345,12 @@ def _one_dtype(values) -> list[Tensor]:
 
 
 def _as_tuple(value) -> tuple:
-    return (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+    """An int or a sequence of ints as a tuple. Anything else (2.0, None) becomes a one-entry tuple that
+    the op's ``normalize`` rejects with an error naming the node (``tuple(2.0)`` raised a bare
+    TypeError, "'float' object is not iterable")."""
+    if isinstance(value, np.ndarray):
+        return tuple(value) if value.ndim else (value.item(),)
+    return tuple(value) if isinstance(value, Iterable) and not isinstance(value, (str, Tensor)) else (value,)
 
 
 def reshape(x, shape, name: str | None = None) -> Tensor:
@@ -461,7 +467,7 @@ def split(x, num_or_size_splits, axis: int = 0, name: str | None = None) -> list
     """
     x = as_tensor(x)
     sizes = num_or_size_splits
-    sizes = int(sizes) if isinstance(sizes, (int, np.integer)) else tuple(sizes)
+    sizes = int(sizes) if isinstance(sizes, (int, np.integer)) else _as_tuple(sizes)
     return list(apply_normalized(Split(axis, sizes), [x], name).outputs)
 
 

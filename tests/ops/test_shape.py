@@ -59,6 +59,22 @@ def test_reshape_wrong_unknown_dim_fails_at_run_time_naming_node(graph):
         _run(y, {x: np.zeros((2, 4), "float32")})
 
 
+@pytest.mark.parametrize(
+    "build, error",
+    [
+        (lambda x: gc.reshape(x, 6.0), r"'reshape.*test_shape.py.*static ints, got 6.0"),
+        (lambda x: gc.expand_dims(x, 1.0), r"'expand_dims.*test_shape.py.*axis must be an int, got 1.0"),
+        (lambda x: gc.squeeze(x, 0.0), r"'squeeze.*test_shape.py.*axis must be an int"),
+        (lambda x: gc.broadcast_to(x, None), r"'broadcast_to.*test_shape.py.*static ints, got None"),
+        (lambda x: gc.split(x, 2.0), r"'split.*test_shape.py.*static ints, got 2.0"),
+    ],
+)
+def test_a_non_int_shape_or_axis_raises_a_graphc_error_naming_node(graph, build, error):
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(gc.GraphcError, match=error):
+        build(x)
+
+
 def test_reshape_rejects_a_tensor_shape(graph):
     x = gc.placeholder("float32", (2, 3))
     with pytest.raises(TypeError, match="static shape"):
