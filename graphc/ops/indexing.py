@@ -287,7 +287,7 @@ def getitem(x, index, name: str | None = None) -> Tensor:
     """
     x = as_tensor(x)
     if isinstance(index, (Tensor, list, np.ndarray)):
-        indices = as_tensor(index, graph=x.graph)
+        indices = _as_indices(index, x)
         if dtypes.is_bool(indices.dtype):
             raise NotImplementedError(
                 f"boolean mask indexing is not supported (x[mask] has a shape that depends on the "
@@ -296,6 +296,14 @@ def getitem(x, index, name: str | None = None) -> Tensor:
         return take(x, indices, axis=0, name=name)
     items = index if isinstance(index, tuple) else (index,)
     return apply_normalized(GetItem(tuple(_encode(i) for i in items)), [x], name).outputs[0]
+
+
+def _as_indices(indices, x: Tensor) -> Tensor:
+    """``indices`` as a tensor in ``x``'s graph. numpy reads an empty list as integer indices
+    (``x[[]]`` is empty), where a constant made from it is float32, which take rejects."""
+    if isinstance(indices, (list, tuple)) and len(indices) == 0:
+        indices = np.zeros(0, np.int64)
+    return as_tensor(indices, graph=x.graph)
 
 
 def take(x, indices, axis: int = 0, name: str | None = None) -> Tensor:
@@ -315,8 +323,7 @@ def take(x, indices, axis: int = 0, name: str | None = None) -> Tensor:
                [1, 2]])
     """
     x = as_tensor(x)
-    indices = as_tensor(indices, graph=x.graph)
-    return apply_normalized(Take(axis), [x, indices], name).outputs[0]
+    return apply_normalized(Take(axis), [x, _as_indices(indices, x)], name).outputs[0]
 
 
 def one_hot(

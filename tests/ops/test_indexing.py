@@ -310,3 +310,11 @@ def test_no_gradient_flows_through_one_hot(graph):
     hot = gc.one_hot(gc.cast(x, "int64"), 4)
     with pytest.raises(gc.GraphcError, match="does not depend on"):
         gc.grad(gc.reduce_sum(hot), x)
+
+
+def test_an_empty_list_index_selects_nothing_as_in_numpy(graph):
+    x = gc.placeholder("float32", (None, 4), name="x")
+    value = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for y, want in ((x[[]], value[[]]), (gc.take(x, [], axis=1), np.take(value, [], axis=1))):
+        for device in ("reference", "cpu"):
+            np.testing.assert_array_equal(gc.function([x], y, device=device)(value), want)
