@@ -59,7 +59,11 @@ class SumLike(Op):
         out = out.sum(axis=axes, keepdims=True, dtype=acc) if axes else out
         if out.shape != like.shape:
             raise ShapeError(f"cannot sum {format_shape(g.shape)} down to {format_shape(like.shape)}")
-        return np.asarray(out, dtype=g.dtype)
+        out = np.asarray(out, dtype=g.dtype)
+        # nothing summed: a copy, never the input object itself (a session hands an array that owns
+        # its memory out as it is, and a fed one would be the user's own); not a view either, which
+        # only ``view_of_input`` ops may return (memory planning keeps their input alive)
+        return out.copy() if out is g else out
 
     def vjp(self, node, gy):
         g = node.inputs[0]

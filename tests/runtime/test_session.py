@@ -253,6 +253,19 @@ def test_stop_gradient_of_a_feed_is_not_the_feed(graph, device):
         np.testing.assert_array_equal(sess.run(w), [1.0, 2.0, 3.0])
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_sum_like_that_sums_nothing_of_a_feed_is_not_the_feed(graph, device):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    like = gc.placeholder("float32", (None, 3), name="like")
+    w = gc.Variable(np.zeros((2, 3), np.float32), name="w")
+    feed = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], np.float32)  # its own memory (no base)
+    with gc.Session(device=device) as sess:
+        assert sess.run(gc.sum_like(x, like), {x: feed, like: feed}) is not feed
+        gc.function([x, like], [], updates=[(w, gc.sum_like(x, like))], session=sess)(feed, feed)
+        feed[0, 0] = 100.0  # still the user's to change
+        np.testing.assert_array_equal(sess.run(w), [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+
+
 def test_running_no_fetches_returns_the_empty_structure(graph):
     with gc.Session() as sess:
         assert sess.run([]) == [] and sess.run({}) == {}
