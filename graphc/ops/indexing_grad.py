@@ -32,6 +32,8 @@ class SplitLike(Op):
     """g cut along ``axis`` into consecutive pieces, piece i of the run-time size of ``likes[i]`` on
     ``axis`` (the adjoint of ``concat`` when those sizes are known only at run time; values not read)."""
 
+    view_of_input = True  # numpy's pieces are views of g
+
     axis: int
 
     def normalize(self, g: TensorType, *likes: TensorType) -> SplitLike:

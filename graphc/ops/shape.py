@@ -256,6 +256,8 @@ class Split(Op):
     ``sizes`` may be an int n before normalization: n equal pieces of a known, divisible axis.
     """
 
+    view_of_input = True  # numpy's pieces are views of x
+
     axis: int
     sizes: int | tuple
 

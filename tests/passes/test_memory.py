@@ -123,15 +123,13 @@ def test_program_outputs_stay_live_to_the_end(graph):
 def test_each_output_of_a_multi_output_node_gets_its_own_buffer(graph):
     x = gc.placeholder("float32", (6, 4), name="x")
     a = gc.exp(x)
-    top, bottom = gc.split(a, [2, 4], axis=0)
-    y = gc.tanh(top) + gc.reduce_sum(bottom, axis=0)
-    prog = program([y], [x])
+    y = gc.tanh(a) @ gc.constant(np.ones((4, 4), np.float32)) + a * 2.0
+    total = gc.reduce_sum(a * 3.0, axis=0)
+    prog = gc.compile([y, total], [x]).program  # one fused loop makes tanh(a), a * 2 and the sum
     plan = plan_memory(prog, [(6, 4)])
-    split_node = next(n for n in prog.nodes if n.op.type_name == "Split")
-    top_new, bottom_new = split_node.outputs
-    assert (plan.sizes[top_new], plan.sizes[bottom_new]) == (32, 64)
-    buffers = {plan.assignment[top_new], plan.assignment[bottom_new], plan.assignment[split_node.inputs[0]]}
-    assert len(buffers) == 3
+    fused = next(n for n in prog.nodes if len(n.outputs) > 1)
+    assert sorted(plan.sizes[t] for t in fused.outputs) == [16, 96, 96]
+    assert len({plan.assignment[t] for t in fused.outputs}) == 3
     _check(prog, plan, _feed((6, 4)))
 
 
@@ -176,6 +174,18 @@ def test_a_view_keeps_its_source_buffer_alive_while_it_is_read(graph):
         plan.assignment[t] for t in plan.assignment if t is not e_t and t.node is not prog.outputs[0].node
     }
     assert plan.assignment[e_t] not in busy
+    _check(prog, plan, _feed((8, 4)))
+
+
+def test_a_split_piece_keeps_its_source_buffer_alive_while_it_is_read(graph):
+    x = gc.placeholder("float32", (8, 4), name="x")
+    e = gc.exp(x)
+    first, second = gc.split(e, 2, axis=1)  # numpy's pieces are views of e's buffer
+    other = gc.tanh(gc.sigmoid(x))  # e's buffer must not be taken while a piece is still to be read
+    prog = program([gc.concat([second, first], axis=1) * other], [x])
+    plan = plan_memory(prog, [(8, 4)])
+    pieces = [n for n in prog.nodes if n.op.type_name == "Split"][0].outputs
+    assert not set(pieces) & set(plan.assignment)  # views get no buffer of their own
     _check(prog, plan, _feed((8, 4)))
 
 
@@ -257,6 +267,18 @@ def test_an_update_whose_op_reads_the_old_value_across_elements_is_not_in_place(
     rotated = w @ gc.constant(np.roll(np.eye(3, dtype=np.float32), 1, axis=0))
     prog = program([], [], [(w, rotated)])
     assert plan_memory(prog, [], [("w", prog.outputs[0])]).in_place == ()
+
+
+def test_an_update_is_not_in_place_when_a_split_piece_of_the_old_value_is_read_after(graph):
+    x = gc.placeholder("float32", (4,), name="x")
+    w = gc.Variable(np.arange(4, dtype=np.float32), name="w")
+    first, second = gc.split(w, 2)  # numpy's pieces are views of w's storage
+    new_w = w * 2.0 + x
+    prog = program([gc.concat([second, first], axis=0) * new_w], [x], [(w, new_w)])  # pieces read after
+    updates = [("w", prog.outputs[-1])]
+    plan = plan_memory(prog, [(4,)], updates)
+    assert plan.in_place == ()
+    _check(prog, plan, _feed((4,)), updates)
 
 
 def _random_program(rng):
