@@ -60,6 +60,8 @@ class Function:
                 raise TypeError(f"function outputs must be tensors or ops, got {type(out).__name__} {out!r}")
         inputs = list(inputs)
         for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor):  # checked here: the graph lookups below need a Tensor's node
+                raise TypeError(f"function inputs must be tensors, got {type(t).__name__} {t!r:.60}")
             if any(t is u for u in inputs[:i]):
                 raise FeedError(f"function input {i} repeats input {inputs.index(t)}", t.node.where)
         updates = list(updates.items() if isinstance(updates, Mapping) else updates or [])

@@ -176,6 +176,13 @@ def test_an_input_listed_twice_is_rejected(graph):
         gc.function([x, x], x * 2.0)
 
 
+def test_an_input_that_is_not_a_tensor_is_a_type_error(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    for bad in (3, "x:0", x.node):
+        with pytest.raises(TypeError, match="function inputs must be tensors"):
+            gc.function([bad], x * 2.0)
+
+
 def test_a_variable_updated_twice_is_rejected(graph):
     v = gc.Variable(0.0, name="v")
     with pytest.raises(ValueError, match="'v' is updated twice"):
