@@ -64,7 +64,13 @@ class Session:
         structure (``None`` for ops)."""
         if self._closed:
             raise RuntimeError("this Session is closed")
-        feed_dict = feed_dict or {}
+        if feed_dict is None:
+            feed_dict = {}
+        elif type(feed_dict) is not dict and not isinstance(feed_dict, Mapping):
+            # an array or a list of pairs would fail inside with numpy's or hashing's words
+            raise TypeError(
+                f"feed_dict must map tensors (or their names) to values, got {type(feed_dict).__name__}"
+            )
         key = (_structure_key(fetches), tuple(feed_dict))
         entry = self._cache.get(key)
         if entry is None:

@@ -95,6 +95,15 @@ def test_feed_of_floats_into_int_placeholder_is_rejected(graph):
         sess.run(i, {i: [1.5, 2.0]})
 
 
+def test_a_feed_dict_that_is_not_a_mapping_is_a_type_error(graph):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    feed = np.ones((2, 3), np.float32)
+    with gc.Session() as sess:
+        for bad in (feed, [(x, feed)], {x}):
+            with pytest.raises(TypeError, match="feed_dict must map tensors"):
+                sess.run(x * 2.0, bad)
+
+
 def test_feed_key_from_another_graph_is_rejected(graph):
     other = gc.Graph()
     with other.as_default():
