@@ -64,9 +64,18 @@ class Executable:
         # a fed tensor fetched (or assigned) as it is: the backend hands back the user's own array
         inputs = set(self.program.inputs)
         self._fed_outputs = tuple(i for i, t in enumerate(self.program.outputs) if t in inputs)
+        # a fetch whose program tensor an earlier fetch has too (the same tensor fetched twice, or two
+        # that CSE merged): the backend hands both positions one array, which the user may mutate
+        fetched = self.program.outputs[: sum(isinstance(f, Tensor) for f in self.fetches)]
+        self._repeated_outputs = tuple(
+            i for i, t in enumerate(fetched) if t in fetched[:i] and i not in self._fed_outputs
+        )
         # fetches are all tensors and nothing is updated: the backend's values are the result as they are
         self._plain = (
-            not self.updates and all(isinstance(f, Tensor) for f in self.fetches) and not self._fed_outputs
+            not self.updates
+            and all(isinstance(f, Tensor) for f in self.fetches)
+            and not self._fed_outputs
+            and not self._repeated_outputs
         )
 
     @property
@@ -79,9 +88,9 @@ class Executable:
         values = self.backend.run(feed_values, state)
         if self._plain:
             return values
-        if self._fed_outputs:
+        if self._fed_outputs or self._repeated_outputs:
             values = list(values)
-            for i in self._fed_outputs:
+            for i in (*self._fed_outputs, *self._repeated_outputs):
                 values[i] = np.array(values[i], copy=True)
         it = iter(values)
         out = [next(it) if isinstance(f, Tensor) else None for f in self.fetches]

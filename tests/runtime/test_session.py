@@ -199,6 +199,18 @@ def test_fetching_a_fed_tensor_returns_a_copy_of_the_feed(graph, device):
             assert fed[0] == 0.0
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_two_fetches_that_compute_the_same_value_are_separate_arrays(graph, device):
+    x = gc.placeholder("float32", (2,), name="x")
+    y1, y2 = x * 2.0, x * 2.0  # CSE merges them into one program tensor
+    feed = np.ones(2, np.float32)
+    with gc.Session(device=device) as sess:
+        f = gc.function([x], [y1, y2], session=sess)
+        for a, b in (sess.run([y1, y2], {x: feed}), sess.run([y1, y1], {x: feed}), f(feed), f(feed)):
+            a[0] = 100.0  # the user's to change: the other fetch keeps its value
+            np.testing.assert_array_equal(b, [2.0, 2.0])
+
+
 def test_a_tensor_fed_by_itself_and_by_its_name_is_rejected(graph):
     x = gc.placeholder("float32", (2,), name="x")
     with gc.Session() as sess, pytest.raises(gc.FeedError, match="fed twice"):
