@@ -165,9 +165,10 @@ class SplitLoop:
     def __init__(self, kernel, pattern: str):
         self.kernel = kernel
         self.pattern = pattern
-        # an "m" input repeats every a.shape[0] rows: ranges start on a repeat, so row 0 of a range reads
-        # the input's first value as the whole loop's row r0 would
-        self._repeat = pattern.index("m") if "m" in pattern else None
+        # an "m" input repeats every a.shape[0] rows: ranges start on a repeat of every one of them (the
+        # least common multiple of their lengths, a (C, 1, 1) and an (N, C, 1, 1) value per row: N*C),
+        # so row 0 of a range reads each input's first value as the whole loop's row r0 would
+        self._repeats = [i for i, k in enumerate(pattern) if k == "m"]
 
     def __call__(self, *arrays):
         n_in = len(self.pattern)
@@ -180,7 +181,7 @@ class SplitLoop:
 
             count, unit = cols, 1
         else:
-            unit = 1 if self._repeat is None else ins[self._repeat].shape[0]
+            unit = math.lcm(*(ins[i].shape[0] for i in self._repeats))
 
             def part(lo, hi):
                 r0, r1 = lo * unit * cols, hi * unit * cols

@@ -157,6 +157,22 @@ def test_a_channel_bias_over_nchw_is_read_once_per_row_with_the_reference_number
     assert "am" in patterns or "ma" in patterns
 
 
+def test_a_parallel_loop_reads_values_per_row_of_different_lengths_with_the_reference_numbers(
+    graph, monkeypatch
+):
+    # a (C, 1, 1) and an (N, C, 1, 1) value per row: ranges of rows must start where both repeat
+    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    x = gc.placeholder("float32", (None, 3, 4, 5), name="x")
+    scale = gc.placeholder("float32", (3, 1, 1), name="scale")
+    shift = gc.placeholder("float32", (None, 3, 1, 1), name="shift")
+    cpu, ref = _both([x, scale, shift], lambda x, scale, shift: x * scale + shift)
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((4, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 1, 1)).astype(np.float32)
+    c = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+    np.testing.assert_allclose(cpu(a, b, c), ref(a, b, c), rtol=1e-6)
+
+
 def test_an_input_broadcast_inside_its_dims_takes_the_broadcast_loop(graph):
     x = gc.placeholder("float32", (2, 3, 4), name="x")
     y = gc.placeholder("float32", (2, 1, 4), name="y")
