@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import get_num_threads
 
 from graphc.ops.reduce import Mean, Sum
 from graphc.runtime.cpu.reduce import COL_BLOCK
@@ -145,6 +146,10 @@ class SplitColumnSum:
     def __call__(self, *arrays):
         *arrays, red, rows, cols, repeat, count, zero = arrays
         n_in, kernel, partials = len(self.pattern), self.kernel, self.partials
+        if get_num_threads() > partials.shape[0]:
+            # more threads than when the plan was bound (``numba.set_num_threads``): ``split`` may use
+            # them all, and range t writes row t
+            partials = self.partials = np.empty((get_num_threads(), partials.shape[1]), partials.dtype)
         ins, outs = arrays[:n_in], arrays[n_in:]
 
         def part(t, lo, hi):

@@ -1,5 +1,10 @@
 """Generated elementwise loops (runtime/cpu/elementwise.py): the flat, broadcast and parallel shapes."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numba
 import numpy as np
 import pytest
@@ -118,6 +123,31 @@ def test_a_big_column_sum_runs_on_every_thread_with_the_reference_numbers(graph,
         assert [type(c).__name__ for c in calls if c is not None] == ["SplitColumnSum"]
         reducing = [s for s, c in zip(steps, calls, strict=True) if c is not None]
         assert not hasattr(reducing[0], "njit")  # a parallel loop stays out of segments
+
+
+def test_a_big_column_sum_run_on_more_threads_than_when_bound_matches_the_reference():
+    # bound at 2 threads, run at 3: the per-thread partial sums must have a row for every range
+    # (a subprocess: Numba's thread count is fixed at its start, and it allows more than the cores)
+    code = textwrap.dedent(
+        """
+        import numba
+        import numpy as np
+        import graphc as gc
+        from graphc.runtime.cpu import elementwise
+        elementwise.PARALLEL_ABOVE = elementwise.PARALLEL_SUM_ABOVE = 1
+        h = gc.placeholder("float32", (None, 6), name="h")
+        y = gc.reduce_sum(gc.exp(h) * 2.0, axis=0)
+        cpu, ref = gc.function([h], y), gc.function([h], y, device="reference")
+        a = np.random.default_rng(0).standard_normal((600, 6)).astype(np.float32)
+        numba.set_num_threads(2)
+        cpu(a)
+        numba.set_num_threads(3)
+        np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+        """
+    )
+    env = {**os.environ, "NUMBA_NUM_THREADS": "3"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_a_fused_reduction_with_a_non_contiguous_input_takes_the_scratch_path(graph):
