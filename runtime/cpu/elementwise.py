@@ -79,6 +79,17 @@ class Body:
         for op, args in self.instructions:
             self.dtypes.append(op.out_dtype(*(self.dtypes[i] for i in args)))
 
+    def _int_power(self, k: int) -> bool:
+        op = self.instructions[k][0]
+        return isinstance(op, Power) and self.dtypes[self.n_inputs + k].kind in "iu"
+
+    @property
+    def may_raise(self) -> bool:
+        """Whether the loop can raise: an integer power with a negative exponent does (``int_power``),
+        as numpy does. Such a loop stays out of segments (``runtime/cpu/plan.py``), whose errors name
+        the segment's first node, not the failing one."""
+        return any(self._int_power(k) for k in range(len(self.instructions)))
+
     def lines(self) -> list[str]:
         """``v<k> = <dtype>(<scalar expression>)`` for each instruction."""
         lines = []
@@ -86,7 +97,7 @@ class Body:
             operand_dtypes = op.operand_dtypes(*(self.dtypes[i] for i in args))
             operands = [f"{_ctor(d)}(v{i})" for i, d in zip(args, operand_dtypes, strict=True)]
             scalar = op.scalar
-            if isinstance(op, Power) and self.dtypes[self.n_inputs + k].kind in "iu":
+            if self._int_power(k):
                 scalar = "int_power({0}, {1})"
             expr = scalar.format(*operands)
             lines.append(f"v{self.n_inputs + k} = {_ctor(self.dtypes[self.n_inputs + k])}({expr})")
@@ -318,6 +329,8 @@ class LoopKernel:
                 into(scratch, reduced)
 
         layouts = None if pattern is None else tuple("" if k == "s" else "C" for k in pattern)
+        if self.body.may_raise:
+            return step  # its error names this node only when it runs on its own
         # a parallel loop stays out of segments: Numba cannot cache a function calling one
         if flat is not None and j is None and not parallel:
             step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)

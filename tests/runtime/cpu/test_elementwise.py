@@ -286,6 +286,17 @@ def test_integer_power_with_a_negative_exponent_is_an_error_as_in_numpy(graph, d
             sess.run(y, {x: [2, 3, 0], e: [-1, 2, 1]})
 
 
+def test_an_integer_power_error_after_another_loop_names_the_power_node(graph):
+    # one_hot, then a loop: two Numba kernels a segment would join, whose error named the one_hot
+    labels = gc.placeholder("int32", (None,), name="labels")
+    e = gc.placeholder("int64", (), name="e")
+    y = gc.power(gc.one_hot(labels, 3, dtype="int64", name="hot") * 2 + 1, e, name="pow")
+    with gc.Session() as sess:
+        np.testing.assert_array_equal(sess.run(y, {labels: [0, 2], e: 2}), [[9, 1, 1], [1, 1, 9]])
+        with pytest.raises(gc.RunError, match="'pow_fused'.*negative integer powers"):
+            sess.run(y, {labels: [0, 2], e: -1})
+
+
 def _cpu_and_reference(inputs, outs, *values):
     with np.errstate(all="ignore"):
         return gc.function(inputs, outs)(*values), gc.function(inputs, outs, device="reference")(*values)
