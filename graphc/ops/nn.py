@@ -125,7 +125,11 @@ class SoftmaxCrossEntropy(Op):
 
     def vjp(self, node, gy):
         z, labels = node.inputs
-        hot = one_hot(labels, z.shape[-1], dtype=z.dtype)
+        # one_hot gives a row of zeros for a label outside [0, K): the gradient alone would silently be
+        # softmax(z) there. Ordered after this node, whose reference checks the labels, a gradient run
+        # fails as the loss does, even where nothing else needs the loss (a grad_cost, a batch of 1).
+        with node.graph.control_dependencies([node]):
+            hot = one_hot(labels, z.shape[-1], dtype=z.dtype)
         return ((softmax(z) - hot) * expand_dims(gy, -1), None)
 
 

@@ -158,3 +158,15 @@ def test_cross_entropy_gradient_is_softmax_minus_one_hot(graph):
     e = np.exp(zv - zv.max(-1, keepdims=True))
     want = 2.0 * (e / e.sum(-1, keepdims=True) - np.eye(4)[lv])
     np.testing.assert_allclose(_run(gz, {z: zv, labels: lv}), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_cross_entropy_gradient_alone_refuses_an_out_of_range_label(graph, device):
+    # with grad_cost, the gradient needs nothing of the loss itself: its run must still check the labels
+    z = gc.placeholder("float32", (2, 3))
+    labels = gc.placeholder("int64", (2,))
+    gz = gc.grad(gc.sparse_softmax_cross_entropy(z, labels, name="xent"), z, grad_cost=np.ones(2, "float32"))
+    with gc.Session(device=device) as sess:
+        for bad in (3, -1):
+            with pytest.raises(gc.RunError, match=rf"xent.*test_nn.py.*label {bad} is out of range \[0, 3\)"):
+                sess.run(gz, {z: np.zeros((2, 3), "float32"), labels: [0, bad]})
