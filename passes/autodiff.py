@@ -32,7 +32,7 @@ def grad(cost: Tensor, wrt, grad_cost=None, unconnected: str = "raise"):
         cost: a scalar float tensor, or a tensor of any shape when ``grad_cost`` is given (then the result
             is the vector-Jacobian product ``grad_cost . d cost / d wrt``).
         wrt: a float tensor (a variable, a placeholder, any intermediate) or a list/tuple of them; the
-            result mirrors it.
+            result mirrors it (an empty list gives an empty list).
         grad_cost: the gradient flowing into ``cost`` (default: 1 for a scalar cost).
         unconnected: what to return for a ``wrt`` the cost does not depend on: ``"raise"`` an error,
             ``"zero"`` a zero tensor, or ``"none"`` ``None``.
@@ -52,7 +52,8 @@ def grad(cost: Tensor, wrt, grad_cost=None, unconnected: str = "raise"):
     single = isinstance(wrt, Tensor)
     wrt_list = [wrt] if single else list(wrt)
     grad_cost = _check(cost, wrt_list, grad_cost)
-    grads = _backpropagate(cost, wrt_list, grad_cost)
+    # no wrt (a model without trainable variables): nothing to differentiate, as TF1's [] for []
+    grads = _backpropagate(cost, wrt_list, grad_cost) if wrt_list else {}
     results = []
     for t in wrt_list:
         g = grads.get(t)

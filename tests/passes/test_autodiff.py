@@ -22,6 +22,13 @@ def test_result_mirrors_wrt(graph):
     assert isinstance(gc.grad(cost, (x, y)), tuple)
 
 
+def test_no_wrt_gives_no_gradients(graph):
+    x = gc.placeholder("float64", (2,), name="x")
+    cost = gc.reduce_sum(x * x)
+    assert gc.grad(cost, []) == []
+    assert gc.grad(cost, ()) == ()
+
+
 def test_gradient_of_a_variable(graph):
     w = gc.Variable(np.array([1.0, 2.0]), name="w")
     dw = gc.grad(gc.reduce_sum(w * w * w), w)
