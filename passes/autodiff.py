@@ -20,7 +20,7 @@ from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError, ShapeE
 from graphc.ir.graph import Node, Tensor
 from graphc.ops.core import as_tensor
 from graphc.ops.elementwise import Elementwise, add, cast
-from graphc.ops.like import StopGradient, unbroadcast, zeros_like
+from graphc.ops.like import StopGradient, broadcast_like, sum_like, unbroadcast, zeros_like
 
 UNCONNECTED = ("raise", "zero", "none")
 
@@ -89,13 +89,31 @@ def _check(cost: Tensor, wrt: Sequence[Tensor], grad_cost) -> Tensor:
                 cost.node.where,
             )
         return _in_gradient_scope(cost, lambda: as_tensor(np.ones((), cost.dtype), graph=cost.graph))
-    grad_cost = as_tensor(grad_cost, dtype=None if isinstance(grad_cost, Tensor) else cost.dtype)
+    if isinstance(grad_cost, Tensor) and grad_cost.graph is not cost.graph:
+        raise GraphMismatchError(
+            f"grad_cost {grad_cost.name} belongs to another graph than the cost {cost.name}"
+        )
+    grad_cost = as_tensor(
+        grad_cost, dtype=None if isinstance(grad_cost, Tensor) else cost.dtype, graph=cost.graph
+    )
+    if grad_cost.dtype != cost.dtype:
+        raise DTypeError(f"grad_cost {grad_cost.type} does not match the cost {cost.type}", cost.node.where)
     same_rank = len(grad_cost.shape) == len(cost.shape)
     same_dims = same_rank and all(
         a is None or b is None or a == b for a, b in zip(grad_cost.shape, cost.shape, strict=True)
     )
-    if grad_cost.dtype != cost.dtype or not same_dims:
+    if not same_dims:
         raise ShapeError(f"grad_cost {grad_cost.type} does not match the cost {cost.type}", cost.node.where)
+    if None in grad_cost.shape or None in cost.shape:
+        # sizes unknown at build time are checked when the graph runs, else a size-1 grad_cost would
+        # broadcast (or a size-1 cost sum it) silently. Summing down to the cost's shape fails unless
+        # each size is the cost's or the cost's is 1; broadcasting back unless it is the cost's or 1:
+        # both pass only for equal shapes, and the failing node is named for grad_cost.
+        def checked():
+            fits = sum_like(grad_cost, cost, name="grad_cost_shape_check")
+            return broadcast_like(grad_cost, fits, name="grad_cost_shape_check")
+
+        grad_cost = _in_gradient_scope(cost, checked)
     return grad_cost
 
 

@@ -61,6 +61,44 @@ def test_grad_cost_of_another_shape_is_refused_naming_both(graph):
         gc.grad(x * x, x, grad_cost=gc.constant(np.ones(4)))
 
 
+def test_grad_cost_of_another_dtype_is_a_dtype_error(graph):
+    x = gc.placeholder("float64", (3,), name="x")
+    with pytest.raises(gc.DTypeError, match=r"grad_cost f32\[3\] does not match the cost f64\[3\]"):
+        gc.grad(x * x, x, grad_cost=gc.constant(np.ones(3, "float32")))
+
+
+def test_grad_cost_of_another_graph_is_refused_naming_it(graph):
+    x = gc.placeholder("float64", (3,), name="x")
+    with gc.Graph().as_default():
+        other = gc.placeholder("float64", (3,), name="other")
+    with pytest.raises(gc.GraphMismatchError, match=r"grad_cost other:0 belongs to another graph"):
+        gc.grad(x * x, x, grad_cost=other)
+
+
+def test_grad_cost_value_becomes_a_constant_of_the_costs_graph(graph):
+    other = gc.Graph()
+    with other.as_default():
+        x = gc.placeholder("float64", (3,), name="x")
+        y = x * 3.0
+    dx = gc.grad(y, x, grad_cost=[1.0, 2.0, 3.0])  # built while `graph` is the default one
+    assert dx.graph is other
+    with gc.Session(other) as sess:
+        np.testing.assert_array_equal(sess.run(dx, {x: np.ones(3)}), [3.0, 6.0, 9.0])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize(("n_cost", "n_grad_cost"), [(3, 1), (1, 3)])
+def test_grad_cost_of_another_run_time_shape_is_refused(graph, device, n_cost, n_grad_cost):
+    # size 1 against 3 broadcasts: without a run-time check the gradient silently had the wrong shape
+    x = gc.placeholder("float64", (None,), name="x")
+    gy = gc.placeholder("float64", (None,), name="gy")
+    dx = gc.grad(x * 3.0, x, grad_cost=gy)
+    with gc.Session(device=device) as sess, pytest.raises(gc.GraphcError, match=r"grad_cost_shape_check"):
+        sess.run(dx, {x: np.ones(n_cost), gy: np.ones(n_grad_cost)})
+    with gc.Session(device=device) as sess:
+        np.testing.assert_array_equal(sess.run(dx, {x: np.ones(3), gy: [1.0, 2.0, 3.0]}), [3.0, 6.0, 9.0])
+
+
 def test_integer_wrt_is_refused_naming_it(graph):
     i = gc.placeholder("int64", (3,), name="counts")
     cost = gc.reduce_sum(gc.cast(i, "float64"))
