@@ -74,12 +74,20 @@ class MatMul(Op):
         b2 = b if b.ndim >= 2 else expand_dims(b, 1)
         g = gy if b.ndim >= 2 else expand_dims(gy, -1)
         g = g if a.ndim >= 2 else expand_dims(g, -2)
+        # an inner size unknown at build time is checked only when this node runs, and ga = g @ b^T takes
+        # b's size: a gradient run without this node gave a (1, 3) a (1, 4) gradient for a (4, 1) b. The
+        # transposes of the gradient products wait for this node then.
+        checks = [node] if a2.shape[-1] is None or b2.shape[-2] is None else []
         ga = gb = None
         if dtypes.is_float(a.dtype):
-            ga = _sum_batch(matmul(g, _swap_last(b2)), a2, b2)
+            with node.graph.control_dependencies(checks):
+                bt = _swap_last(b2)
+            ga = _sum_batch(matmul(g, bt), a2, b2)
             ga = ga if a.ndim >= 2 else squeeze(ga, 0)
         if dtypes.is_float(b.dtype):
-            gb = _sum_batch(matmul(_swap_last(a2), g), b2, a2)
+            with node.graph.control_dependencies(checks):
+                at = _swap_last(a2)
+            gb = _sum_batch(matmul(at, g), b2, a2)
             gb = gb if b.ndim >= 2 else squeeze(gb, 1)
         return ga, gb
 

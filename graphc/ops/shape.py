@@ -91,9 +91,12 @@ class Reshape(Op):
 
     def vjp(self, node, gy):
         x = node.inputs[0]
-        if x.shape.count(None) == 0 or (x.shape.count(None) == 1 and 0 not in x.shape):
-            return (reshape(gy, tuple(-1 if d is None else d for d in x.shape)),)
-        return (reshape_like(gy, x),)
+        # with a size unknown at build time, only this node checks x's size against the target when it
+        # runs: a gradient run without it gave x of (5, 3) reshaped to (1, 6) a (2, 3) gradient
+        with node.graph.control_dependencies([node] if None in x.shape else []):
+            if x.shape.count(None) == 0 or (x.shape.count(None) == 1 and 0 not in x.shape):
+                return (reshape(gy, tuple(-1 if d is None else d for d in x.shape)),)
+            return (reshape_like(gy, x),)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,12 @@ class Squeeze(Op):
         return np.squeeze(x, axis=self.axis)
 
     def vjp(self, node, gy):
-        return (expand_dims(gy, self.normalize(node.inputs[0].type).axis),)
+        x = node.inputs[0]
+        axes = self.normalize(x.type).axis
+        # an unknown axis is checked to be 1 only when this node runs: a gradient run without it gave x
+        # of (4, 3) squeezed on axis 0 a (1, 3) gradient
+        with node.graph.control_dependencies([node] if any(x.shape[a] is None for a in axes) else []):
+            return (expand_dims(gy, axes),)
 
 
 @dataclass(frozen=True)
@@ -297,7 +305,12 @@ class Split(Op):
         return parts[0] if len(parts) == 1 else tuple(parts)
 
     def vjp(self, node, gy):
-        return (concat_or_zeros(gy, node.outputs, self.normalize(node.inputs[0].type).axis),)
+        x = node.inputs[0]
+        axis = self.normalize(x.type).axis
+        # an axis of unknown size is checked against the sizes only when this node runs: a gradient run
+        # without it gave x of (5, 1) split into [1, 2] a (3, 1) gradient
+        with node.graph.control_dependencies([node] if x.shape[axis] is None else []):
+            return (concat_or_zeros(gy, node.outputs, axis),)
 
 
 @dataclass(frozen=True)

@@ -157,3 +157,13 @@ def test_transpose_gradient_applies_the_inverse_permutation(graph):
     gx = gc.grad(gc.reduce_sum(gc.transpose(x, (2, 0, 1)) * w), x)
     with gc.Session() as sess:
         np.testing.assert_array_equal(sess.run(gx, {x: np.zeros((2, 3, 4))}), np.transpose(w, (1, 2, 0)))
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_matmul_gradient_alone_checks_an_unknown_inner_dim(graph, device):
+    # the (1, 1) product's sum needs nothing of the product: the gradient run must still check k
+    a = gc.placeholder("float64", (1, None), name="a")
+    b = gc.placeholder("float64", (None, 1), name="b")
+    ga, gb = gc.grad(gc.reduce_sum(gc.matmul(a, b, name="prod")), [a, b])
+    with gc.Session(device=device) as sess, pytest.raises(gc.RunError, match=r"'prod'.*test_linalg.py"):
+        sess.run([ga, gb], {a: np.ones((1, 3)), b: np.ones((4, 1))})

@@ -328,3 +328,38 @@ def test_split_size_minus_one_takes_the_rest_of_a_known_axis(graph):
     assert [t.shape for t in gc.split(y, [1, -1], axis=1)] == [(2, 1), (2, 4)]
     with pytest.raises(gc.ShapeError, match="sizes must be >= 0"):
         gc.split(gc.placeholder("float32", (2, None), name="z"), [1, -1], axis=1)
+
+
+# --- gradients that do not read the forward node still run its checks -------------------------------
+
+
+def _gradient_run(device, fetch, feeds):
+    with gc.Session(device=device) as sess:
+        return sess.run(fetch, feeds)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_reshape_gradient_alone_checks_the_unknown_size(graph, device):
+    x = gc.placeholder("float64", (None, 3), name="x")
+    flat = gc.reshape(x, (1, 6), name="flat")
+    dx = gc.grad(gc.reduce_sum(gc.matmul(flat, np.ones((6, 1)))), x)
+    with pytest.raises(gc.RunError, match=r"'flat'.*test_shape.py"):
+        _gradient_run(device, dx, {x: np.ones((5, 3))})
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_squeeze_gradient_alone_checks_the_unknown_axis_is_one(graph, device):
+    x = gc.placeholder("float64", (None, 3), name="x")
+    row = gc.squeeze(x, 0, name="row")
+    dx = gc.grad(gc.matmul(row, np.ones(3)), x)
+    with pytest.raises(gc.RunError, match=r"'row'.*test_shape.py"):
+        _gradient_run(device, dx, {x: np.ones((4, 3))})
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_split_gradient_alone_checks_the_sizes_add_up(graph, device):
+    x = gc.placeholder("float64", (None, 1), name="x")
+    a, b = gc.split(x, [1, 2], axis=0, name="halves")
+    dx = gc.grad(gc.reduce_sum(a) + gc.squeeze(b, 1) @ np.array([2.0, 3.0]), x)
+    with pytest.raises(gc.RunError, match=r"'halves'.*test_shape.py"):
+        _gradient_run(device, dx, {x: np.ones((5, 1))})
