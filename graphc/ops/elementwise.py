@@ -505,9 +505,12 @@ class Power(Binary):
 
     def vjp(self, node, gy):
         x, y = node.inputs
-        # the masks keep 0 * inf out at x = 0, as PyTorch: d/dx is 0 where y == 0, d/dy 0 where x == 0
+        out = node.outputs[0]
+        # the masks keep 0 * inf out at x = 0, as PyTorch: d/dx is 0 where y == 0, d/dy 0 where x == 0.
+        # log(x) in the output's dtype: log of an integer or float32 x is float32, which made the float64
+        # gradient of 3 ** y (x an int64) off by 2e-8
         gx = where(equal(y, 0.0), 0.0, y * power(x, y - 1.0))
-        gp = where(logical_and(equal(x, 0.0), greater_equal(y, 0.0)), 0.0, node.outputs[0] * log(x))
+        gp = where(logical_and(equal(x, 0.0), greater_equal(y, 0.0)), 0.0, out * log(cast(x, out.dtype)))
         return gy * gx, gy * gp
 
 

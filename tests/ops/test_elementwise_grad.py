@@ -61,6 +61,20 @@ def test_power_at_zero_base_has_finite_gradients():
     np.testing.assert_allclose(gp, [0.0, 0.0, 8.0 * np.log(2.0)])
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("base_dtype", ["int64", "int32", "float32"])
+def test_power_exponent_gradient_takes_the_log_in_the_outputs_dtype(base_dtype, device):
+    # x ** y with a float64 y is float64: d/dy = x ** y * log(x) must be too, not a float32 log
+    base, y_value = np.array([3, 7], base_dtype), np.array([0.5, 2.5])
+    with gc.Graph().as_default():
+        y = gc.placeholder("float64", (2,), name="y")
+        gy = gc.grad(gc.reduce_sum(gc.power(gc.constant(base), y)), y)
+        with gc.Session(device=device) as sess:
+            got = sess.run(gy, {y: y_value})
+    want = np.power(base.astype("float64"), y_value) * np.log(base.astype("float64"))
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
 def test_floor_divide_is_not_differentiable():
     with gc.Graph().as_default():
         x = gc.placeholder("float64", (2,), name="x")
