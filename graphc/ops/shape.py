@@ -309,8 +309,11 @@ class Split(Op):
         axis = self.normalize(x.type).axis
         # an axis of unknown size is checked against the sizes only when this node runs: a gradient run
         # without it gave x of (5, 1) split into [1, 2] a (3, 1) gradient
-        with node.graph.control_dependencies([node] if x.shape[axis] is None else []):
-            return (concat_or_zeros(gy, node.outputs, axis),)
+        checked = x.shape[axis] is None
+        with node.graph.control_dependencies([node] if checked else []):
+            g = concat_or_zeros(gy, node.outputs, axis)
+            # one piece: concat_or_zeros returns gy itself, so a reshape_like (a view) is the node that waits
+            return (reshape_like(g, x) if checked and g is gy else g,)
 
 
 @dataclass(frozen=True)

@@ -363,3 +363,12 @@ def test_split_gradient_alone_checks_the_sizes_add_up(graph, device):
     dx = gc.grad(gc.reduce_sum(a) + gc.squeeze(b, 1) @ np.array([2.0, 3.0]), x)
     with pytest.raises(gc.RunError, match=r"'halves'.*test_shape.py"):
         _gradient_run(device, dx, {x: np.ones((5, 1))})
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_split_into_one_piece_gradient_alone_checks_its_size(graph, device):
+    x = gc.placeholder("float64", (None, 1), name="x")
+    (whole,) = gc.split(x, [3], axis=0, name="whole")
+    dx = gc.grad(gc.squeeze(whole, 1) @ np.array([1.0, 2.0, 3.0]), x)
+    with pytest.raises(gc.RunError, match=r"'whole'.*test_shape.py"):
+        _gradient_run(device, dx, {x: np.ones((5, 1))})
