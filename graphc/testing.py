@@ -57,6 +57,8 @@ def check_grad(
         raise ValueError(f"check_grad needs directions >= 1 and order >= 1, got {directions} and {order}")
     rng = np.random.default_rng(seed)
     arrays = [_as_input(a) for a in inputs]
+    if static_shapes is not None and len(static_shapes) != len(arrays):  # else zip's bare ValueError
+        raise ValueError(f"check_grad got {len(static_shapes)} static_shapes for {len(arrays)} inputs")
     float_idx = [i for i, a in enumerate(arrays) if dtypes.is_float(a.dtype)]
     if not float_idx:
         raise ValueError("check_grad needs at least one float input")

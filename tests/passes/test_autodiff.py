@@ -251,3 +251,10 @@ def test_check_grad_refuses_to_check_nothing():
 
     with pytest.raises(ValueError, match="directions >= 1"):
         check_grad(lambda x: gc.reduce_sum(x * x), [np.ones(3)], directions=0)
+
+
+def test_check_grad_needs_one_static_shape_per_input():
+    from graphc.testing import check_grad
+
+    with pytest.raises(ValueError, match="1 static_shapes for 2 inputs"):
+        check_grad(lambda x, y: gc.reduce_sum(x * y), [np.ones(3), np.ones(3)], static_shapes=[(None,)])
