@@ -1,8 +1,9 @@
 """Checking and converting fed values against the tensors they feed.
 
 Python scalars and lists convert to the tensor's dtype when their kind fits (floats into a float32
-placeholder); numpy arrays must already have the dtype or cast to it safely (int32 into int64, float32
-into float64) so that no precision is lost silently.
+placeholder; an empty list, which numpy makes float64, fits every dtype); numpy arrays must already
+have the dtype or cast to it safely (int32 into int64, float32 into float64) so that no precision is
+lost silently. A ragged nested list is a shape error.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
                 )
             arr = arr.astype(want)
     else:
-        arr = np.asarray(value)
-        if arr.dtype.kind not in _KIND_FITS[want.kind]:
+        try:
+            arr = np.asarray(value)
+        except ValueError as e:  # ragged nested lists: numpy cannot make one array of them
+            raise ShapeError(f"fed a ragged nested sequence: {e}", _where(tensor)) from None
+        if arr.size and arr.dtype.kind not in _KIND_FITS[want.kind]:
             raise DTypeError(f"fed a value of dtype {arr.dtype}, expected {want}", _where(tensor))
         if want.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
             low, high = np.iinfo(want).min, np.iinfo(want).max
