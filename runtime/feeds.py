@@ -3,7 +3,9 @@
 Python scalars and lists convert to the tensor's dtype when their kind fits (floats into a float32
 placeholder; an empty list, which numpy makes float64, fits every dtype); numpy arrays must already
 have the dtype or cast to it safely (int32 into int64, float32 into float64) so that no precision is
-lost silently. A ragged nested list is a shape error.
+lost silently: numpy calls int64 into float64 safe, so those values are checked to be exact. A Python
+float is rounded to float32, but one outside float32's range is refused rather than made infinite. A
+ragged nested list is a shape error.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
                     f".astype(np.{want.name}) to accept the loss of precision",
                     _where(tensor),
                 )
-            arr = arr.astype(want)
+            converted = arr.astype(want)
+            inexact = _inexact_integer(arr, converted)
+            if inexact is not None:  # numpy calls int64 -> float64 safe; above 2**53 it rounds
+                raise DTypeError(
+                    f"fed a {arr.dtype} array holding {inexact}, which {want} cannot hold exactly: convert "
+                    f"it with .astype(np.{want.name}) to accept the loss of precision",
+                    _where(tensor),
+                )
+            arr = converted
     else:
         try:
             arr = np.asarray(value)
@@ -46,13 +56,40 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
                     f"fed integers outside {want}'s range [{low}, {high}] (from {arr.min()} to {arr.max()})",
                     _where(tensor),
                 )
-        arr = arr.astype(want)
+        with np.errstate(over="ignore"):
+            converted = arr.astype(want)
+        if want.kind == "f" and arr.dtype.kind == "f" and arr.size:
+            overflow = np.isinf(converted) & np.isfinite(arr)
+            if overflow.any():  # rounding to float32 is accepted; a finite value turned inf is not
+                raise DTypeError(
+                    f"fed {arr[overflow].reshape(-1)[0].item()!r}, outside {want}'s range "
+                    f"(largest magnitude {float(np.finfo(want).max):.7g})",
+                    _where(tensor),
+                )
+        arr = converted
     if not tensor.type.is_compatible(arr.shape):
         raise ShapeError(
             f"fed shape {format_shape(arr.shape)}, expected {format_shape(tensor.shape)} (? is any size)",
             _where(tensor),
         )
     return arr
+
+
+def _inexact_integer(arr: np.ndarray, converted: np.ndarray) -> int | None:
+    """An integer of ``arr`` that its float conversion ``converted`` does not hold exactly, or None.
+    Only integers at least 2**(mantissa bits + 1) in magnitude can round, so only those are compared,
+    as Python ints (a comparison in numpy would convert both sides to the float again)."""
+    if arr.dtype.kind not in "iu" or converted.dtype.kind != "f" or not arr.size:
+        return None
+    if arr.dtype.itemsize * 8 <= np.finfo(converted.dtype).nmant + 1:
+        return None  # every value fits the mantissa (int16 into float32, int32 into float64)
+    big = np.abs(converted) >= 2.0 ** (np.finfo(converted.dtype).nmant + 1)
+    if not big.any():
+        return None
+    for value, rounded in zip(arr[big].tolist(), converted[big].tolist(), strict=True):
+        if int(rounded) != value:
+            return value
+    return None
 
 
 def _where(tensor: Tensor) -> str:

@@ -26,3 +26,32 @@ def test_a_ragged_nested_list_is_a_shape_error_naming_the_placeholder(graph):
     x = gc.placeholder("float32", (None, None), name="rows")
     with gc.Session() as sess, pytest.raises(gc.ShapeError, match=r"node 'rows'.*test_feeds.py:\d+.*ragged"):
         sess.run(x + 1.0, {x: [[1.0], [2.0, 3.0]]})
+
+
+@pytest.mark.parametrize("value", [1e39, -1e300])
+def test_a_python_float_outside_float32s_range_is_refused_not_made_inf(graph, value):
+    x = gc.placeholder("float32", (None,), name="x")
+    with gc.Session() as sess, pytest.raises(gc.DTypeError, match=r"node 'x'.*outside float32's range"):
+        sess.run(x + 1.0, {x: [1.0, value]})
+
+
+def test_python_infinities_and_nan_still_feed_a_float32_placeholder(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    with gc.Session() as sess:
+        out = sess.run(x, {x: [float("inf"), float("-inf"), float("nan"), 1e-50]})
+    np.testing.assert_array_equal(out, np.array([np.inf, -np.inf, np.nan, 1e-50], np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_integers_a_float64_placeholder_cannot_hold_exactly_are_refused(graph, dtype):
+    x = gc.placeholder("float64", (None,), name="x")
+    with gc.Session() as sess, pytest.raises(gc.DTypeError, match=r"node 'x'.*9007199254740993.*astype"):
+        sess.run(x * 1.0, {x: np.array([1, 2**53 + 1], dtype)})
+
+
+def test_integers_a_float64_placeholder_holds_exactly_are_converted(graph):
+    x = gc.placeholder("float64", (None,), name="x")
+    fed = np.array([-(2**63), 2**53, -(2**53) - 2, 2**62, 7], np.int64)  # all exact in float64
+    with gc.Session() as sess:
+        out = sess.run(x * 1.0, {x: fed})
+    np.testing.assert_array_equal(out, fed.astype(np.float64))
