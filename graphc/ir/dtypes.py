@@ -26,11 +26,14 @@ SHORT_NAMES = {float32: "f32", float64: "f64", int32: "i32", int64: "i64", bool_
 
 
 def as_dtype(dtype) -> np.dtype:
-    """Normalize ``dtype`` (a numpy dtype, type or name such as ``"float32"``) to a supported dtype."""
+    """Normalize ``dtype`` (a numpy dtype, type or name such as ``"float32"``) to a supported dtype, in
+    the machine's byte order."""
     try:
         d = np.dtype(dtype)
     except TypeError as e:
         raise DTypeError(f"not a dtype: {dtype!r}") from e
+    if not d.isnative:  # big-endian data (np.frombuffer(b, ">f4")) holds float32s all the same
+        d = d.newbyteorder("=")
     if d not in SUPPORTED:
         names = ", ".join(str(s) for s in SUPPORTED)
         raise DTypeError(f"unsupported dtype {d}; graphc supports {names}")

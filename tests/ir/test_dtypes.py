@@ -1,0 +1,23 @@
+"""dtypes: normalization of what users pass as a dtype or an array's dtype."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir import dtypes
+
+
+@pytest.mark.parametrize("name", [">f4", ">f8", ">i4", ">i8"])
+def test_a_non_native_byte_order_is_the_native_dtype(name):
+    d = dtypes.as_dtype(name)
+    assert d == np.dtype(name).newbyteorder("=") and d.isnative
+
+
+@pytest.mark.parametrize("make", [gc.constant, gc.Variable])
+def test_a_big_endian_array_makes_a_tensor_of_the_same_values(graph, make):
+    data = np.array([1.5, -2.0, 3.25], ">f4")  # what np.frombuffer(b, ">f4") gives
+    t = make(data)
+    assert t.dtype == np.float32
+    with gc.Session() as sess:
+        out = sess.run(t * 2.0)
+    np.testing.assert_array_equal(out, data.astype(np.float32) * 2.0)
