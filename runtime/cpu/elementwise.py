@@ -21,7 +21,7 @@ import numpy as np
 from numba import get_num_threads
 
 from graphc.ir.graph import Node
-from graphc.ops.elementwise import Elementwise, Power
+from graphc.ops.elementwise import Elementwise, FloorDivide, Power
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Mean, Reduce
 from graphc.runtime.cpu.cache import load_module
@@ -61,7 +61,9 @@ import math
 import numpy as np
 from numba import njit
 
-from graphc.runtime.cpu.scalar import int_power, maximum, minimum, relu, sigmoid, sign, softplus
+from graphc.runtime.cpu.scalar import (
+    int_floor_divide, int_power, maximum, minimum, relu, sigmoid, sign, softplus,
+)
 
 OPTIONS = dict(cache=True, error_model="numpy", fastmath={FASTMATH}, nogil=True)
 '''
@@ -99,6 +101,8 @@ class Body:
             scalar = op.scalar
             if self._int_power(k):
                 scalar = "int_power({0}, {1})"
+            if isinstance(op, FloorDivide) and self.dtypes[self.n_inputs + k].kind in "iu":
+                scalar = "int_floor_divide({0}, {1})"  # Numba's // gives 0 for the lowest int // -1
             expr = scalar.format(*operands)
             lines.append(f"v{self.n_inputs + k} = {_ctor(self.dtypes[self.n_inputs + k])}({expr})")
         return lines

@@ -68,3 +68,12 @@ def int_power(x, y):
     if y < 0:
         raise ValueError("integers to negative integer powers are not allowed")
     return x**y
+
+
+@njit(**_OPTIONS)
+def int_floor_divide(x, y):
+    """x // y for integers, as numpy's: the lowest integer // -1 overflows back to itself (Numba's ``//``
+    gives 0 there, to dodge the CPU's division trap), and // 0 gives 0."""
+    if y == -1:
+        return -x  # wraps: -(-2**63) is -2**63, as in numpy
+    return x // y

@@ -336,3 +336,18 @@ def test_a_difference_of_equal_products_is_zero_as_in_numpy(graph):
     outs = [x * x - y * y, gc.sqrt(x * x - y * y)]  # a fused multiply-add leaves x*x's rounding error
     for got, want in zip(*_cpu_and_reference([x, y], outs, xv, xv.copy()), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_integer_floor_division_of_the_lowest_integer_by_minus_one_wraps_as_numpy(graph, dtype):
+    x = gc.placeholder(dtype, (None,), name="x")
+    y = gc.placeholder(dtype, (None,), name="y")
+    low = np.iinfo(dtype).min
+    xv = np.array([low, low, low, 7, -7, 5], dtype)
+    yv = np.array([-1, 2, 0, -1, 2, 0], dtype)
+    got, want = _cpu_and_reference([x, y], [gc.floor_divide(x, y), gc.mod(x, y)], xv, yv)
+    with np.errstate(all="ignore"):
+        expected = [np.floor_divide(xv, yv), np.mod(xv, yv)]  # low // -1 overflows to low in numpy
+    for g, w, e in zip(got, want, expected, strict=True):
+        np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(g, e)
