@@ -200,6 +200,15 @@ def test_winograd_in_float64(monkeypatch):
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("where", ["x", "gy"])
+def test_an_infinite_value_gives_the_reference_infinities_where_winograd_would_serve(where):
+    """Winograd's transforms add and subtract neighbouring values: one inf meets itself as inf - inf,
+    NaN where the direct sums (the reference) give +-inf. Such operands take the other loops."""
+    x, w, gy = _conv_case((2, 16, 8, 8), (16, 16, 3, 3), padding=1)  # Winograd's geometry
+    {"x": x, "gy": gy}[where][1, 3, 2, 1] = np.inf
+    _compare(_conv_and_grads(padding=1), [x, w, gy])
+
+
 @pytest.mark.parametrize("hw", [(6, 5), (9, 9), (4, 7), (1, 1)])
 def test_same_padding_resolved_per_run(hw):
     """H and W unknown when the graph is built: every run resolves "same" from the fed shape."""
