@@ -34,7 +34,13 @@ class Initializer:
     def __call__(self, seed: int | None = None) -> np.ndarray:
         s = self.seed if self.seed is not None else (seed if seed is not None else 0)
         rng = np.random.default_rng(s)
-        return np.asarray(self.sample(rng), dtype=self.dtype)
+        value = np.asarray(self.sample(rng), dtype=self.dtype)
+        if value.shape != tuple(self.shape):  # a subclass's sample: compiled kernels trust a variable's shape
+            raise ShapeError(
+                f"initializer {type(self).__name__} made an array of shape {format_shape(value.shape)}, "
+                f"expected {format_shape(tuple(self.shape))}"
+            )
+        return value
 
     def __post_init__(self):
         if None in self.shape:

@@ -1,5 +1,7 @@
 """graphc.init: initializers refuse what they cannot make, and keep their documented ranges."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,19 @@ def test_bad_initializer_arguments_fail_when_the_initializer_is_made(make, messa
 def test_a_float32_uniform_initializer_never_reaches_high():
     values = gc.init.uniform((100_000,), low=1e6, high=1e6 + 1, seed=0)()
     assert values.dtype == np.float32 and (values < np.float32(1e6 + 1)).all() and values.min() >= 1e6
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_an_initializer_whose_sample_has_another_shape_is_refused_naming_the_variable(graph, device):
+    @dataclasses.dataclass(frozen=True)
+    class Arange(gc.init.Initializer):  # a custom initializer whose sample ignores its shape
+        def sample(self, rng):
+            return np.arange(4.0).reshape(2, 2)
+
+    w = gc.Variable(Arange((3, 4)), name="w")
+    x = gc.placeholder("float32", (None, 3), name="x")
+    with (
+        gc.Session(device=device) as sess,
+        pytest.raises(gc.ShapeError, match=r"node 'w'.*Arange.*\(2, 2\).*\(3, 4\)"),
+    ):
+        sess.run(gc.relu(x @ w + 1.0), {x: np.ones((2, 3), np.float32)})  # the CPU read past its end
