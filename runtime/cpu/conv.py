@@ -19,9 +19,11 @@ gradient is the same loop on gy (taps flipped, channels swapped); the weight gra
 3x3 stride-1 convolutions between 16 channels or more on outputs up to 16x16 go further: Winograd
 F(2x2, 3x3) (runtime/cpu/winograd.py), 16 GEMMs of depth C per block of 2x2 output tiles, 2.25x fewer
 multiply-adds; all three kernels, 20-50% faster at the CNN's three deeper layers. Chosen first, then
-the shifted GEMMs, then im2col; but only for finite operands (``_finite``): the transforms add and
-subtract neighbouring values, so one inf meets itself as inf - inf, NaN where the direct sums give
-+-inf.
+the shifted GEMMs, then im2col. Non-finite operands keep off the first two where they would differ
+(``_finite``): Winograd's transforms add and subtract neighbouring values, so one inf meets itself
+as inf - inf (any operand), and the shifted gradients multiply the zero border or the columns they
+drop by an inf weight (input gradient) or pixel (weight gradient), 0 * inf; NaN either way where the
+reference's sums give +-inf. The shifted forward keeps exactly the reference's products, as im2col.
 
 Stride, padding and dilation are run-time arguments: one compiled function per dtype serves every
 layer.
@@ -248,9 +250,10 @@ def _winograd(op, channels: int, kh: int, kw: int, oh: int, ow: int) -> bool:
 
 
 def _finite(*arrays: np.ndarray) -> bool:
-    """Whether every value of ``arrays`` is finite, as Winograd needs (see the module doc): a 3x3
-    kernel with an inf x at an input pixel gave NaN at 62 of the 64 outputs where the reference has
-    +-inf. One pass over each operand: under 1% of the convolution at the CNN's layers."""
+    """Whether every value of ``arrays`` is finite, as Winograd and the shifted GEMMs need (see the
+    module doc): with one inf x pixel, Winograd gave NaN at 62 of the 64 outputs where the reference
+    has +-inf, and the shifted weight gradient NaN at 64 weights. One pass over each operand: under
+    1% of the convolution at the CNN's layers."""
     return all(np.isfinite(a).all() for a in arrays)
 
 
@@ -304,7 +307,7 @@ def _conv2d(op: Conv2D):
                 conv_winograd,
                 (u, y, int(top), int(left), block_images(oh, ow, n, c + o, y.itemsize)),
             )
-        elif _shifted(op, c, oh, ow, kw, SHIFTED_COLUMNS):
+        elif _shifted(op, c, oh, ow, kw, SHIFTED_COLUMNS):  # kept columns: the reference's products
             wt = np.ascontiguousarray(w.transpose(2, 3, 0, 1)).reshape(kh * kw, o, c)
             loop, args = (
                 _conv_shifted,
@@ -346,7 +349,7 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
             u = transform_weights(c_contiguous(w), True)
             geometry = (kh - 1 - int(top), kw - 1 - int(left), block_images(h, wd, n, c + o, gx.itemsize))
             loop, args = conv_winograd, (c_contiguous(gy), u, gx, *geometry)
-        elif top < kh and left < kw and _shifted(op, o, h, wd, kw, SHIFTED_COLUMNS):
+        elif top < kh and left < kw and _shifted(op, o, h, wd, kw, SHIFTED_COLUMNS) and _finite(w):
             # the adjoint is a stride-1 convolution of gy: taps flipped, channels swapped, borders of
             # k - 1 - pad (gy's rows past the bottom border reach no input pixel: pad_image drops them)
             wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 1, 0)).reshape(kh * kw, c, o)
@@ -390,7 +393,7 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
             return (np.ascontiguousarray(gwt.T).reshape(o, c, kh, kw),)
         parts = np.empty((numba.get_num_threads(), c * kh * kw, o), gy.dtype)
         gy3 = gy.reshape(n, o, p)
-        if _shifted(op, c, oh, ow, kw, SHIFTED_FILTER_COLUMNS):
+        if _shifted(op, c, oh, ow, kw, SHIFTED_FILTER_COLUMNS) and _finite(x):
             loop, tail = _conv_backprop_filter_shifted, _shifted_geometry(kh, kw, top, left, oh, ow)
         else:
             layout = window_layout(g, oh, ow, ow < GATHER_BELOW)

@@ -200,13 +200,23 @@ def test_winograd_in_float64(monkeypatch):
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("where", ["x", "gy"])
-def test_an_infinite_value_gives_the_reference_infinities_where_winograd_would_serve(where):
-    """Winograd's transforms add and subtract neighbouring values: one inf meets itself as inf - inf,
-    NaN where the direct sums (the reference) give +-inf. Such operands take the other loops."""
-    x, w, gy = _conv_case((2, 16, 8, 8), (16, 16, 3, 3), padding=1)  # Winograd's geometry
-    {"x": x, "gy": gy}[where][1, 3, 2, 1] = np.inf
-    _compare(_conv_and_grads(padding=1), [x, w, gy])
+INFINITE_CASES = {
+    "winograd": ((2, 16, 8, 8), (16, 16, 3, 3), 1),
+    "shifted_3x3": ((2, 16, 20, 20), (16, 16, 3, 3), 1),
+    "shifted_5x5": ((2, 24, 16, 16), (16, 24, 5, 5), 2),  # the weight gradient's shifted GEMMs too
+}
+
+
+@pytest.mark.parametrize("where", ["x", "gy", "w"])
+@pytest.mark.parametrize("case", INFINITE_CASES.values(), ids=INFINITE_CASES.keys())
+def test_an_infinite_operand_gives_the_reference_infinities_where_the_fast_loops_would_serve(case, where):
+    """Winograd's transforms add and subtract neighbouring values (one inf meets itself as inf - inf),
+    the shifted GEMMs multiply the zero border and their dropped columns (0 * inf): NaN where the
+    reference's sums give +-inf. Operands that are not all finite take im2col."""
+    x_shape, w_shape, padding = case
+    x, w, gy = _conv_case(x_shape, w_shape, padding=padding)
+    {"x": x, "gy": gy, "w": w}[where][1, 2, 2, 1] = np.inf
+    _compare(_conv_and_grads(padding=padding), [x, w, gy], rtol=2e-4)
 
 
 @pytest.mark.parametrize("hw", [(6, 5), (9, 9), (4, 7), (1, 1)])
