@@ -95,7 +95,12 @@ class Prod(Reduce):
         return dtypes.DEFAULT_INT if dtypes.is_bool(dtype) else dtype
 
     def reference(self, x):
-        return np.asarray(np.prod(x, axis=self.axes, dtype=self.out_dtype(x.dtype), keepdims=self.keepdims))
+        out = self.out_dtype(x.dtype)
+        # float32 factors multiply in float64, as sums add (dtypes.sum_dtype) and the CPU loops do:
+        # numpy's float32 product overflows midway ([1e30, 1e30, 1e-30, 1e-30] gives inf, not 1) and
+        # drifts (3e-4 after 10^5 factors near 1)
+        total = np.prod(x, axis=self.axes, dtype=dtypes.sum_dtype(x.dtype, out), keepdims=self.keepdims)
+        return np.asarray(total, dtype=out)
 
     def vjp(self, node, gy):
         from graphc.ops.reduce_grad import prod_others  # it builds on this module's reductions

@@ -12,8 +12,8 @@ Row sums accumulate blocks of ``BLOCK`` elements in the input dtype (the vectori
 partial sums) and add the block sums in float64, one conversion per block, so 10^7-element float32
 sums stay near float64 accuracy. Column sums do the same per ``COL_BLOCK`` rows (numpy's running
 float32 sum over leading axes drifts by ~5e-4 relative at 10^5 rows; the reference sums in float64).
-Row products multiply in float64 (see ``reduce_kernel``). Max and min propagate NaN as numpy does.
-``reduce_kernel`` is usable on its own (a fused trailing reduction).
+Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does. Max and
+min propagate NaN as numpy does. ``reduce_kernel`` is usable on its own (a fused trailing reduction).
 
 numpy (the op's reference) stays where it is as fast or where the loops do not apply: integer and bool
 inputs, axes that are not one contiguous run, inputs that are not C-contiguous (numpy's strided loops
@@ -83,6 +83,21 @@ _SUM_COL = """def kernel(x, out, init, aux):
         for b in range(n_b):
             out[a, b] = total[b]
 {finish}"""
+
+# a product's columns multiply straight into float64 (the reference's accumulator): float32 blocks
+# overflow midway where the product does not
+_PROD_COL = """def kernel(x, out, init, aux):
+    n_b = x.shape[2]
+    total = np.empty(n_b, np.float64)
+    for a in range(x.shape[0]):
+        for b in range(n_b):
+            total[b] = init
+        for r in range(x.shape[1]):
+            for b in range(n_b):
+                total[b] *= x[a, r, b]
+        for b in range(n_b):
+            out[a, b] = total[b]
+"""
 
 _EXTREMUM_ROW = """def kernel(x, out, init, aux):
     for a in range(x.shape[0]):
@@ -157,10 +172,7 @@ SOURCES = {
         _SUM_ROW.format(total="0.0", op="+", finish=_MEAN_ROW),
         _SUM_COL.format(total="0.0", op="+", finish=_MEAN_COL),
     ),
-    "prod": (
-        _SUM_ROW.format(total="1.0", op="*", finish=""),
-        _SUM_COL.format(total="1.0", op="*", finish=""),
-    ),
+    "prod": (_SUM_ROW.format(total="1.0", op="*", finish=""), _PROD_COL),
     "max": (_EXTREMUM_ROW.format(cmp=">"), _EXTREMUM_COL.format(cmp=">")),
     "min": (_EXTREMUM_ROW.format(cmp="<"), _EXTREMUM_COL.format(cmp="<")),
     "logsumexp": (_LOGSUMEXP_ROW, None),
@@ -204,7 +216,7 @@ def reduce_into(op, x_dtype, ndim: int):
     col = _load(col_src) if col_src is not None else None
     lo, hi = axes[0], axes[-1] + 1
     # a product's rounding errors are biased (10^5 float32 factors near 1: 3e-4 off in numpy's own
-    # float32 prod), so its row loop multiplies in float64: still vectorized, 1e-12 accurate
+    # float32 prod), so its loops multiply in float64 (as the reference): still vectorized, 1e-12 accurate
     init = np.float64(1) if kind == "prod" else x_dtype.type(-np.inf if kind == "logsumexp" else 0)
     aux0 = x_dtype.type(0)
     reference = op.reference

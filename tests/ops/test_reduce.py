@@ -215,3 +215,17 @@ def test_the_reference_logsumexp_over_a_leading_axis_sums_in_float64(graph):
     rows = _ROWS.astype(np.float64)
     m = rows.max(0)
     np.testing.assert_allclose(got, m + np.log(np.exp(rows - m).sum(0)), rtol=1e-7)
+
+
+def test_the_reference_multiplies_float32_products_in_float64(graph):
+    # numpy's float32 product overflows midway ([1e30, 1e30, 1e-30, 1e-30] gives inf, the reverse 0)
+    # and drifts (3e-4 after 10^5 factors near 1); the CPU's loops multiply in float64
+    x = gc.placeholder("float32", (None, None), name="x")
+    prod = gc.function([x], [gc.reduce_prod(x, 1), gc.reduce_prod(x, 0)], device="reference")
+    rows = np.array([[1e30, 1e30, 1e-30, 1e-30], [1e-30, 1e-30, 1e30, 1e30]], np.float32)
+    near_one = (1.0 + np.random.default_rng(0).uniform(-1e-4, 1e-4, (1, 100_000))).astype(np.float32)
+    for value in (rows, near_one):
+        got = prod(value)
+        assert got[0].dtype == np.float32
+        np.testing.assert_allclose(got[0], np.prod(value.astype(np.float64), 1), rtol=1e-6)
+        np.testing.assert_allclose(got[1], np.prod(value.astype(np.float64), 0), rtol=1e-6)

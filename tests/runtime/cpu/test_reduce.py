@@ -67,6 +67,21 @@ def test_large_sums_per_row_column_and_middle_axes():
     np.testing.assert_allclose(got, _f64(cube).sum((1, 2), keepdims=True), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("axis", [1, 0, None], ids=["rows", "columns", "all"])
+def test_products_that_overflow_midway_in_float32_match_the_reference(axis):
+    # [1e30, 1e30, 1e-30, 1e-30]: inf after two float32 factors, 1 in float64 (and the reverse 0)
+    x = np.array([[1e30, 1e30, 1e-30, 1e-30], [1e-30, 1e-30, 1e30, 1e30], [3e38, 2.0, 0.25, 1.0]], np.float32)
+    x = x if axis != 0 else np.ascontiguousarray(x.T)
+    got, name = _run(lambda t: gc.reduce_prod(t, axis), x)
+    g = gc.Graph()
+    with g.as_default():
+        ph = gc.placeholder("float32", x.shape, name="x")
+        want = gc.Session(g, device="reference").run(gc.reduce_prod(ph, axis), {ph: x})
+    assert name == "loop[Prod]"
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got, np.prod(_f64(x), axis), rtol=1e-6)
+
+
 def test_float64_stays_float64():
     x = np.random.default_rng(2).normal(size=(3, 1000))
     for build in (lambda t: gc.reduce_sum(t, 1), lambda t: gc.reduce_max(t, 0), gc.reduce_logsumexp):
