@@ -85,15 +85,25 @@ class Session:
             values = run_direct(direct, feeds, self)
             if values is not None:
                 return rebuild([owned(v) for v in values])
-        values = self.execute(exe, feeds)
+        values = self._execute(exe, feeds)
         if direct is None and len(drivers) < MAX_DRIVERS:
             direct = exe.direct(shapes)
             if direct is not None:
                 drivers[shapes] = direct
         return rebuild(values)
 
-    def execute(self, exe, feed_values: list[np.ndarray]) -> list:
-        """Run a compiled executable on checked feed values; commit state only if it succeeds."""
+    def execute(self, exe, feed_values) -> list:
+        """Run a compiled executable (``graphc.compile``) on one value per fed tensor, in its ``feeds``
+        order, each checked and converted as a ``feed_dict`` value is; commit state only if the run
+        succeeds. (Compiled kernels trust their inputs' dtypes: an int64 array fed where float64 was
+        compiled was read as float64 bits.)"""
+        if len(feed_values) != len(exe.feeds):
+            names = ", ".join(t.name for t in exe.feeds)
+            raise TypeError(f"the executable takes {len(exe.feeds)} feeds ({names}), got {len(feed_values)}")
+        return self._execute(exe, [check_feed(t, v) for t, v in zip(exe.feeds, feed_values, strict=True)])
+
+    def _execute(self, exe, feed_values: list[np.ndarray]) -> list:
+        """``execute`` on feed values already checked (``run``, ``graphc.function``)."""
         if self._closed:  # a function made on this session lives on after it
             raise RuntimeError("this Session is closed")
         state = RunState(self.graph, self._values, self._counters, self._entropy)

@@ -55,3 +55,24 @@ def test_integers_a_float64_placeholder_holds_exactly_are_converted(graph):
     with gc.Session() as sess:
         out = sess.run(x * 1.0, {x: fed})
     np.testing.assert_array_equal(out, fed.astype(np.float64))
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_session_execute_checks_and_converts_its_feed_values_as_run_does(graph, device):
+    x = gc.placeholder("float64", (None,), name="x")
+    exe = gc.compile([x * 2.0 - 1.0, gc.reduce_sum(x * x)], feeds=[x], device=device)  # a CPU segment
+
+    def want(value):
+        value = np.asarray(value, np.float64)
+        return [value * 2.0 - 1.0, np.sum(value * value)]
+
+    with gc.Session(device=device) as sess:
+        sess.execute(exe, [np.zeros(2, np.float64)])  # a first run (the CPU's plan and entry point)
+        ints = np.full(2, np.float64(1.0).view(np.int64))  # as float64 bits: 1.0, as a number 4.6e18
+        for value in (ints, [1.0, 2.0]):
+            for got, expected in zip(sess.execute(exe, [value]), want(value), strict=True):
+                np.testing.assert_allclose(got, expected, rtol=1e-15)
+        with pytest.raises(gc.DTypeError, match=r"node 'x'.*complex128.*float64"):
+            sess.execute(exe, [np.ones(2, np.complex128)])
+        with pytest.raises(gc.ShapeError, match=r"node 'x'.*\(2, 2\)"):
+            sess.execute(exe, [np.ones((2, 2))])
