@@ -147,7 +147,11 @@ def read_pattern(in_shapes: list[tuple], shape: tuple) -> tuple[str | None, int]
     (``cols``) the loop must then have (0: any): an input whose non-1 dims are one run of ``shape``'s
     own dims is read as a row ("r", the run at the end: a dense layer's bias) or as one value per row
     ("m", the run followed by dims it broadcasts over: a (C, 1, 1) bias over NCHW, rows of H*W).
-    ``None`` where an input fits neither (the broadcast loop serves it)."""
+    ``None`` where an input fits neither (the broadcast loop serves it), and for an empty output: its
+    flat loop would still run one row of no elements, whose per-row read of an empty input ("m") is
+    out of bounds, while the broadcast loop runs no iteration at all."""
+    if 0 in shape:
+        return None, 0
     rank, pattern, cols = len(shape), "", 0
     for s in in_shapes:
         n = math.prod(s)

@@ -351,3 +351,20 @@ def test_integer_floor_division_of_the_lowest_integer_by_minus_one_wraps_as_nump
     for g, w, e in zip(got, want, expected, strict=True):
         np.testing.assert_array_equal(g, w)
         np.testing.assert_array_equal(g, e)
+
+
+def test_an_empty_output_reads_no_element_of_an_empty_input(monkeypatch):
+    # a (0, 1) input over a (0, 0) output was read once per row of a one-row, zero-column flat loop:
+    # a[0] of an empty array. Bounds-checked kernels make such a read an IndexError.
+    load = elementwise.load_module
+
+    def checked(source):
+        kernel = numba.njit(boundscheck=True, error_model="numpy")(load(source).kernel.py_func)
+        return type("Module", (), {"kernel": kernel})
+
+    loop = elementwise.LoopKernel(
+        elementwise.Body([(gc.ops.elementwise.Multiply(), (0, 1))], 2, [2], [np.dtype(np.float32)] * 2)
+    )
+    monkeypatch.setattr(elementwise, "load_module", checked)
+    (out,) = loop(np.zeros((0, 1), np.float32), np.zeros((0, 0), np.float32))
+    assert out.shape == (0, 0)
