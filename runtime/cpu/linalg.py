@@ -87,7 +87,9 @@ def matmul_floats(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> np.ndarray:
             return np.matmul(a, b)
     if b2.ndim == 2:
         # a matrix, or a stack of matrices times one matrix: the stack's rows form one taller GEMM
-        rows = a2.reshape(-1, k) if a2.ndim > 2 else _blas_layout(a2)
+        # the stack's reshape is a view where numpy can make one, strided where a is a broadcast
+        # (a gradient's ones): BLAS and the gemm's typing take C or F order only
+        rows = _blas_layout(a2.reshape(-1, k) if a2.ndim > 2 else a2)
         out = np.empty((rows.shape[0], n), a.dtype)
         gemm(rows, _blas_layout(b2), out)
     else:

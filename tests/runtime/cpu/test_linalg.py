@@ -86,6 +86,13 @@ def test_batched_non_contiguous_stack():
     _check(a, _rand(3, 4, 6, seed=1))
 
 
+def test_a_broadcast_stack_times_a_matrix():
+    # a broadcast stack (a gradient's ones, strides 0) reshapes to its rows as a strided view, which
+    # BLAS cannot read: it is copied first (it failed in Numba's typing)
+    _check(np.broadcast_to(_rand(1, 1, 1), (2, 3, 1)), _rand(1, 4, seed=1))
+    _check(np.broadcast_to(_rand(3, 1), (2, 3, 1)), _rand(1, 4, seed=1))
+
+
 def test_float64():
     kernel = _check(_rand(50, 30, dtype=np.float64), _rand(30, 20, dtype=np.float64, seed=1), rtol=1e-12)
     assert kernel.name == "blas[MatMul]"
