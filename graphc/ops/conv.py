@@ -60,6 +60,9 @@ def _resolve_same(x_shape: tuple, w_shape: tuple, stride: Pair, dilation: Pair) 
 def _windows(x: np.ndarray, pads: tuple, fill: float, kernel: Pair, stride: Pair, dilation: Pair):
     """(N, C, OH, OW, kh, kw) view: the dilated kernel windows of the padded ``x`` at each output."""
     top, bottom, left, right = pads
+    if 0 in tuple(kernel):
+        # an empty window would slide one step past the image (an output of W + 1 zeros at dilation 1)
+        raise ValueError(f"the kernel {tuple(kernel)} is empty: kh and kw must be >= 1")
     x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
     if x.shape[2] < span[0] or x.shape[3] < span[1]:
@@ -94,6 +97,11 @@ class Conv2D(Op):
             )
         out = []
         for i, (size, k) in enumerate(((h, kh), (wd, kw))):
+            if k == 0:
+                raise ShapeError(
+                    f"the weights {format_shape(w.shape)} (C_out, C_in, kh, kw) have an empty kernel: "
+                    f"size 0 along {'HW'[i]}, where kh and kw must be >= 1"
+                )
             if self.padding == "same":
                 o = None if size is None else -(-size // self.stride[i])
             else:

@@ -48,6 +48,14 @@ def test_kernel_larger_than_the_image_is_a_shape_error(graph):
         gc.max_pool2d(_ph((1, 1, 4, 1)), 2)
 
 
+def test_weights_with_an_empty_kernel_are_a_shape_error(graph):
+    # a 0-wide kernel used to infer an output one pixel wider than the image (and compute zeros)
+    with pytest.raises(gc.ShapeError, match=r"conv2d.*test_conv.py.*\(4, 3, 2, 0\).*empty kernel"):
+        gc.conv2d(_ph((2, 3, 6, 5)), _ph((4, 3, 2, 0)))
+    with pytest.raises(gc.ShapeError, match=r"conv2d.*test_conv.py.*empty kernel: size 0 along H"):
+        gc.conv2d(_ph((2, 3, 6, 5)), _ph((4, 3, 0, 2)), padding="same")
+
+
 def test_pool_padding_over_half_the_kernel_is_a_shape_error(graph):
     with pytest.raises(gc.ShapeError, match=r"max_pool2d.*test_conv.py.*half of the kernel"):
         gc.max_pool2d(_ph((1, 1, 8, 8)), 3, padding=2)
@@ -125,6 +133,15 @@ def test_run_time_image_smaller_than_the_kernel_is_a_run_error(graph):
     too_small = r"conv2d.*test_conv.py.*output size 0 along H for input \(1, 1, 2, 2\)"
     with gc.Session() as sess, pytest.raises(gc.RunError, match=too_small):
         sess.run(y, {x: np.ones((1, 1, 2, 2), np.float32)})
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_run_time_weights_with_an_empty_kernel_are_a_run_error(graph, device, dilation):
+    x, w = _ph((None, 3, None, None), name="x"), _ph((None, 3, None, None), name="w")
+    f = gc.function([x, w], gc.conv2d(x, w, dilation=dilation), device=device)
+    with pytest.raises(gc.RunError, match=r"conv2d.*test_conv.py.*empty"):
+        f(np.ones((2, 3, 6, 5), np.float32), np.ones((4, 3, 2, 0), np.float32))
 
 
 def test_same_padding_resolved_at_run_time_matches_the_static_resolution(graph):
