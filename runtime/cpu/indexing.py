@@ -163,6 +163,10 @@ def take_grad_kernel(op, node: Node) -> Kernel:
     reference = op.reference
 
     def into(g, idx, like, out):
+        if g.shape != out.shape[:axis] + idx.shape + out.shape[axis + 1 :]:
+            # a gradient of another shape (of the same size, it would be scattered as if reshaped)
+            out[...] = reference(g, idx, like)  # numpy's add.at: broadcast, or the op's error
+            return
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)
         p, a, b = _split(out.shape, axis)

@@ -84,3 +84,18 @@ def test_one_hot_with_non_finite_values_runs_inside_a_segment(graph, on, off):
     cpu, ref = _both([labels, logits], gc.one_hot(labels, 4, on_value=on, off_value=off) + logits)
     i, z = np.array([1, 5, -1, 3]), np.ones((4, 4), np.float32)
     np.testing.assert_array_equal(cpu(i, z), ref(i, z))
+
+
+def test_take_gradient_of_another_shape_is_an_error_as_in_the_reference(graph):
+    # a (2, 3) gradient for 3 indices into (3, 2) rows has the right size: it was scattered as if
+    # reshaped to (3, 2) instead of failing
+    from graphc.ops.indexing_grad import TakeGrad
+
+    g = gc.placeholder("float32", (None, None), name="g")
+    idx = gc.placeholder("int64", (None,), name="idx")
+    like = gc.placeholder("float32", (None, None), name="like")
+    cpu, ref = _both([g, idx, like], gc.apply(TakeGrad(0), [g, idx, like]))
+    args = (np.ones((2, 3), np.float32), np.array([0, 1, 2]), np.zeros((3, 2), np.float32))
+    for f in (ref, cpu):
+        with pytest.raises(gc.RunError, match="take_grad"):
+            f(*args)
