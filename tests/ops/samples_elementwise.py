@@ -13,7 +13,8 @@ POS = Arg((3, 4), F, low=0.1, high=3.0)
 
 
 def _sigmoid(x):
-    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(x.dtype)
+    with np.errstate(over="ignore"):  # exp(-x) is inf for very negative x: the limit 0 is meant
+        return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(x.dtype)
 
 
 def _softplus(x):
