@@ -356,8 +356,11 @@ def _exact_scalar(value, dtype: np.dtype, op_name: str, name: str | None) -> int
     """``value`` as a Python scalar of ``dtype`` by the rule of constants: an integer dtype holds it
     exactly, or a DTypeError names the node (``astype`` turned 2**40 into 0 and 1.5 into 1)."""
     try:
-        return exact_array(value, dtype).item()
-    except DTypeError as e:
+        arr = exact_array(value, dtype)
+        if arr.size != 1:
+            raise ShapeError(f"{op_name} takes a scalar here, got {value!r:.60} of shape {arr.shape}")
+        return arr.item()
+    except (DTypeError, ShapeError) as e:
         raise e.with_context(where_to_be(op_name, name)) from None
 
 

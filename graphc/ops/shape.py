@@ -272,6 +272,8 @@ class Split(Op):
     def normalize(self, x: TensorType) -> Split:
         axis = normalize_axis(self.axis, x.ndim)
         dim = x.shape[axis]
+        if isinstance(self.sizes, (bool, np.bool_)):  # an int to Python, never a number of pieces
+            raise ShapeError(f"split takes a number of pieces or their sizes, got {self.sizes!r}")
         if isinstance(self.sizes, (int, np.integer)):
             n = int(self.sizes)
             if n <= 0 or dim is None or dim % n:
@@ -485,7 +487,10 @@ def split(x, num_or_size_splits, axis: int = 0, name: str | None = None) -> list
     """
     x = as_tensor(x)
     sizes = num_or_size_splits
-    sizes = int(sizes) if isinstance(sizes, (int, np.integer)) else _as_tuple(sizes)
+    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, (bool, np.bool_)):
+        sizes = int(sizes)
+    elif not isinstance(sizes, (bool, np.bool_)):
+        sizes = _as_tuple(sizes)
     return list(apply_normalized(Split(axis, sizes), [x], name).outputs)
 
 
@@ -503,6 +508,8 @@ def unstack(x, axis: int = 0, name: str | None = None) -> list[Tensor]:
     axis = normalize_axis(axis, x.ndim)
     if x.shape[axis] is None:
         raise ShapeError(f"unstack needs a known size on axis {axis}, got {x.name} of {x.type}")
+    if x.shape[axis] == 0:
+        return []  # no pieces, as TF1's unstack (split cannot make 0 pieces)
     return [squeeze(p, axis) for p in split(x, x.shape[axis], axis, name=name)]
 
 

@@ -240,6 +240,17 @@ def test_split_returns_a_list_even_for_one_piece(graph):
     assert isinstance(pieces, list) and len(pieces) == 1 and pieces[0].shape == (3,)
 
 
+def test_split_refuses_a_bool_as_the_number_of_pieces(graph):
+    x = gc.placeholder("float32", (3,))
+    with pytest.raises(gc.ShapeError, match=r"'split.*test_shape.py.*got True"):
+        gc.split(x, True)
+
+
+def test_unstack_of_an_empty_axis_is_no_pieces(graph):
+    x = gc.placeholder("float32", (None, 0))
+    assert gc.unstack(x, axis=1) == []
+
+
 def test_unstack_needs_a_known_dim(graph):
     x = gc.placeholder("float32", (None, 2))
     assert [t.shape for t in gc.unstack(x, axis=-1)] == [(None,), (None,)]
