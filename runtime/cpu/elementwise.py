@@ -35,7 +35,7 @@ from graphc.runtime.cpu.fused_reduce import (
     splits_columns,
 )
 from graphc.runtime.cpu.reduce import reduce_into
-from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
 from graphc.runtime.cpu.segment import NjitCall
 from graphc.runtime.cpu.threads import THREAD_WORK, split
 
@@ -265,7 +265,7 @@ class LoopKernel:
                 shape = broadcast_shape_of([a.shape for a in arrays])
                 break
         if self.op is not None and not self.one_loop([a.shape for a in arrays]):
-            out = self.op.reference(*arrays)
+            out = quiet(self.op.reference)(*arrays)
             return out if isinstance(out, tuple) else (out,)
         outs = [np.empty(shape, d) for d in self.out_dtypes]
         pattern, inner = read_pattern([a.shape for a in arrays], shape)
@@ -303,7 +303,7 @@ class LoopKernel:
             op, j = self.reduction
             into = reduce_into(op, np.dtype(self.out_dtypes[j]), len(shape))
             if into is None:
-                reference = op.reference
+                reference = quiet(op.reference)
 
                 def into(x, out):
                     out[...] = reference(x)
@@ -349,7 +349,7 @@ class LoopKernel:
     def _reference_step(self, n_in: int):
         """A step running the FusedOp's numpy reference (its ops one by one, with numpy's broadcasting)
         into the given outputs: for shapes where the body is not one loop (``one_loop``)."""
-        reference = self.op.reference
+        reference = quiet(self.op.reference)
 
         def step(*arrays):
             values = reference(*arrays[:n_in])
@@ -376,7 +376,7 @@ class LoopKernel:
     def _finish(self, outs):
         if self.reduction is not None:
             op, j = self.reduction
-            outs[j] = np.asarray(op.reference(outs[j]))
+            outs[j] = np.asarray(quiet(op.reference)(outs[j]))
         return tuple(outs)
 
     def _load_flat(self, pattern: str):

@@ -19,7 +19,7 @@ from numba import njit
 from graphc.ir.graph import Node
 from graphc.ops.indexing import OneHot, Take
 from graphc.ops.indexing_grad import TakeGrad
-from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
 from graphc.runtime.cpu.segment import NjitCall
 
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
@@ -88,7 +88,7 @@ def _split(shape: tuple, axis: int, span: int = 1) -> tuple[int, int, int]:
 def one_hot_kernel(op, node: Node) -> Kernel:
     (indices,) = node.inputs
     op = op.normalize(indices.type)
-    reference = op.reference
+    reference = quiet(op.reference)
     if op.axis != indices.ndim:
         return Kernel(lambda i: (reference(i),), "numpy[OneHot]", notes=["not the last axis"])
     dtype = np.dtype(op.dtype)
@@ -138,7 +138,7 @@ def _literal(value: np.generic) -> str:
 def take_kernel(op, node: Node) -> Kernel:
     x, indices = node.inputs
     op = op.normalize(x.type, indices.type)
-    reference = op.reference
+    reference = quiet(op.reference)
 
     def into(x, idx, out):
         if not x.flags.c_contiguous:
@@ -160,7 +160,7 @@ def take_kernel(op, node: Node) -> Kernel:
 def take_grad_kernel(op, node: Node) -> Kernel:
     g, indices, like = node.inputs
     axis = op.axis % like.ndim
-    reference = op.reference
+    reference = quiet(op.reference)
 
     def into(g, idx, like, out):
         if g.shape != out.shape[:axis] + idx.shape + out.shape[axis + 1 :]:

@@ -29,7 +29,7 @@ from numba import njit
 from graphc.ir.graph import Node
 from graphc.ops.linalg import MatMul
 from graphc.runtime.cpu import blas
-from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
 from graphc.runtime.cpu.segment import NjitCall
 from graphc.runtime.cpu.threads import NO_LIMIT, numpy_blas, uses_pool
 
@@ -154,7 +154,7 @@ def _bind_2d(in_shapes, out_shapes, hold=NO_LIMIT):
 @cpu_kernel.register(MatMul)
 def matmul_kernel(op, node: Node) -> Kernel:
     a, b = node.inputs
-    reference = op.reference
+    reference = quiet(op.reference)
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return Kernel(lambda a, b: (reference(a, b),), "numpy[MatMul]", notes=["integer or mixed dtypes"])
     notes = ["BLAS GEMM called from Numba (runtime/cpu/blas.py)"]

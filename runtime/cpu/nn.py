@@ -26,7 +26,7 @@ from graphc.ops.nn import LogSoftmax, Softmax, SoftmaxCrossEntropy
 from graphc.runtime.cpu.cache import load_module
 from graphc.runtime.cpu.fastexp import NAMES, exp32_lines
 from graphc.runtime.cpu.reduce import exp_loop_wins
-from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
 from graphc.runtime.cpu.segment import NjitCall
 
 # no "reassoc": it would turn (x - shift) - log_s into x - (shift + log_s), which loses the low bits
@@ -190,7 +190,7 @@ def loop_wins(dtype, n_rows: int, row: int) -> bool:
 
 def _last_axis_kernel(op, node: Node, loop_name: str) -> Kernel:
     x = node.inputs[0]
-    reference = op.reference
+    reference = quiet(op.reference)
     if op.axis != x.ndim - 1:
         return Kernel(lambda x: (reference(x),), f"numpy[{op.type_name}]", notes=["not the last axis"])
     out_dtype = dtypes.float_result(x.dtype)
@@ -245,7 +245,7 @@ def log_softmax_kernel(op, node: Node) -> Kernel:
 def cross_entropy_kernel(op, node: Node) -> Kernel:
     dtype = node.inputs[0].dtype
     loop = _module().cross_entropy32 if dtype == np.float32 else _module().cross_entropy
-    reference = op.reference
+    reference = quiet(op.reference)
     zero = dtype.type(0)
 
     def fn(z, labels):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from graphc.ir.graph import Node
 from graphc.ir.op import OPS
-from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
 
 #: data movement and shape: numpy is the right implementation on the CPU
 DATA_MOVEMENT = (
@@ -24,7 +24,7 @@ NUMPY_FOR_NOW = ("ArgMax", "ArgMin")
 
 
 def _reference_kernel(op, node: Node) -> Kernel:
-    reference = op.reference
+    reference = quiet(op.reference)
     if len(node.outputs) == 1:
 
         def fn(*arrays):

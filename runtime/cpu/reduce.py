@@ -32,7 +32,7 @@ from graphc.ir.graph import Node
 from graphc.ops.reduce import LogSumExp, Max, Mean, Min, Prod, Sum
 from graphc.ops.reduce_grad import ProdOthers
 from graphc.runtime.cpu.cache import load_module
-from graphc.runtime.cpu.registry import Kernel, cpu_kernel
+from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
 
 #: "reassoc" vectorizes the accumulations; no other flag (see elementwise.FASTMATH)
 FASTMATH = '{"reassoc"}'
@@ -219,7 +219,7 @@ def reduce_into(op, x_dtype, ndim: int):
     # float32 prod), so its loops multiply in float64 (as the reference): still vectorized, 1e-12 accurate
     init = np.float64(1) if kind == "prod" else x_dtype.type(-np.inf if kind == "logsumexp" else 0)
     aux0 = x_dtype.type(0)
-    reference = op.reference
+    reference = quiet(op.reference)
     extremum = kind in ("max", "min")
     exp = kind == "logsumexp"
 
@@ -263,7 +263,7 @@ def reduce_kernel(op, x_dtype, ndim: int):
 
 
 def _reference_kernel(op) -> Kernel:
-    reference = op.reference
+    reference = quiet(op.reference)
     return Kernel(
         lambda x: (reference(x),), f"numpy[{op.type_name}]", notes=["runs the op's numpy reference"]
     )
@@ -287,7 +287,7 @@ def prod_others_kernel(op, node: Node) -> Kernel:
         return _reference_kernel(op)
     kernel = _load(_PROD_OTHERS)
     lo, hi = op.axes[0], op.axes[-1] + 1
-    one, reference = x.dtype.type(1), op.reference
+    one, reference = x.dtype.type(1), quiet(op.reference)
 
     def fn(x):
         if not x.flags.c_contiguous:

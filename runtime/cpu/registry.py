@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from graphc.ir.graph import Node
 
 Builder = Callable[[object, Node], "Kernel"]
@@ -64,3 +66,16 @@ class KernelRegistry:
 
 
 cpu_kernel = KernelRegistry()
+
+
+def quiet(reference: Callable) -> Callable:
+    """``reference`` (an op's numpy reference) run as the reference device runs it: numpy's
+    floating-point warnings off. A kernel that falls back to it at run time (shapes its loop does not
+    serve, odd cases) would otherwise warn on log(0) where the reference device computes -inf quietly,
+    and fail under ``warnings.simplefilter("error")``. Compiled loops never warn."""
+
+    def run(*arrays):
+        with np.errstate(all="ignore"):
+            return reference(*arrays)
+
+    return run

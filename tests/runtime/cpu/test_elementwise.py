@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numba
 import numpy as np
@@ -368,3 +369,17 @@ def test_an_empty_output_reads_no_element_of_an_empty_input(monkeypatch):
     monkeypatch.setattr(elementwise, "load_module", checked)
     (out,) = loop(np.zeros((0, 1), np.float32), np.zeros((0, 0), np.float32))
     assert out.shape == (0, 0)
+
+
+def test_a_loop_that_falls_back_to_numpy_warns_no_more_than_the_reference(graph):
+    # a batch of 1 against a batch of 5 is not one loop: the fused node runs its numpy reference,
+    # whose log(0) warned (an error under simplefilter("error")) where the reference device is quiet
+    x = gc.placeholder("float32", (None, 4), name="x")
+    y = gc.placeholder("float32", (None, 4), name="y")
+    z = gc.log(x) * 2.0 + y
+    xv, yv = np.zeros((1, 4), np.float32), np.ones((5, 4), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = gc.function([x, y], z)(xv, yv)
+        want = gc.function([x, y], z, device="reference")(xv, yv)
+    np.testing.assert_array_equal(got, want)
