@@ -94,7 +94,9 @@ class Variable(Tensor):
 
     def read_value(self) -> Tensor:
         """A new read of the variable, ordered after the enclosing ``control_dependencies``."""
-        return apply(self.node.op, (), name=f"{self.var_name}_read")
+        # in the variable's graph, not the default one: a read has no input to take the graph from
+        node = apply_node(self.node.op, (), f"{self.var_name}_read", graph=self.graph)
+        return node.outputs[0]
 
     def value(self) -> Tensor:
         return self

@@ -90,6 +90,18 @@ def test_read_value_after_assign_sees_the_new_value(graph):
     assert got_before == 2.0 and got_after == 10.0
 
 
+def test_read_value_made_outside_the_variables_default_graph_is_in_its_graph():
+    g = gc.Graph()
+    with g.as_default():
+        v = gc.Variable(1.0, name="v")
+        step = gc.assign_add(v, 1.0)
+    with g.control_dependencies([step]):  # another graph is the default one here
+        after = v.read_value()
+    assert after.graph is g
+    with gc.Session(g) as sess:
+        assert [float(sess.run(after)) for _ in range(2)] == [2.0, 3.0]
+
+
 def test_group_runs_all_its_ops_and_fetches_none(graph):
     a, b = gc.Variable(0.0), gc.Variable(0.0)
     both = gc.group(gc.assign(a, 1.0), gc.assign(b, 2.0))
