@@ -10,6 +10,7 @@ succeeded, so a failing run changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -109,11 +110,19 @@ class _AssignBase(Op):
     var_name: str
     abstract = True
     stateful = True
+    #: whether the update is arithmetic, which bool variables do not take (as Add/Subtract do not)
+    arithmetic: ClassVar[bool] = True
     vjp = not_differentiable("an assignment is a side effect (TF1 gives it no gradient either)")
 
     def infer(self, var, value):
         if value.dtype != var.dtype:
             raise DTypeError(f"cannot assign a {value.dtype} value to a {var.dtype} variable")
+        if self.arithmetic and dtypes.is_bool(var.dtype):
+            # numpy's bool + is a logical or, and its bool - raises only when the run reaches it
+            raise DTypeError(
+                f"{type(self).__name__} does not take bool variables (got {var}): "
+                "assign a logical op's value instead (e.g. graphc.logical_or)"
+            )
         try:
             out = broadcast_shapes(var.shape, value.shape)
         except ShapeError:
@@ -140,6 +149,8 @@ class _AssignBase(Op):
 @dataclass(frozen=True)
 class Assign(_AssignBase):
     """var <- value."""
+
+    arithmetic: ClassVar[bool] = False
 
     def update(self, current, value):
         return value

@@ -167,6 +167,20 @@ def test_assign_wrong_dtype_is_rejected(graph):
         gc.assign(v, gc.constant(np.zeros(2, np.float64)))
 
 
+@pytest.mark.parametrize("assign_op", [gc.assign_add, gc.assign_sub], ids=["add", "sub"])
+def test_arithmetic_assign_to_a_bool_variable_is_a_dtype_error_naming_the_node(graph, assign_op):
+    v = gc.Variable([True, False], name="flags")
+    with pytest.raises(gc.DTypeError, match="bool variables") as e:
+        assign_op(v, True, name="step")
+    assert "'step'" in str(e.value)
+
+
+def test_assign_to_a_bool_variable_still_works(graph):
+    v = gc.Variable([True, False], name="flags")
+    with gc.Session() as sess:
+        assert sess.run(gc.assign(v, gc.logical_not(v))).tolist() == [False, True]
+
+
 def test_variable_from_tensor_is_rejected(graph):
     with pytest.raises(TypeError, match="initializer"):
         gc.Variable(gc.constant(1.0))
