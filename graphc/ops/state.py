@@ -54,7 +54,8 @@ class Variable(Tensor):
         if isinstance(initial_value, initializers.Initializer):
             if dtype is not None and dtypes.as_dtype(dtype) != initial_value.dtype:
                 raise DTypeError(
-                    f"Variable dtype {np.dtype(dtype)} differs from its initializer's {initial_value.dtype}"
+                    f"Variable dtype {np.dtype(dtype)} differs from its initializer's {initial_value.dtype}",
+                    where_to_be("ReadVariable", name or "variable"),
                 )
             d, shape = initial_value.dtype, initial_value.shape
         else:

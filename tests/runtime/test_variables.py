@@ -181,6 +181,12 @@ def test_assign_to_a_bool_variable_still_works(graph):
         assert sess.run(gc.assign(v, gc.logical_not(v))).tolist() == [False, True]
 
 
+def test_variable_dtype_other_than_its_initializers_is_a_dtype_error_naming_the_node(graph):
+    with pytest.raises(gc.DTypeError, match="differs from its initializer") as e:
+        gc.Variable(gc.init.zeros((2,)), dtype="float64", name="w")
+    assert "'w'" in str(e.value) and "test_variables.py" in str(e.value)
+
+
 def test_variable_from_tensor_is_rejected(graph):
     with pytest.raises(TypeError, match="initializer"):
         gc.Variable(gc.constant(1.0))
