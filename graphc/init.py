@@ -48,6 +48,19 @@ class Initializer:
         if self.dtype.kind != "f" and not isinstance(self, _Constant):
             kind = type(self).__name__.strip("_")
             raise DTypeError(f"the {kind} initializer draws floats: dtype {self.dtype} cannot hold them")
+        # numpy's generator takes ints >= 0 only; checked here, not at the variable's first read
+        if self.seed is not None and (not isinstance(self.seed, (int, np.integer)) or self.seed < 0):
+            raise ValueError(f"an initializer's seed must be an int >= 0, got {self.seed!r}")
+
+    def _check_finite(self, **params: float) -> None:
+        """Parameters the dtype holds as finite numbers: NaN or inf (1e39 in float32) would give
+        NaN or inf values, or numpy's OverflowError when the variable is first read."""
+        for name, value in params.items():
+            with np.errstate(over="ignore"):
+                finite = np.isfinite(self.dtype.type(value))
+            if not finite:
+                kind = type(self).__name__.strip("_")
+                raise ValueError(f"the {kind} initializer's {name} {value} is not finite in {self.dtype}")
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -90,6 +103,7 @@ class _Uniform(Initializer):
         super().__post_init__()
         if not self.low <= self.high:
             raise ValueError(f"uniform initializer: low {self.low} is above high {self.high}")
+        self._check_finite(low=self.low, high=self.high)
 
     def sample(self, rng):
         out = rng.uniform(self.low, self.high, self.shape).astype(self.dtype)
@@ -108,6 +122,7 @@ class _Normal(Initializer):
         if not 0 <= self.stddev < np.inf:
             kind = type(self).__name__.strip("_")
             raise ValueError(f"the {kind} initializer's stddev {self.stddev} is not a finite number >= 0")
+        self._check_finite(mean=self.mean, stddev=self.stddev)
 
     def sample(self, rng):
         return rng.normal(self.mean, self.stddev, self.shape)

@@ -43,6 +43,28 @@ def test_bad_initializer_arguments_fail_when_the_initializer_is_made(make, messa
         make()
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: gc.init.normal((4,), mean=float("nan")), "mean nan"),
+        (lambda: gc.init.truncated_normal((4,), mean=1e39), "mean 1e\\+39 is not finite in float32"),
+        (lambda: gc.init.normal((4,), stddev=1e39), "stddev 1e\\+39 is not finite in float32"),
+        (lambda: gc.init.uniform((4,), high=float("inf")), "high inf"),
+        (lambda: gc.init.uniform((4,), low=-1e39, high=0.0), "low -1e\\+39"),
+    ],
+    ids=["nan-mean", "float32-mean", "float32-stddev", "inf-high", "float32-low"],
+)
+def test_initializer_parameters_the_dtype_cannot_hold_fail_when_the_initializer_is_made(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5], ids=["negative", "float"])
+def test_an_initializer_seed_numpy_cannot_take_fails_when_the_initializer_is_made(seed):
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        gc.init.uniform((4,), seed=seed)
+
+
 def test_a_float32_uniform_initializer_never_reaches_high():
     values = gc.init.uniform((100_000,), low=1e6, high=1e6 + 1, seed=0)()
     assert values.dtype == np.float32 and (values < np.float32(1e6 + 1)).all() and values.min() >= 1e6
