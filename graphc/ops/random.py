@@ -133,10 +133,13 @@ def _split_shape(shape) -> tuple[tuple, list]:
     """(static shape with None for run-time dims, run-time dim tensors) from a user ``shape``."""
     if isinstance(shape, Tensor):
         value = _constant_value(shape)
-        if value is not None:
+        if value is not None and value.ndim <= 1:
             return _split_shape(tuple(value.reshape(-1).tolist()))
+        # a constant of rank 2 or more is no shape: left to ``infer``, which refuses it naming the node
         length = shape.shape[0] if shape.ndim == 1 else 1
         return (None,) * (length or 0), [shape]
+    if isinstance(shape, np.ndarray):
+        shape = shape.tolist()  # numpy ints (a 0-d array is one: iterating it is a TypeError)
     if _is_int(shape):
         shape = (shape,)
     static, runtime = [], []

@@ -112,6 +112,11 @@ def test_constant_shape_tensor_gives_a_static_shape(graph):
     assert gc.random_uniform((gc.constant(4), 1)).shape == (4, 1)
 
 
+def test_numpy_array_shapes_give_static_shapes(graph):
+    assert gc.random_uniform(np.array(4)).shape == (4,)
+    assert gc.random_normal(np.array([2, 3])).shape == (2, 3)
+
+
 def test_normal_statistics_are_within_tolerance(graph):
     r = gc.random_normal((200, 100), mean=-3.0, stddev=2.0, seed=4)
     (value,) = _draws(r, 1)
@@ -160,6 +165,11 @@ def test_shape_tensor_of_unknown_length_is_a_shape_error(graph):
     s = gc.placeholder("int64", (None,), name="s")
     with pytest.raises(gc.ShapeError, match=r"random_uniform.*test_random.py.*known length"):
         gc.random_uniform(s)
+
+
+def test_constant_shape_tensor_of_rank_two_is_a_shape_error_naming_the_node(graph):
+    with pytest.raises(gc.ShapeError, match=r"random_uniform.*test_random.py.*scalars or 1-D"):
+        gc.random_uniform(gc.constant([[2, 3]]))  # was read as the shape (2, 3)
 
 
 def test_negative_static_dim_is_a_shape_error(graph):
