@@ -412,7 +412,15 @@ class Graph:
 
     @contextlib.contextmanager
     def control_dependencies(self, deps) -> Iterator[None]:
-        """Nodes created inside run after ``deps`` (tensors or nodes) whenever they run."""
+        """Nodes created inside run after ``deps`` (tensors or nodes) whenever they run; ``None``
+        clears the enclosing control dependencies inside (as TF1's ``control_dependencies(None)``)."""
+        if deps is None:
+            outer, self._control = self._control, []
+            try:
+                yield
+            finally:
+                self._control = outer
+            return
         nodes = []
         for d in deps:
             n = d.node if isinstance(d, Tensor) else d
@@ -522,7 +530,8 @@ def name_scope(name: str):
 
 
 def control_dependencies(deps):
-    """``with graphc.control_dependencies([a, b]):`` makes nodes created inside run after a and b.
+    """``with graphc.control_dependencies([a, b]):`` makes nodes created inside run after a and b;
+    ``control_dependencies(None)`` clears the enclosing ones inside.
 
     Example:
         >>> import graphc as gc

@@ -65,7 +65,10 @@ class Variable(Tensor):
                 raise e.with_context(where_to_be("ReadVariable", name or "variable")) from None
             d, shape = initial_value.dtype, initial_value.shape
         graph = get_default_graph()
-        node = graph.apply(ReadVariable("?", d, tuple(shape)), (), name or "variable")
+        # without the enclosing control dependencies (TF1 makes variables in an init_scope): every
+        # read of the variable's own tensor would otherwise run them, an assignment included
+        with graph.control_dependencies(None):
+            node = graph.apply(ReadVariable("?", d, tuple(shape)), (), name or "variable")
         # the op names the node's state; the unique node name is known only once the node exists
         node.op = ReadVariable(node.name, d, tuple(shape))
         Tensor.__init__(self, node, 0, node.outputs[0].type)

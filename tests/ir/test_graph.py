@@ -66,6 +66,15 @@ def test_control_dependencies_are_recorded(graph):
     assert b.node.control_inputs == (a.node,)
 
 
+def test_control_dependencies_none_clears_the_enclosing_ones_inside(graph):
+    a = gc.constant(1.0)
+    with gc.control_dependencies([a]):
+        with gc.control_dependencies(None):
+            free = gc.constant(2.0)
+        again = gc.constant(3.0)
+    assert free.node.control_inputs == () and again.node.control_inputs == (a.node,)
+
+
 def test_tensor_from_another_graph_in_control_dependencies_is_rejected(graph):
     with gc.Graph().as_default():
         foreign = gc.constant(1.0)

@@ -102,6 +102,18 @@ def test_read_value_made_outside_the_variables_default_graph_is_in_its_graph():
         assert [float(sess.run(after)) for _ in range(2)] == [2.0, 3.0]
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_variable_made_under_control_dependencies_reads_without_running_them(graph, device):
+    counter = gc.Variable(0, name="counter")
+    step = gc.assign_add(counter, 1)
+    with gc.control_dependencies([step]):
+        w = gc.Variable(np.ones(2, np.float32), name="w")  # TF1 makes variables in an init_scope
+    with gc.Session(device=device) as sess:
+        for _ in range(3):
+            sess.run(w * 2.0)
+        assert sess.run(counter) == 0
+
+
 def test_group_runs_all_its_ops_and_fetches_none(graph):
     a, b = gc.Variable(0.0), gc.Variable(0.0)
     both = gc.group(gc.assign(a, 1.0), gc.assign(b, 2.0))
