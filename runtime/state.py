@@ -64,14 +64,16 @@ class RunState:
         return value
 
     def rng(self, node) -> np.random.Generator:
-        """The generator for the next draw of random ``node``: (seeds, draw count) fix the numbers."""
-        seed = node.op.seed
-        material = f"{seed[0]}/{seed[1]}" if seed is not None else f"{self.entropy}/{node.name}"
+        """The generator for the next draw of random ``node``: (seeds, draw count) fix the numbers.
+        Draws are counted per stream (the op's ``stream``: the node the user made, of which ``node``
+        may be a copy), else per node."""
+        seed, stream = node.op.seed, node.op.stream or node.name
+        material = f"{seed[0]}/{seed[1]}" if seed is not None else f"{self.entropy}/{stream}"
         digest = hashlib.sha256(material.encode()).digest()
         key = np.frombuffer(digest[:16], dtype=np.uint64)
-        count = self.counters.get(node.name, 0)
-        self.counters[node.name] = count + 1
-        self.drawn.add(node.name)
+        count = self.counters.get(stream, 0)
+        self.counters[stream] = count + 1
+        self.drawn.add(stream)
         bitgen = np.random.Philox(key=key)
         return np.random.Generator(bitgen.jumped(count) if count else bitgen)
 

@@ -5,6 +5,11 @@ seeds draw the same sequence. The op holds the seed pair; the session's state (`
 ``RunState.rng``) turns (seed pair, node, draw count) into a numpy generator, and commits the advanced
 count only when the whole run succeeds.
 
+A draw's numbers depend on the op's seed pair and on how many times its stream drew before in the
+session. The stream is named by the node the user made (``stream``, set once the node exists): a
+copy of the op (``givens`` re-applies the ops downstream of what it replaces) draws from the same
+stream and advances the same count, rather than replaying the numbers the original drew.
+
 Seeds follow TF1's rules. With ``graph.seed`` set by ``graphc.set_random_seed`` and no op seed, each
 op takes the next op seed of the graph in creation order; an op seed alone pairs with graph seed 0;
 with neither, the op has no seed and each session draws from its own entropy.
@@ -13,7 +18,7 @@ with neither, the op has no seed and each session draws from its own entropy.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,7 +35,8 @@ Seed = tuple[int, int] | None
 
 class _Random(Op):
     """Base of random ops: a static ``shape`` whose ``None`` entries are filled, in order, from the
-    int64 run-time inputs (scalars, or 1-D vectors of known length contributing one dim per element)."""
+    int64 run-time inputs (scalars, or 1-D vectors of known length contributing one dim per element).
+    Subclasses end with ``seed`` and ``stream`` (the name of the node whose draws they continue)."""
 
     abstract = True
     stateful = True
@@ -79,6 +85,7 @@ class RandomUniform(_Random):
     minval: float = 0.0
     maxval: float = 1.0
     seed: Seed = None
+    stream: str | None = None
 
     def sample(self, rng, dims):
         lo, hi = self.dtype.type(self.minval), self.dtype.type(self.maxval)
@@ -100,6 +107,7 @@ class RandomNormal(_Random):
     mean: float = 0.0
     stddev: float = 1.0
     seed: Seed = None
+    stream: str | None = None
 
     def sample(self, rng, dims):
         z = rng.standard_normal(dims, dtype=self.dtype)
@@ -188,9 +196,10 @@ def _random(cls, shape, dtype, params: tuple, seed, name):
     graph = graph_of(shape)
     op = cls(static, _float_dtype(dtype), *params, _seed(graph, seed))
     inputs = [_as_int64(t) for t in runtime]
-    if not inputs:
-        return graph.apply(op, (), name).outputs[0]
-    return apply(op, inputs, name)
+    out = graph.apply(op, (), name).outputs[0] if not inputs else apply(op, inputs, name)
+    # the stream is named by this node; the unique node name is known only once the node exists
+    out.node.op = replace(op, stream=out.node.name)
+    return out
 
 
 def random_uniform(

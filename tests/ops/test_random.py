@@ -87,6 +87,17 @@ def test_a_failed_run_does_not_advance_the_random_stream(graph):
     np.testing.assert_array_equal(second, expected[1])
 
 
+def test_a_givens_copy_of_a_random_op_continues_its_stream(graph):
+    n, m = gc.placeholder("int64", (), name="n"), gc.placeholder("int64", (), name="m")
+    r = gc.random_uniform((n,), seed=4, name="r")
+    with gc.Session() as sess:
+        f = gc.function([m], r, givens={n: m + 1}, session=sess)  # re-applies r on m + 1
+        draws = [sess.run(r, {n: 3}), f(2), sess.run(r, {n: 3}), f(2)]
+    # four runs of one op: four different draws (the copy replayed the original's numbers)
+    assert len({v.tobytes() for v in draws}) == 4
+    np.testing.assert_array_equal(draws, _draws(r, 4, {n: 3}))  # the op's sequence, in order
+
+
 # --- shapes and dtypes -----------------------------------------------------------------------------
 
 
