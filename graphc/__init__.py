@@ -15,6 +15,8 @@ Example:
     array([[3.]], dtype=float32)
 """
 
+import operator
+
 from graphc import init, testing, viz
 from graphc.ir import (
     AxisError,
@@ -45,11 +47,11 @@ from graphc.serialize import LoadedGraph, SerializationError, load_graph, save_g
 __version__ = "0.1.0"
 
 
-def set_random_seed(seed: int) -> None:
+def set_random_seed(seed: int | None) -> None:
     """Set the default graph's seed: random ops and initializers become reproducible.
 
     Random ops given no seed of their own derive one from the graph seed and their creation order,
-    as in TF1; the same seeds give the same numbers.
+    as in TF1; the same seeds give the same numbers. ``None`` unsets it.
 
     Example:
         >>> import graphc as gc
@@ -64,4 +66,5 @@ def set_random_seed(seed: int) -> None:
         >>> two_runs() == (first, second), first == second  # reproducible; each run draws anew
         (True, False)
     """
-    get_default_graph().seed = int(seed)
+    # operator.index refuses what int() would truncate: 1.7 as seed 1 gives the numbers of 1.2
+    get_default_graph().seed = None if seed is None else operator.index(seed)

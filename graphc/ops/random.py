@@ -176,6 +176,9 @@ def _as_int64(t: Tensor) -> Tensor:
 
 
 def _seed(graph: Graph, seed: int | None) -> Seed:
+    if seed is not None and not _is_int(seed):
+        # int(1.7) would be seed 1, the same numbers as seed=1.2
+        raise TypeError(f"a random op's seed must be an int or None, got {type(seed).__name__} {seed!r}")
     if seed is not None:
         # TF1 pairs a lone op seed with a fixed graph seed, so op seeds alone are reproducible
         return (graph.seed if graph.seed is not None else 0, int(seed))

@@ -227,6 +227,13 @@ def test_uniform_numbers_spread_over_a_span_wider_than_the_dtype(graph, low, hig
     assert np.isfinite(values).all() and values.min() < low / 2 and values.max() > high / 2
 
 
+def test_a_float_seed_is_refused_rather_than_truncated(graph):
+    with pytest.raises(TypeError, match="seed must be an int"):
+        gc.random_uniform((2,), seed=1.7)  # was seed 1, the numbers of seed=1.2
+    with pytest.raises(TypeError, match="integer"):
+        gc.set_random_seed(1.7)
+
+
 def test_random_parameters_the_dtype_cannot_hold_are_refused(graph):
     with pytest.raises(ValueError, match="minval=-1e\\+39 is not a finite float32"):
         gc.random_uniform((3,), minval=-1e39, maxval=1e39)
