@@ -97,6 +97,10 @@ class Session:
         order, each checked and converted as a ``feed_dict`` value is; commit state only if the run
         succeeds. (Compiled kernels trust their inputs' dtypes: an int64 array fed where float64 was
         compiled was read as float64 bits.)"""
+        if exe.graph is not self.graph:
+            # its variables would be looked up by name in this graph: one of another shape or dtype
+            # is read by kernels compiled for the other one's (out of bounds, or bits reinterpreted)
+            raise GraphMismatchError("the executable was compiled from another graph than the session's")
         if len(feed_values) != len(exe.feeds):
             names = ", ".join(t.name for t in exe.feeds)
             raise TypeError(f"the executable takes {len(exe.feeds)} feeds ({names}), got {len(feed_values)}")

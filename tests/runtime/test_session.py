@@ -121,6 +121,16 @@ def test_fetch_from_another_graph_is_rejected(graph):
         sess.run(foreign)
 
 
+def test_executing_an_executable_of_another_graph_is_rejected(graph):
+    other = gc.Graph()
+    with other.as_default():
+        w = gc.Variable(np.ones(100_000, np.float32), name="w")
+        exe = gc.compile([gc.reduce_sum(w * 2.0)])
+    gc.Variable(np.ones(2), name="w")  # the session's graph has a float64 "w" of 2 elements
+    with gc.Session() as sess, pytest.raises(gc.GraphMismatchError, match="another graph"):
+        sess.execute(exe, [])  # the kernels read the (2,) float64 array as (100000,) float32
+
+
 def test_mixing_graphs_in_one_op_is_rejected(graph):
     other = gc.Graph()
     with other.as_default():
