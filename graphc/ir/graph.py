@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from graphc.ir.errors import GraphcError, GraphMismatchError
+from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError
 from graphc.ir.op import Op, _snake
 from graphc.ir.types import TensorType
 
@@ -181,19 +181,27 @@ class Tensor:
     def __abs__(self):
         return _ops().abs(self)
 
+    # ``~ & |`` are logical, as in TF1 (numbers count as true when nonzero), but not on integers:
+    # numpy's are bitwise there (``~np.int64(1) == -2``, ``2 & 1 == 0``), and a logical result would
+    # be a silent wrong answer.
     def __invert__(self):
+        _check_logical_operands("~", "LogicalNot", self)
         return _ops().logical_not(self)
 
     def __and__(self, o):
+        _check_logical_operands("&", "LogicalAnd", self, o)
         return _ops().logical_and(self, o)
 
     def __rand__(self, o):
+        _check_logical_operands("&", "LogicalAnd", o, self)
         return _ops().logical_and(o, self)
 
     def __or__(self, o):
+        _check_logical_operands("|", "LogicalOr", self, o)
         return _ops().logical_or(self, o)
 
     def __ror__(self, o):
+        _check_logical_operands("|", "LogicalOr", o, self)
         return _ops().logical_or(o, self)
 
     def __lt__(self, o):
@@ -221,6 +229,22 @@ class Tensor:
 
     def astype(self, dtype) -> Tensor:
         return _ops().cast(self, dtype)
+
+
+def _check_logical_operands(symbol: str, op_name: str, *operands) -> None:
+    """``~ & |`` on tensors refuse integer operands (DTypeError naming the node)."""
+    for o in operands:
+        try:
+            dtype = o.dtype if isinstance(o, Tensor) else np.asarray(o).dtype
+        except ValueError:  # a ragged list: the op's own conversion says what is wrong
+            continue
+        if dtype.kind in "iu":
+            raise DTypeError(
+                f"operator {symbol} is logical (as in TF1), not bitwise as numpy's on integers, and an "
+                f"{dtype} operand is ambiguous: use graphc.{_snake(op_name)} for truth values "
+                "(graphc has no bitwise ops)",
+                where_to_be(op_name, None),
+            )
 
 
 _ops_module = None

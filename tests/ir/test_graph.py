@@ -193,3 +193,22 @@ def test_printed_constants_tell_close_values_apart(graph):
     gc.constant(np.array([0.1, 0.1 + 1e-12]), dtype="float64", name="c")
     text = gc.print_graph(graph)
     assert "value=1.000000001]" in text and "value=[0.1,0.10000000000100001]" in text
+
+
+def test_logical_operators_on_bool_tensors_match_numpy(graph):
+    a = np.array([True, True, False])
+    b = np.array([True, False, False])
+    ta, tb = gc.constant(a), gc.constant(b)
+    with gc.Session(device="reference") as sess:
+        got = sess.run([~ta, ta & tb, ta | tb, True & tb, a | tb, ta & [0.0, 2.0, 1.0]])
+    wants = [~a, a & b, a | b, True & b, a | b, np.logical_and(a, [0.0, 2.0, 1.0])]
+    for value, want in zip(got, wants, strict=True):
+        np.testing.assert_array_equal(value, want)
+
+
+@pytest.mark.parametrize("build", [lambda i: ~i, lambda i: i & i, lambda i: i | True, lambda i: True & i])
+def test_logical_operators_refuse_integer_operands_where_numpy_is_bitwise(graph, build):
+    i = gc.constant(np.array([1, 2], np.int64))  # numpy: ~i == [-2, -3], i & 3 == [1, 2]
+    with pytest.raises(gc.DTypeError, match=r"not bitwise as numpy's on integers, and an int64") as e:
+        build(i)
+    assert "test_graph.py" in str(e.value)
