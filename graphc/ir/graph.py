@@ -330,17 +330,40 @@ class Graph:
         self.variables: dict[str, object] = {}  # name -> graphc.Variable, in creation order
         self.seed: int | None = None
         self._names: set[str] = set()
-        self._scopes: list[str] = []
-        self._control: list[tuple[Node, ...]] = []
+        # name scopes, control dependencies and ``located_at`` locations are per thread, as TF1's
+        # name and control stacks: a ``with`` block in one thread must not rename or reorder the nodes
+        # another thread builds in the same graph meanwhile
+        self._local = threading.local()
         self._lock = threading.Lock()
         self.random_ops = 0  # op seeds handed out by next_random_seed (saved with the graph)
-        self._locations: list[tuple[str, int]] = []
         # A program graph (what the compiler optimizes) names its interface: the fed tensors in feed
         # order, the tensors it computes, and the nodes it runs for their effects. User graphs leave
         # them empty.
         self.inputs: tuple[Tensor, ...] = ()
         self.outputs: tuple[Tensor, ...] = ()
         self.targets: tuple[Node, ...] = ()
+
+    def _stack(self, name: str) -> list:
+        stack = getattr(self._local, name, None)
+        if stack is None:
+            stack = []
+            setattr(self._local, name, stack)
+        return stack
+
+    @property
+    def _scopes(self) -> list[str]:
+        """This thread's open name scopes, outermost first."""
+        return self._stack("scopes")
+
+    @property
+    def _control(self) -> list[tuple[Node, ...]]:
+        """This thread's open ``control_dependencies`` blocks, outermost first."""
+        return self._stack("control")
+
+    @property
+    def _locations(self) -> list[tuple[str, int]]:
+        """This thread's open ``located_at`` blocks."""
+        return self._stack("locations")
 
     # -- building ---------------------------------------------------------------------------------
     def apply(self, op: Op, inputs: Sequence[Tensor] = (), name: str | None = None) -> Node:
@@ -374,7 +397,7 @@ class Graph:
             if t.graph is not self:
                 raise GraphMismatchError(f"{op.type_name} input {t.name} belongs to another graph")
         with self._lock:
-            unique = name if name not in self._names else self._unique_name_unscoped(name)
+            unique = name if name not in self._names else self._unique_name(name, scopes=())
             node = self._add(op, inputs, unique, location, tuple(control_inputs))
         node.grad_of = grad_of
         return node
@@ -390,13 +413,6 @@ class Graph:
         self.nodes.append(node)
         return node
 
-    def _unique_name_unscoped(self, base: str) -> str:
-        saved, self._scopes = self._scopes, []
-        try:
-            return self._unique_name(base)
-        finally:
-            self._scopes = saved
-
     @contextlib.contextmanager
     def located_at(self, location: tuple[str, int]) -> Iterator[None]:
         """Nodes created inside record ``location`` (passes use it: a rewrite's nodes point at the
@@ -407,8 +423,9 @@ class Graph:
         finally:
             self._locations.pop()
 
-    def _unique_name(self, base: str) -> str:
-        base = "/".join([*self._scopes, base]) if self._scopes else base
+    def _unique_name(self, base: str, scopes: Sequence[str] | None = None) -> str:
+        scopes = self._scopes if scopes is None else scopes
+        base = "/".join([*scopes, base]) if scopes else base
         if base not in self._names:
             return base
         for i in itertools.count(1):

@@ -1,5 +1,7 @@
 """The graph IR: default graphs, names, scopes, source locations, control dependencies, printing."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -212,3 +214,23 @@ def test_logical_operators_refuse_integer_operands_where_numpy_is_bitwise(graph,
     with pytest.raises(gc.DTypeError, match=r"not bitwise as numpy's on integers, and an int64") as e:
         build(i)
     assert "test_graph.py" in str(e.value)
+
+
+def test_name_scopes_and_control_dependencies_stay_in_their_thread(graph):
+    dep = gc.constant(0.0, name="dep")
+    inside, done = threading.Event(), threading.Event()
+
+    def build_a_tower():
+        with graph.as_default(), gc.name_scope("tower1"), gc.control_dependencies([dep]):
+            inside.set()
+            done.wait(10)
+            gc.constant(2.0, name="t")
+
+    worker = threading.Thread(target=build_a_tower)
+    worker.start()
+    inside.wait(10)
+    c = gc.constant(1.0, name="c")  # this thread opened no scope and no control dependency
+    done.set()
+    worker.join()
+    assert c.node.name == "c" and c.node.control_inputs == ()
+    assert graph.get_node("tower1/t").control_inputs == (dep.node,)
