@@ -368,6 +368,8 @@ class Graph:
     # -- building ---------------------------------------------------------------------------------
     def apply(self, op: Op, inputs: Sequence[Tensor] = (), name: str | None = None) -> Node:
         """Add a node applying ``op`` to ``inputs``; types are inferred now, errors name the node."""
+        if name:  # None or "": the op's default name
+            _check_node_name(name, op.type_name)
         for t in inputs:
             if not isinstance(t, Tensor):
                 raise TypeError(f"{op.type_name} expects Tensor inputs, got {type(t).__name__}")
@@ -494,12 +496,14 @@ class Graph:
 
     def get_tensor(self, name: str) -> Tensor:
         """The tensor named ``node_name:index`` (``:0`` may be left out)."""
+        if not isinstance(name, str):
+            raise TypeError(f"a tensor name is a string 'node_name:index', got {type(name).__name__}")
         node_name, _, index = name.rpartition(":") if ":" in name else (name, "", "0")
         node = self.get_node(node_name)
-        try:
-            return node.outputs[int(index)]
-        except (IndexError, ValueError):
-            raise KeyError(f"node {node_name!r} has no output {index!r}") from None
+        # only decimal digits: int() would also take "-1" (the last output), "+0" and " 0"
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(node.outputs):
+            raise KeyError(f"node {node_name!r} has no output {index!r}")
+        return node.outputs[int(index)]
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -508,6 +512,15 @@ class Graph:
         from graphc.ir.printing import format_graph
 
         return format_graph(self)
+
+
+def _check_node_name(name: str, op_name: str) -> None:
+    """A node name given by the user: a string without ``:``, which separates a tensor's output index
+    (``x:0``): a node ``'a:b'`` could never be looked up, fed or fetched by its name again."""
+    if not isinstance(name, str) or ":" in name:
+        raise ValueError(
+            f"{where_to_be(op_name, None)}: invalid node name {name!r}: use a string without ':'"
+        )
 
 
 _local = threading.local()

@@ -234,3 +234,18 @@ def test_name_scopes_and_control_dependencies_stay_in_their_thread(graph):
     worker.join()
     assert c.node.name == "c" and c.node.control_inputs == ()
     assert graph.get_node("tower1/t").control_inputs == (dep.node,)
+
+
+@pytest.mark.parametrize("name", ["a:b", "x:0", "scope/x:1"])
+def test_node_names_that_could_not_be_looked_up_again_are_refused(graph, name):
+    with pytest.raises(ValueError, match="invalid node name") as e:
+        gc.constant(1.0, name=name)
+    assert "test_graph.py" in str(e.value)
+    assert len(graph) == 0
+
+
+@pytest.mark.parametrize("name", ["e:-1", "e:+0", "e: 0", "e:1", "e:0x0"])
+def test_get_tensor_refuses_output_indices_the_node_does_not_have(graph, name):
+    gc.exp(gc.constant(1.0), name="e")
+    with pytest.raises(KeyError, match="has no output"):
+        graph.get_tensor(name)
