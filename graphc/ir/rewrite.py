@@ -14,8 +14,12 @@ from graphc.ir.printing import ancestors
 def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
     """``targets`` (tensors or nodes) recomputed with each key of ``replace`` swapped for its value."""
     for old, new in replace.items():
-        if new.dtype != old.dtype or len(new.shape) != len(old.shape):
-            raise ShapeError(f"cannot replace {old.name} ({old.type}) with {new.name} ({new.type})")
+        # known sizes must agree too: the replacement stands for a value ``old`` could have had (a
+        # (4,) value for a (3,) placeholder would be a feed error; here it would compute silently)
+        if new.dtype != old.dtype or not _compatible(old.shape, new.shape):
+            raise ShapeError(
+                f"cannot replace {old.name} ({old.type}) with {new.name} ({new.type})", old.node.where
+            )
     memo: dict[Node, Node] = {}
 
     def current(t: Tensor) -> Tensor:
@@ -34,3 +38,8 @@ def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
             with node.graph.control_dependencies(new_control):
                 memo[node] = node.graph.apply(node.op, new_inputs, node.name.rsplit("/", 1)[-1])
     return [current(t) if isinstance(t, Tensor) else memo[t] for t in targets]
+
+
+def _compatible(a: tuple, b: tuple) -> bool:
+    """Static shapes of equal rank whose known sizes agree (``None`` matches any size)."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b, strict=True))

@@ -204,3 +204,16 @@ def test_an_update_of_another_dtype_names_the_variable(graph):
     v = gc.Variable(np.zeros(2, np.int32), name="counter")
     with pytest.raises(gc.DTypeError, match=r"update of variable 'counter' \(i32\[2\]\)"):
         gc.function([], v, updates=[(v, v * 2.5)])
+
+
+def test_givens_value_of_another_size_than_the_tensor_is_refused(graph):
+    x = gc.placeholder("float32", (3,), name="x")  # fed [1, 2, 3, 4] it would be a ShapeError
+    with pytest.raises(gc.ShapeError, match=r"cannot replace x:0 \(f32\[3\]\) with .*f32\[4\]"):
+        gc.function([], x * 3.0, givens={x: np.array([1.0, 2.0, 3.0, 4.0], np.float32)})
+
+
+def test_givens_replacement_of_unknown_size_fits_a_known_one(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    f = gc.function([y], x * 3.0, givens={x: y})
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0], np.float32)), [3.0, 6.0])
