@@ -6,7 +6,7 @@ and leaves the old ones in place.
 
 from __future__ import annotations
 
-from graphc.ir.errors import ShapeError
+from graphc.ir.errors import GraphMismatchError, ShapeError
 from graphc.ir.graph import Node, Tensor
 from graphc.ir.printing import ancestors
 
@@ -14,6 +14,9 @@ from graphc.ir.printing import ancestors
 def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
     """``targets`` (tensors or nodes) recomputed with each key of ``replace`` swapped for its value."""
     for old, new in replace.items():
+        if new.graph is not old.graph:
+            where = old.node.where
+            raise GraphMismatchError(f"{old.name} is replaced with {new.name} of another graph", where)
         # known sizes must agree too: the replacement stands for a value ``old`` could have had (a
         # (4,) value for a (3,) placeholder would be a feed error; here it would compute silently)
         if new.dtype != old.dtype or not _compatible(old.shape, new.shape):
@@ -35,8 +38,11 @@ def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
         if unchanged:
             memo[node] = node
         else:
-            with node.graph.control_dependencies(new_control):
-                memo[node] = node.graph.apply(node.op, new_inputs, node.name.rsplit("/", 1)[-1])
+            # a copy of the node, not a node the user is making now: its own name scope, source line
+            # and control inputs, none of the scopes or control_dependencies open around the call
+            memo[node] = node.graph.add_node(
+                node.op, new_inputs, node.name, node.location, new_control, node.grad_of
+            )
     return [current(t) if isinstance(t, Tensor) else memo[t] for t in targets]
 
 

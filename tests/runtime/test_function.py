@@ -217,3 +217,26 @@ def test_givens_replacement_of_unknown_size_fits_a_known_one(graph):
     y = gc.placeholder("float32", (None,), name="y")
     f = gc.function([y], x * 3.0, givens={x: y})
     np.testing.assert_array_equal(f(np.array([1.0, 2.0], np.float32)), [3.0, 6.0])
+
+
+def test_givens_copies_keep_their_nodes_control_inputs_and_lines_not_the_callers(graph):
+    v = gc.Variable(0.0, name="v")
+    inc = gc.assign_add(v, 1.0)
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    out = x * 2.0
+    with gc.control_dependencies([inc]), gc.name_scope("outer"):
+        f = gc.function([y], out, givens={x: y})
+    for _ in range(3):
+        np.testing.assert_array_equal(f(np.ones(2, np.float32)), [2.0, 2.0])
+    assert f.session.run(v) == 0.0  # out never depended on inc; the copy made for givens must not
+    copy = next(n for n in f.executable.source.nodes if n.op.type_name == "Multiply")
+    assert copy.location == out.node.location and copy.name.startswith("multiply")
+
+
+def test_givens_from_another_graph_is_refused_naming_the_replaced_tensor(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    with gc.Graph().as_default():
+        foreign = gc.placeholder("float32", (2,), name="foreign")
+    with pytest.raises(gc.GraphMismatchError, match=r"node 'x'.*x:0 is replaced with foreign:0"):
+        gc.function([], x * 3.0, givens={x: foreign})
