@@ -12,18 +12,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.graph import Graph, Tensor, get_default_graph
+from graphc.ir.graph import Graph, Node, Tensor, get_default_graph
 from graphc.ir.op import Op
 
 
 def graph_of(*values) -> Graph:
-    """The graph of the first tensor among ``values`` (nested lists searched), else the default graph."""
+    """The graph of the first tensor or op (node) among ``values`` (nested lists searched), else the
+    default graph: ``group(init, train_op)`` of ops alone belongs to their graph too."""
     for v in values:
-        if isinstance(v, Tensor):
+        if isinstance(v, (Tensor, Node)):
             return v.graph
         if isinstance(v, (list, tuple)):
             for item in v:
-                if isinstance(item, Tensor):
+                if isinstance(item, (Tensor, Node)):
                     return item.graph
     return get_default_graph()
 

@@ -252,3 +252,16 @@ def test_rule_looking_through_a_node_with_control_inputs_does_not_drop_them(grap
     with gc.Session(device=device) as sess:
         sess.run(y, {x: np.zeros(3, np.float32)})
         assert sess.run(v) == 1.0
+
+
+def test_group_of_ops_alone_is_built_in_their_graph():
+    g = gc.Graph()
+    with g.as_default():
+        a = gc.Variable(0.0, name="a")
+        init = gc.global_variables_initializer()
+        step = gc.group(gc.assign_add(a, 1.0))
+    both = gc.group(init, step)  # no tensor among them, and another default graph here
+    assert both.graph is g
+    with gc.Session(g, device="reference") as sess:
+        sess.run(both)
+        assert sess.run(a) == 1.0
