@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -58,6 +58,11 @@ class Function:
         for out in outs:
             if not isinstance(out, (Tensor, Node)):
                 raise TypeError(f"function outputs must be tensors or ops, got {type(out).__name__} {out!r}")
+        if isinstance(inputs, (Tensor, Node, Mapping)) or not isinstance(inputs, Iterable):
+            # list() of a tensor would say "not iterable; use graphc.split", of None "NoneType"
+            raise TypeError(
+                f"function inputs must be a list of tensors (write [x] for one), got {type(inputs).__name__}"
+            )
         inputs = list(inputs)
         for i, t in enumerate(inputs):
             if not isinstance(t, Tensor):  # checked here: the graph lookups below need a Tensor's node
@@ -65,6 +70,9 @@ class Function:
             if any(t is u for u in inputs[:i]):
                 raise FeedError(f"function input {i} repeats input {inputs.index(t)}", t.node.where)
         updates = list(updates.items() if isinstance(updates, Mapping) else updates or [])
+        for pair in updates:
+            if isinstance(pair, Tensor) or not isinstance(pair, Sequence) or len(pair) != 2:
+                raise TypeError(f"updates must be (variable, new value) pairs, got {pair!r:.60}")
         for i, (var, _) in enumerate(updates):
             if not isinstance(var, Variable):
                 raise TypeError(f"updates must pair graphc.Variables with new values, got {var!r}")

@@ -240,3 +240,16 @@ def test_givens_from_another_graph_is_refused_naming_the_replaced_tensor(graph):
         foreign = gc.placeholder("float32", (2,), name="foreign")
     with pytest.raises(gc.GraphMismatchError, match=r"node 'x'.*x:0 is replaced with foreign:0"):
         gc.function([], x * 3.0, givens={x: foreign})
+
+
+@pytest.mark.parametrize("inputs", ["tensor", None])
+def test_inputs_not_given_as_a_list_ask_for_a_list(graph, inputs):
+    x = gc.placeholder("float32", (None,), name="x")
+    with pytest.raises(TypeError, match=r"inputs must be a list of tensors \(write \[x\] for one\)"):
+        gc.function(x if inputs == "tensor" else inputs, x * 2.0)
+
+
+def test_updates_not_given_as_pairs_ask_for_pairs(graph):
+    v = gc.Variable([1.0, 2.0], name="v")
+    with pytest.raises(TypeError, match=r"updates must be \(variable, new value\) pairs"):
+        gc.function([], v, updates=[v, v * 2.0])  # a flat list, not [(v, v * 2.0)]
