@@ -47,6 +47,14 @@ class Session:
     def __init__(self, graph: Graph | None = None, device: str = "cpu", optimize: bool | None = None):
         if device not in DEVICES:
             raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+        if graph is not None and not isinstance(graph, Graph):
+            # Session("reference") would otherwise say at every run that the fetches belong to another graph
+            hint = (
+                " (the device is a keyword argument: Session(device=...))" if isinstance(graph, str) else ""
+            )
+            raise TypeError(
+                f"Session's graph must be a graphc.Graph, got {type(graph).__name__} {graph!r:.40}{hint}"
+            )
         self.graph = graph if graph is not None else get_default_graph()
         self.device = device
         self.optimize = optimize

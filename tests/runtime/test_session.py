@@ -317,3 +317,8 @@ def test_a_run_time_shape_error_on_the_cpu_gives_both_shapes(graph):
     y = gc.matmul(a, b, name="mm")
     with gc.Session() as sess, pytest.raises(gc.RunError, match=r"node 'mm'.*\(2, 3\).*\(4, 3\)"):
         sess.run(y, {a: np.ones((2, 3), np.float32), b: np.ones((4, 3), np.float32)})
+
+
+def test_a_device_name_given_as_the_graph_is_refused_when_the_session_is_made(graph):
+    with pytest.raises(TypeError, match=r"graph must be a graphc.Graph, got str 'reference'.*device="):
+        gc.Session("reference")
