@@ -97,7 +97,8 @@ def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:
 def exact_array(value, dtype=None) -> np.ndarray:
     """``value`` as a read-only array of ``dtype`` (default: its natural dtype, Python floats float32)
     holding every value exactly where the dtype is an integer; DTypeError for what numpy would turn
-    into something else silently (None into NaN, 1.5 into 1, 2**40 into 0, ragged lists)."""
+    into something else silently (None into NaN, 1.5 into 1, 2**40 into 0, 1e300 into a float32 inf,
+    ragged lists)."""
     try:
         arr = np.asarray(value)
     except ValueError as e:  # ragged nested lists
@@ -108,9 +109,16 @@ def exact_array(value, dtype=None) -> np.ndarray:
     if arr.dtype.kind == "f" and d.kind in "iub" and not np.all(np.isfinite(arr)):
         raise DTypeError(f"cannot make a {d} constant from non-finite values")
     _check_exact(arr, d)
-    arr = np.array(arr, dtype=d, copy=True)
-    arr.setflags(write=False)
-    return arr
+    with np.errstate(over="ignore"):
+        converted = np.array(arr, dtype=d, copy=True)
+    if d.kind == "f" and arr.dtype.kind == "f" and arr.size:
+        overflow = np.isinf(converted) & np.isfinite(arr)
+        if overflow.any():  # as feeds: rounding to float32 is accepted, a finite value made inf is not
+            bad = arr[overflow].reshape(-1)[0].item()
+            big = float(np.finfo(d).max)
+            raise DTypeError(f"cannot make a {d} value from {bad!r}: outside its range (largest {big:.7g})")
+    converted.setflags(write=False)
+    return converted
 
 
 def _check_exact(arr: np.ndarray, d: np.dtype) -> None:

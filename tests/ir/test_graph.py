@@ -249,3 +249,23 @@ def test_get_tensor_refuses_output_indices_the_node_does_not_have(graph, name):
     gc.exp(gc.constant(1.0), name="e")
     with pytest.raises(KeyError, match="has no output"):
         graph.get_tensor(name)
+
+
+def test_control_dependencies_on_a_single_tensor_asks_for_a_list(graph):
+    a = gc.constant(1.0)
+    with pytest.raises(TypeError, match="takes a list of tensors or ops"), gc.control_dependencies(a):
+        pass
+
+
+@pytest.mark.parametrize("make", [gc.constant, gc.Variable])
+@pytest.mark.parametrize("value", [1e39, [1.0, -1e300], np.array([3e38, 4e38])])
+def test_a_finite_value_a_float32_constant_would_make_inf_is_refused(graph, make, value):
+    with pytest.raises(gc.DTypeError, match=r"test_graph.py:\d+: cannot make a float32 value from .*outside"):
+        make(value, dtype="float32")
+
+
+def test_float32_constants_still_round_and_keep_infinities(graph):
+    values = [0.1, 3.4028235e38, float("inf"), float("-inf")]
+    c = gc.constant(values, dtype="float32")
+    with gc.Session(device="reference") as sess:
+        np.testing.assert_array_equal(sess.run(c), np.array(values, np.float32))
