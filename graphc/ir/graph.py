@@ -458,12 +458,18 @@ class Graph:
         """Nodes created inside run after ``deps`` (tensors or nodes) whenever they run; ``None``
         clears the enclosing control dependencies inside (as TF1's ``control_dependencies(None)``)."""
         if deps is None:
-            outer, self._control = self._control, []
+            stack = self._control  # this thread's list: cleared inside, restored after
+            saved = stack[:]
+            stack.clear()
             try:
                 yield
             finally:
-                self._control = outer
+                stack[:] = saved
             return
+        if isinstance(deps, (Tensor, Node)) or not hasattr(deps, "__iter__"):
+            raise TypeError(
+                f"control_dependencies takes a list of tensors or ops (or None), got {type(deps).__name__}"
+            )
         nodes = []
         for d in deps:
             n = d.node if isinstance(d, Tensor) else d
