@@ -514,6 +514,11 @@ class Graph:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    def __bool__(self) -> bool:
+        # a graph is a graph even while empty: ``graph or get_default_graph()`` (constant(graph=g),
+        # global_variables(g)) must not take a new, empty graph for "no graph given"
+        return True
+
     def __str__(self) -> str:
         from graphc.ir.printing import format_graph
 

@@ -269,3 +269,11 @@ def test_float32_constants_still_round_and_keep_infinities(graph):
     c = gc.constant(values, dtype="float32")
     with gc.Session(device="reference") as sess:
         np.testing.assert_array_equal(sess.run(c), np.array(values, np.float32))
+
+
+def test_an_empty_graph_given_explicitly_is_used_not_the_default(graph):
+    gc.Variable(1.0, name="in_default")
+    empty = gc.Graph()
+    assert gc.global_variables(empty) == []
+    c = gc.constant(1.0, graph=empty)
+    assert c.graph is empty and len(empty) == 1
