@@ -19,7 +19,7 @@ from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.op import Op
 from graphc.ir.types import TensorType, format_shape
-from graphc.ops.core import apply, as_tensor
+from graphc.ops.core import apply, as_tensor, graph_of
 
 Pair = tuple[int, int]
 
@@ -265,7 +265,8 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, name: str | None = None) -> Te
                [20., 24., 13.],
                [13., 15.,  8.]], dtype=float32)
     """
-    x, w = as_tensor(x), as_tensor(w)
+    graph = graph_of(x, w)
+    x, w = as_tensor(x, graph=graph), as_tensor(w, graph=graph)
     stride = _pair(stride, "conv2d stride", 1)
     dilation = _pair(dilation, "conv2d dilation", 1)
     padding = _conv_padding(padding, x, w, stride, dilation)

@@ -32,7 +32,7 @@ from graphc.ops.conv import (
     _Pool2D,
     _windows,
 )
-from graphc.ops.core import apply, as_tensor
+from graphc.ops.core import apply, as_tensor, graph_of
 from graphc.ops.like import zeros_like
 
 
@@ -325,7 +325,8 @@ def conv2d_backprop_input(gy, w, x, stride=1, padding=0, dilation=1, name: str |
                [1., 1., 1., 1., 0.],
                [1., 1., 1., 1., 0.]])
     """
-    gy, w, x = as_tensor(gy), as_tensor(w), as_tensor(x)
+    graph = graph_of(gy, w, x)
+    gy, w, x = (as_tensor(t, graph=graph) for t in (gy, w, x))
     return _conv_grad(Conv2DBackpropInput, [gy, w, x], x, w, stride, padding, dilation, name)
 
 
@@ -345,7 +346,8 @@ def conv2d_backprop_filter(x, gy, w, stride=1, padding=0, dilation=1, name: str 
         array([[ 8., 12.],
                [20., 24.]])
     """
-    x, gy, w = as_tensor(x), as_tensor(gy), as_tensor(w)
+    graph = graph_of(x, gy, w)
+    x, gy, w = (as_tensor(t, graph=graph) for t in (x, gy, w))
     return _conv_grad(Conv2DBackpropFilter, [x, gy, w], x, w, stride, padding, dilation, name)
 
 
@@ -353,7 +355,8 @@ def _pool_grad(cls, inputs: list, kernel, stride, padding, name):
     kernel = _pair(kernel, f"{cls.default_name} kernel", 1)
     stride = kernel if stride is None else _pair(stride, f"{cls.default_name} stride", 1)
     padding = _pair(padding, f"{cls.default_name} padding", 0)
-    return apply(cls(kernel, stride, padding), [as_tensor(t) for t in inputs], name)
+    graph = graph_of(*inputs)
+    return apply(cls(kernel, stride, padding), [as_tensor(t, graph=graph) for t in inputs], name)
 
 
 def avg_pool2d_grad(gy, x, kernel, stride=None, padding=0, name: str | None = None) -> Tensor:

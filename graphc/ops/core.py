@@ -52,9 +52,10 @@ def as_tensor(value, dtype=None, graph: Graph | None = None, name: str | None = 
     return constant(value, dtype=dtype, name=name, graph=graph)
 
 
-def as_tensors_like(*values) -> list[Tensor]:
-    """Convert values for an elementwise op: Python scalars are weak and take a tensor neighbour's dtype."""
-    graph = graph_of(*values)
+def as_tensors_like(*values, graph: Graph | None = None) -> list[Tensor]:
+    """Convert values for an elementwise op: Python scalars are weak and take a tensor neighbour's dtype.
+    Constants go to ``graph`` (default: the graph of the values' tensors)."""
+    graph = graph if graph is not None else graph_of(*values)
     tensors = [v for v in values if isinstance(v, Tensor)]
     like = dtypes.result_type(*(t.dtype for t in tensors)) if tensors else None
     out = []

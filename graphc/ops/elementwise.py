@@ -17,7 +17,7 @@ from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcast_shapes
-from graphc.ops.core import apply, as_tensor, as_tensors_like
+from graphc.ops.core import apply, as_tensor, as_tensors_like, graph_of
 
 
 class Elementwise(Op):
@@ -852,8 +852,9 @@ def where(cond, x, y, name: str | None = None):
         >>> x = gc.constant([-1.0, 2.0])
         >>> y = gc.where(x > 0, x, 0.0)
     """
-    cond = as_tensor(cond)
-    x, y = as_tensors_like(x, y)
+    graph = graph_of(cond, x, y)  # where(x > 0, 1.0, 0.0): the constants go to the condition's graph
+    cond = as_tensor(cond, graph=graph)
+    x, y = as_tensors_like(x, y, graph=graph)
     return apply(Where(), [cond, x, y], name)
 
 
@@ -874,8 +875,8 @@ def clip(x, low, high, name: str | None = None):
         return minimum(x, high, name=name)
     if high is None:
         return maximum(x, low, name=name)
-    low = as_tensor(low, dtype=x.dtype) if not hasattr(low, "node") else low
-    high = as_tensor(high, dtype=x.dtype) if not hasattr(high, "node") else high
+    low = as_tensor(low, dtype=x.dtype, graph=x.graph) if not hasattr(low, "node") else low
+    high = as_tensor(high, dtype=x.dtype, graph=x.graph) if not hasattr(high, "node") else high
     return apply(Clip(), [x, low, high], name)
 
 

@@ -17,7 +17,7 @@ from graphc.ir.errors import AxisError, DTypeError, ShapeError
 from graphc.ir.graph import Tensor, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axis
-from graphc.ops.core import apply, as_tensor
+from graphc.ops.core import apply, as_tensor, graph_of
 from graphc.ops.shape import apply_normalized, static_dims
 from graphc.ops.sources import exact_array
 
@@ -322,7 +322,7 @@ def take(x, indices, axis: int = 0, name: str | None = None) -> Tensor:
         array([[5, 6],
                [1, 2]])
     """
-    x = as_tensor(x)
+    x = as_tensor(x, graph=graph_of(x, indices))
     return apply_normalized(Take(axis), [x, _as_indices(indices, x)], name).outputs[0]
 
 

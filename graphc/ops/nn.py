@@ -19,7 +19,7 @@ from graphc.ir.errors import AxisError, DTypeError, RunError, ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.op import Op
 from graphc.ir.types import TensorType, format_shape, normalize_axis
-from graphc.ops.core import apply, as_tensor
+from graphc.ops.core import apply, as_tensor, graph_of
 from graphc.ops.elementwise import exp
 from graphc.ops.indexing import one_hot
 from graphc.ops.reduce import reduce_sum
@@ -226,7 +226,9 @@ def sparse_softmax_cross_entropy(logits, labels, name: str | None = None) -> Ten
         ...         sess.run(loss)
         array([6.931472e-01, 1.000000e+04], dtype=float32)
     """
-    return apply(SoftmaxCrossEntropy(), [as_tensor(logits), as_tensor(labels)], name)
+    graph = graph_of(logits, labels)
+    inputs = [as_tensor(logits, graph=graph), as_tensor(labels, graph=graph)]
+    return apply(SoftmaxCrossEntropy(), inputs, name)
 
 
 #: TF's name for the same loss
