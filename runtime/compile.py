@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,8 +157,32 @@ def compile(
     """
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+    if isinstance(updates, Mapping):  # {variable: new value}, as graphc.function takes them
+        updates = list(updates.items())
+    fetches, feeds = _as_list("fetches", fetches), _as_list("feeds", feeds)
+    updates = _as_list("updates", updates)
+    _check_items("fetches", fetches, (Tensor, Node), "tensors or ops")
+    _check_items("feeds", feeds, Tensor, "tensors")
+    for pair in updates:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], Variable)):
+            raise TypeError(f"compile updates must be (graphc.Variable, tensor) pairs, got {pair!r:.60}")
+        _check_items("update values", [pair[1]], Tensor, "tensors")
     with fewer_collections():  # the passes, the backend's import and its kernels allocate a lot
         return _compile(list(fetches), list(feeds), list(updates), device, optimize)
+
+
+def _as_list(what: str, values) -> list:
+    """``values`` as a list; a single tensor or op (list() would say it is not iterable and point at
+    graphc.split) or a non-iterable is a TypeError saying what to write."""
+    if isinstance(values, (Tensor, Node)) or not isinstance(values, Iterable) or isinstance(values, str):
+        raise TypeError(f"compile {what} must be a list, got {type(values).__name__} (write [x] for one)")
+    return list(values)
+
+
+def _check_items(what: str, values: list, kinds, expected: str) -> None:
+    for v in values:
+        if not isinstance(v, kinds):
+            raise TypeError(f"compile {what} must be {expected}, got {type(v).__name__} {v!r:.60}")
 
 
 def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Executable:

@@ -1,0 +1,29 @@
+"""graphc.compile: what it takes, and the errors for what it does not."""
+
+import pytest
+
+import graphc as gc
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda x, y: gc.compile(y, [x]), r"fetches must be a list, got Tensor \(write \[x\] for one\)"),
+        (lambda x, y: gc.compile([y], x), r"feeds must be a list, got Tensor"),
+        (lambda x, y: gc.compile([y], None), r"feeds must be a list, got NoneType"),
+        (lambda x, y: gc.compile(["sum:0"], [x]), r"fetches must be tensors or ops, got str"),
+    ],
+)
+def test_arguments_that_are_not_lists_of_tensors_are_type_errors_saying_so(graph, call, match):
+    x = gc.placeholder("float32", (2,), name="x")
+    y = gc.reduce_sum(x * x)
+    with pytest.raises(TypeError, match=match):
+        call(x, y)
+
+
+def test_updates_may_be_a_dict_as_graphc_function_takes_them(graph):
+    v = gc.Variable(1.0, name="v")
+    exe = gc.compile([], updates={v: v + 1.0}, device="reference")
+    with gc.Session(device="reference") as sess:
+        sess.execute(exe, [])
+        assert sess.run(v) == 2.0
