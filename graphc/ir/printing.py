@@ -98,6 +98,12 @@ def print_graph(x=None, file=None) -> str:
         text = format_graph(x)
     else:
         items = list(x) if isinstance(x, (list, tuple)) else [x]
+        for item in items:
+            if not isinstance(item, (Tensor, Node)):  # ancestors() would fail on a missing .inputs
+                raise TypeError(
+                    "print_graph takes a graph, a compiled executable, or tensors/ops, "
+                    f"got {type(item).__name__} {item!r:.60}"
+                )
         nodes = ancestors(items)
         graph = nodes[0].graph if nodes else get_default_graph()
         text = format_graph(graph, nodes)

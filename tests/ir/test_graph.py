@@ -277,3 +277,10 @@ def test_an_empty_graph_given_explicitly_is_used_not_the_default(graph):
     assert gc.global_variables(empty) == []
     c = gc.constant(1.0, graph=empty)
     assert c.graph is empty and len(empty) == 1
+
+
+@pytest.mark.parametrize("what", ["x:0", 3, [None]])
+def test_print_graph_of_something_that_is_not_a_graph_or_tensor_says_so(graph, what):
+    gc.placeholder("float32", (2,), name="x")
+    with pytest.raises(TypeError, match="print_graph takes a graph, a compiled executable, or tensors/ops"):
+        gc.print_graph(what)
