@@ -137,7 +137,10 @@ class Session:
         return compile(flat, feeds, device=self.device, optimize=self.optimize), rebuild, {}
 
     def _as_feed_tensor(self, key) -> Tensor:
-        t = self.graph.get_tensor(key) if isinstance(key, str) else key
+        try:
+            t = self.graph.get_tensor(key) if isinstance(key, str) else key
+        except KeyError as e:  # FeedError: a feed key that cannot be fed, as its docstring says
+            raise FeedError(f"feed_dict key {key!r}: {e.args[0]}") from None
         if not isinstance(t, Tensor):
             raise TypeError(f"feed_dict keys must be tensors or tensor names, got {key!r}")
         if t.graph is not self.graph:

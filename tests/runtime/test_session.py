@@ -322,3 +322,10 @@ def test_a_run_time_shape_error_on_the_cpu_gives_both_shapes(graph):
 def test_a_device_name_given_as_the_graph_is_refused_when_the_session_is_made(graph):
     with pytest.raises(TypeError, match=r"graph must be a graphc.Graph, got str 'reference'.*device="):
         gc.Session("reference")
+
+
+def test_feeding_a_name_the_graph_does_not_have_is_a_feed_error_naming_it(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    unknown = pytest.raises(gc.FeedError, match="'nope:0'.*no node named 'nope'")
+    with gc.Session(device="reference") as sess, unknown:
+        sess.run(x * 2.0, {"nope:0": [1.0, 2.0]})
