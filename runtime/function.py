@@ -160,7 +160,10 @@ def function(
 def _givens(givens) -> dict:
     items = givens.items() if isinstance(givens, Mapping) else givens
     out = {}
-    for old, new in items:
+    for pair in items:
+        if isinstance(pair, Tensor) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError(f"givens must be a dict or (tensor, replacement) pairs, got {pair!r:.60}")
+        old, new = pair
         if not isinstance(old, Tensor):
             raise TypeError(f"givens keys must be tensors, got {old!r}")
         out[old] = new if isinstance(new, Tensor) else as_tensor(new, dtype=old.dtype, graph=old.graph)

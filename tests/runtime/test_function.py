@@ -253,3 +253,10 @@ def test_updates_not_given_as_pairs_ask_for_pairs(graph):
     v = gc.Variable([1.0, 2.0], name="v")
     with pytest.raises(TypeError, match=r"updates must be \(variable, new value\) pairs"):
         gc.function([], v, updates=[v, v * 2.0])  # a flat list, not [(v, v * 2.0)]
+
+
+def test_givens_not_given_as_pairs_ask_for_pairs(graph):
+    x = gc.placeholder("float32", (2,), name="x")
+    y = gc.placeholder("float32", (2,), name="y")
+    with pytest.raises(TypeError, match=r"givens must be a dict or \(tensor, replacement\) pairs"):
+        gc.function([y], x * 2.0, givens=[x, y])  # a flat list, not [(x, y)]
