@@ -120,6 +120,10 @@ def cross_entropy(z, labels, out, zero):
 # float32: the shifted values first, then exp over the whole array in one vectorized loop (rows of a
 # few elements leave a per-row loop nothing to vectorize), then the per-row sums; each kernel is one
 # function with the loops written out (calls between njit functions cost compile time, NOTES.md)
+# SUM32: the per-row sums add in float64, then round once to float32 (the reference's pairwise
+# float32 sum is that accurate). A running float32 sum drops every term below half an ulp of the
+# partial sum: a row of 8192 (loop_wins takes it) with one 0 and the rest -17 lost all 8191 terms
+# exp(-17) = 4.1e-8 against 1, a softmax 3.4e-4 too large and a log_softmax/loss of 0 for 3.4e-4.
 
 
 @njit(**OPTIONS)
@@ -130,9 +134,10 @@ def softmax32(x, out, zero):
 {exp32_lines("out")}
     for a in range(x.shape[0]):
         row = out[a]
-        s = zero
+        total = 0.0  # float64: see SUM32
         for r in range(row.shape[0]):
-            s += row[r]
+            total += row[r]
+        s = np.float32(total)
         for r in range(row.shape[0]):
             row[r] = row[r] / s
 
@@ -146,10 +151,10 @@ def log_softmax32(x, out, zero):
 {exp32_lines("e")}
     for a in range(x.shape[0]):
         row = out[a]
-        s = zero
+        total = 0.0  # float64: see SUM32
         for r in range(row.shape[0]):
-            s += e[a, r]
-        log_s = np.log(s)
+            total += e[a, r]
+        log_s = np.log(np.float32(total))
         for r in range(row.shape[0]):
             row[r] = row[r] - log_s
 
@@ -166,10 +171,10 @@ def cross_entropy32(z, labels, out, zero):
         out[a] = e[a, labels[a]]  # the shifted logit of the label, before exp overwrites it
 {exp32_lines("e")}
     for a in range(z.shape[0]):
-        s = zero
+        total = 0.0  # float64: see SUM32
         for r in range(k):
-            s += e[a, r]
-        out[a] = -(out[a] - np.log(s))
+            total += e[a, r]
+        out[a] = -(out[a] - np.log(np.float32(total)))
     return -1
 '''
 

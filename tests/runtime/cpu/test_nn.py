@@ -99,3 +99,18 @@ def test_empty_inputs():
     assert _run(gc.log_softmax, np.zeros((3, 0), np.float32))[0].shape == (3, 0)
     got, _ = _run(gc.sparse_softmax_cross_entropy, np.zeros((0, 10), np.float32), np.zeros(0, np.int64))
     assert got.shape == (0,) and got.dtype == np.float32
+
+
+def test_long_float32_rows_keep_terms_below_half_an_ulp_of_the_sum():
+    # one row of 8192 (the float32 loops take it): exp(-17) = 4.1e-8 is below half an ulp of the
+    # running sum 1.0, so a float32 running sum dropped all 8191 of them (3.4e-4 of the total)
+    z = np.full((1, 8192), -17.0, np.float32)
+    z[0, 0] = 0.0
+    want = _log_softmax64(z)
+    got, name = _run(gc.log_softmax, z)
+    assert name == "loop[LogSoftmax]"
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    got, _ = _run(gc.softmax, z)
+    np.testing.assert_allclose(got, np.exp(want), rtol=1e-5)
+    got, _ = _run(gc.sparse_softmax_cross_entropy, z, np.array([0]))
+    np.testing.assert_allclose(got, -want[:, 0], rtol=1e-5, atol=1e-6)
