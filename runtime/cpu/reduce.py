@@ -128,10 +128,11 @@ _LOGSUMEXP_ROW = """def kernel(x, out, init, aux):
             if v > m or v != v:
                 m = v
         shift = m if np.isfinite(m) else aux  # as the reference: no inf - inf
-        s = aux
+        s = 0.0  # float64, as the reference (sum_dtype): float32 drops terms below half an ulp of s
         for r in range(x.shape[1]):
             s += np.exp(x[a, r] - shift)
-        out[a] = np.log(s) + shift
+        out[a] = np.log(s)  # rounded to the output dtype before adding the shift, as the reference
+        out[a] += shift
 """
 
 _PROD_OTHERS = """def kernel(x, out, init, aux):

@@ -191,3 +191,13 @@ def test_the_column_loop_over_many_rows_stays_near_float64(build):
     assert name == f"loop[{'Sum' if build is gc.reduce_sum else 'Mean'}]"
     want = (np.sum if build is gc.reduce_sum else np.mean)(_ROWS.astype(np.float64), axis=0)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_logsumexp_rows_keep_terms_below_half_an_ulp_of_the_sum():
+    # one row of 4096 (the Numba loop takes it): exp(-17) = 4.1e-8 is below half an ulp of the sum
+    # 1.0, which a float32 accumulator drops; the reference adds in float64
+    x = np.full((1, 4096), -17.0, np.float32)
+    x[0, 0] = 0.0
+    got, name = _run(lambda t: gc.reduce_logsumexp(t, 1), x)
+    assert name.startswith("loop[")
+    np.testing.assert_allclose(got, np.log(np.exp(_f64(x)).sum(1)), rtol=1e-5)
