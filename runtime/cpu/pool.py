@@ -112,7 +112,7 @@ def avg_pool(src, out, grad, count, p0, p1):
                         for b in range({KW}):
 {AVG_GRAD_TAP}
                 else:
-                    total = out.dtype.type(0)
+                    total = {AVG_ZERO}
                     for a in range({KH}):
                         for b in range({KW}):
 {AVG_TAP}
@@ -137,6 +137,8 @@ total += src[p, r, s] if (r == r0 + a) & (s == s0 + b) else out.dtype.type(0)"""
     out[p, r0 + a, s0 + b] += share""",
     ),
 }
+#: average pooling windows of at most this many taps sum in the input dtype, larger ones in float64
+AVG_FLOAT32_TAPS = 64
 _MAX_SELECT = """
 mj = v if c else mj
 kj = np.int32(a * {KW} + b) if c else kj"""
@@ -162,6 +164,9 @@ def pool_source(kernel, stride, padding) -> str:
     values = dict(KH=kernel[0], KW=kernel[1], SH=stride[0], SW=stride[1], PH=padding[0], PW=padding[1])
     # windows that tile the image without overlap: the max pool's gradient writes each pixel once
     values["DISJOINT"] = tuple(kernel) == tuple(stride) and not padded
+    # the average's sum of the window's taps: a running float32 sum of n taps is off by up to n - 1
+    # ulps (64 taps: 3.8e-6; a 64x64 window of 0.1 was 3.9e-5 off), so larger windows add in float64
+    values["AVG_ZERO"] = "np.float64(0)" if kernel[0] * kernel[1] > AVG_FLOAT32_TAPS else "out.dtype.type(0)"
     values["R0"], values["S0"] = ("max(r0, 0)", "max(s0, 0)") if padded else ("r0", "s0")
     for name, body in taps.items():
         lines = body.format(**values).strip().splitlines()
