@@ -24,6 +24,8 @@ the shifted GEMMs, then im2col. Non-finite operands keep off the first two where
 as inf - inf (any operand), and the shifted gradients multiply the zero border or the columns they
 drop by an inf weight (input gradient) or pixel (weight gradient), 0 * inf; NaN either way where the
 reference's sums give +-inf. The shifted forward keeps exactly the reference's products, as im2col.
+Winograd also needs magnitudes its transforms cannot overflow (``_winograd_operands``): finite
+values near 1e38 in float32 became inf in them, then NaN, where the reference's results are finite.
 
 Stride, padding and dilation are run-time arguments: one compiled function per dtype serves every
 layer.
@@ -257,6 +259,24 @@ def _finite(*arrays: np.ndarray) -> bool:
     return all(np.isfinite(a).all() for a in arrays)
 
 
+def _winograd_operands(a: np.ndarray, b: np.ndarray, depth: int) -> bool:
+    """Whether Winograd can take the operands ``a`` and ``b`` of a product summed over ``depth`` terms
+    without an overflow the reference does not have: every value finite (see ``_finite``) and
+    max|a| * max|b| * depth at most 2^-10 of the dtype's range, each maximum at most 2^-4 of it. The
+    transforms add up to 4 neighbouring values going in and up to 9 planes coming out: x near 1e38
+    (float32), weights 1e-3, overflowed to inf, then NaN, at 75% of the outputs of a 16-channel
+    convolution whose reference values are finite (at most 1.7e36); im2col keeps the reference's
+    products. Two passes over each operand, no temporary: as ``_finite``, under 1% of the layer."""
+    limit = float(np.finfo(a.dtype).max)
+    m = []
+    for t in (a, b):
+        hi, lo = float(t.max(initial=0)), float(t.min(initial=0))
+        if not (np.isfinite(hi) and np.isfinite(lo)):  # inf, or NaN (numpy's max propagates it)
+            return False
+        m.append(max(hi, -lo))
+    return max(m) <= limit / 16 and m[0] * m[1] * depth <= limit / 1024
+
+
 def _shifted_geometry(kh: int, kw: int, top, left, oh: int, ow: int) -> tuple:
     """The trailing arguments of the shifted loops: borders, output size, bordered plane size."""
     return kw, int(top), int(left), oh, ow, oh + kh - 1, ow + kw - 1
@@ -301,7 +321,7 @@ def _conv2d(op: Conv2D):
             return (np.zeros((n, o, oh, ow), x.dtype),)
         y = np.empty((n, o, oh, ow), x.dtype)
         p = oh * ow
-        if _winograd(op, min(c, o), kh, kw, oh, ow) and _finite(x, w):
+        if _winograd(op, min(c, o), kh, kw, oh, ow) and _winograd_operands(x, w, c * kh * kw):
             u = transform_weights(c_contiguous(w), False)
             loop, args = (
                 conv_winograd,
@@ -343,7 +363,12 @@ def _conv2d_backprop_input(op: Conv2DBackpropInput):
             return (quiet(op.reference)(gy, w, like),)
         p = oh * ow
         h, wd = like.shape[2:]
-        if top < kh and left < kw and _winograd(op, min(c, o), kh, kw, h, wd) and _finite(gy, w):
+        if (
+            top < kh
+            and left < kw
+            and _winograd(op, min(c, o), kh, kw, h, wd)
+            and _winograd_operands(gy, w, o * kh * kw)
+        ):
             # the adjoint is a stride-1 convolution of gy: taps flipped, channels swapped, borders of
             # k - 1 - pad (as below)
             u = transform_weights(c_contiguous(w), True)
@@ -384,7 +409,7 @@ def _conv2d_backprop_filter(op: Conv2DBackpropFilter):
         p = oh * ow
         work = n * o * c * kh * kw * p
         x, gy = c_contiguous(x), c_contiguous(gy)
-        if _winograd(op, min(c, o), kh, kw, oh, ow) and _finite(x, gy):
+        if _winograd(op, min(c, o), kh, kw, oh, ow) and _winograd_operands(x, gy, n * p):
             du = np.empty((numba.get_num_threads(), 16, c, o), gy.dtype)
             args = (int(top), int(left), block_images(oh, ow, n, c + o, gy.itemsize))
             used = split(filter_winograd, n, work, True, lambda t: (x, gy, du[t], *args))

@@ -219,6 +219,19 @@ def test_an_infinite_operand_gives_the_reference_infinities_where_the_fast_loops
     _compare(_conv_and_grads(padding=padding), [x, w, gy], rtol=2e-4)
 
 
+@pytest.mark.parametrize("large", ["x", "gy"])
+def test_operands_near_the_float32_range_keep_off_winograd(large):
+    """Finite values near 1e38 overflow in Winograd's transforms (sums of 4 values in, 9 planes out),
+    then meet as inf - inf: NaN where the reference's values are finite (~1e36). They take im2col."""
+    x, w, gy = _conv_case((2, 16, 8, 8), (16, 16, 3, 3), padding=1)
+    w *= np.float32(1e-3)
+    small = {"x": gy, "gy": x}[large]
+    small *= np.float32(1e-3)
+    big = {"x": x, "gy": gy}[large]
+    big[...] = np.clip(big, -1, 1) * np.float32(1e38)
+    _compare(_conv_and_grads(padding=1), [x, w, gy])
+
+
 @pytest.mark.parametrize("hw", [(6, 5), (9, 9), (4, 7), (1, 1)])
 def test_same_padding_resolved_per_run(hw):
     """H and W unknown when the graph is built: every run resolves "same" from the fed shape."""
