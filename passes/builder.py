@@ -20,6 +20,9 @@ class GraphBuilder:
         self.graph = Graph()
         self.graph.variables = source.variables
         self.graph.seed = source.seed
+        # the nodes a pass adds take no source node's name: that node, copied later, would be renamed,
+        # and a random node's draw count is keyed by its name (a renamed one restarts its stream)
+        self.graph.reserve_names(n.name for n in source.nodes)
         self.tensors: dict[Tensor, Tensor] = {}
         self.nodes: dict[Node, Node] = {}
 

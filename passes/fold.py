@@ -46,7 +46,8 @@ def fold_constants(graph: Graph) -> Graph:
         for i, (t, value) in enumerate(zip(node.outputs, results, strict=True)):
             arr = np.array(value, dtype=t.dtype, copy=True)
             arr.setflags(write=False)
-            name = node.name if len(node.outputs) == 1 else f"{node.name}_{i}"
+            # node's own name is free (node is not copied); a suffixed one may be another node's
+            name = node.name if len(node.outputs) == 1 else builder.graph.fresh_name(f"{node.name}_{i}")
             outs.append(builder.graph.add_node(Constant(arr), (), name, node.location).outputs[0])
         builder.replace(node, outs)
         changed = True

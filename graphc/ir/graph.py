@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -334,6 +334,8 @@ class Graph:
         # name and control stacks: a ``with`` block in one thread must not rename or reorder the nodes
         # another thread builds in the same graph meanwhile
         self._local = threading.local()
+        # names kept for nodes still to be added under them (see reserve_names)
+        self._reserved: set[str] = set()
         self._lock = threading.Lock()
         self.random_ops = 0  # op seeds handed out by next_random_seed (saved with the graph)
         # A program graph (what the compiler optimizes) names its interface: the fed tensors in feed
@@ -415,6 +417,18 @@ class Graph:
         self.nodes.append(node)
         return node
 
+    def reserve_names(self, names: Iterable[str]) -> None:
+        """Keep ``names`` for nodes that ``add_node`` will add under them: a name made up here (by
+        ``apply``, ``fresh_name``, or a taken explicit name made unique) is never one of them. How a
+        pass keeps the nodes it copies under their own names, which random streams are keyed by."""
+        self._reserved.update(names)
+
+    def fresh_name(self, base: str) -> str:
+        """``base``, or else ``base_1``, ``base_2``...: the first name neither taken nor reserved
+        (ignoring scopes)."""
+        with self._lock:
+            return self._unique_name(base, scopes=())
+
     @contextlib.contextmanager
     def located_at(self, location: tuple[str, int]) -> Iterator[None]:
         """Nodes created inside record ``location`` (passes use it: a rewrite's nodes point at the
@@ -428,11 +442,11 @@ class Graph:
     def _unique_name(self, base: str, scopes: Sequence[str] | None = None) -> str:
         scopes = self._scopes if scopes is None else scopes
         base = "/".join([*scopes, base]) if scopes else base
-        if base not in self._names:
+        if base not in self._names and base not in self._reserved:
             return base
         for i in itertools.count(1):
             candidate = f"{base}_{i}"
-            if candidate not in self._names:
+            if candidate not in self._names and candidate not in self._reserved:
                 return candidate
         raise AssertionError("unreachable")
 
