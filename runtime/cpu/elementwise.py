@@ -21,7 +21,7 @@ import numpy as np
 from numba import get_num_threads
 
 from graphc.ir.graph import Node
-from graphc.ops.elementwise import Elementwise, FloorDivide, Power
+from graphc.ops.elementwise import Add, Elementwise, FloorDivide, Multiply, Power, Square, Subtract
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Mean, Reduce
 from graphc.runtime.cpu.cache import load_module
@@ -98,6 +98,8 @@ class Body:
         for k, (op, args) in enumerate(self.instructions):
             operand_dtypes = op.operand_dtypes(*(self.dtypes[i] for i in args))
             operands = [f"{_ctor(d)}(v{i})" for i, d in zip(args, operand_dtypes, strict=True)]
+            if isinstance(op, _WRAPPING) and operand_dtypes[0] == np.int64:
+                operands = [f"np.uint64({v})" for v in operands]  # the same bits, no "nsw" (see _WRAPPING)
             scalar = op.scalar
             if self._int_power(k):
                 scalar = "int_power({0}, {1})"
@@ -106,6 +108,13 @@ class Body:
             expr = scalar.format(*operands)
             lines.append(f"v{self.n_inputs + k} = {_ctor(self.dtypes[self.n_inputs + k])}({expr})")
         return lines
+
+
+#: int64 +, -, * wrap around in numpy; Numba marks signed arithmetic "nsw" (no signed wrap), which let
+#: LLVM fold a fused ``x + 1 > x`` to True at the highest int64 and ``(x * 2) // 2`` to x (numpy: -1 at
+#: the highest), where the unfused kernels, storing the sum, gave numpy's answer. They compute on the
+#: uint64 bits instead, whose arithmetic carries no flag (int32 is computed in int64 by Numba: no wrap)
+_WRAPPING = (Add, Subtract, Multiply, Square)
 
 
 def _ctor(dtype: np.dtype) -> str:

@@ -383,3 +383,15 @@ def test_a_loop_that_falls_back_to_numpy_warns_no_more_than_the_reference(graph)
         got = gc.function([x, y], z)(xv, yv)
         want = gc.function([x, y], z, device="reference")(xv, yv)
     np.testing.assert_array_equal(got, want)
+
+
+def test_fused_int64_arithmetic_wraps_around_as_numpy_before_the_next_op(graph):
+    x = gc.placeholder("int64", (None,), name="x")
+    y = gc.placeholder("int32", (None,), name="y")
+    info = np.iinfo(np.int64)
+    xv = np.array([info.max, info.min, 2**32 + 1, -3, 0], np.int64)
+    yv = np.array([-1, 1, -7, 2**31 - 1, -(2**31)], np.int32)
+    # signed overflow marked impossible let LLVM fold x + 1 > x to True and (x * 2) // 2 to x
+    outs = [gc.greater(x + 1, x), gc.less(x - 1, x), (x * 2) // 2, gc.cast(gc.square(x), "bool"), (x + y) * y]
+    for got, want in zip(*_cpu_and_reference([x, y], outs, xv, yv), strict=True):
+        np.testing.assert_array_equal(got, want)
