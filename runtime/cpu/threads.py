@@ -29,7 +29,8 @@ import ctypes
 import glob
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numba
 
@@ -171,6 +172,8 @@ class Relay:
         self._go.acquire()
         self._done.acquire()
         self._job = self._result = self._error = self._thread = None
+        # calls started; the number of the last call that ended (set after ``_done`` is released)
+        self._started = self._ended = 0
 
     def start(self, fn, args: tuple) -> bool:
         if not self._busy.acquire(blocking=False):
@@ -178,12 +181,25 @@ class Relay:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="graphc-relay", daemon=True)
             self._thread.start()
-        self._job = (fn, args)
+        self._started += 1
+        self._job = (fn, args, self._started)
         self._go.release()
         return True
 
     def wait(self):
-        self._done.acquire()
+        try:
+            self._done.acquire()
+        except BaseException:
+            # a signal handler raised in this thread (KeyboardInterrupt, an alarm) while the call
+            # runs: it may still be writing the caller's buffers, and the relay stays busy until it
+            # ends; wait for it, then raise (whether the interrupted acquire took ``_done`` or not,
+            # it is held again afterwards, ready for the next call)
+            number = self._started
+            _until(lambda: self._ended == number)
+            self._done.acquire(blocking=False)
+            self._result = self._error = None
+            self._busy.release()
+            raise
         result, error = self._result, self._error
         self._result = self._error = None
         self._busy.release()
@@ -195,24 +211,50 @@ class Relay:
         go, done = self._go, self._done
         while True:
             go.acquire()
-            fn, args = self._job
+            fn, args, number = self._job
             self._job = None
             try:
                 self._result = fn(*args)
             except BaseException as e:  # handed to the caller by ``wait``
                 self._error = e
             done.release()
+            self._ended = number  # after the release: an interrupted ``wait`` then finds it released
 
 
 relay = Relay()
 
 
+def _until(condition) -> None:
+    """Wait until ``condition()`` holds, through exceptions that signal handlers raise meanwhile."""
+    while True:
+        try:
+            while not condition():
+                time.sleep(0.001)
+            return
+        except BaseException:  # another interrupt: the caller raises the first one
+            continue
+
+
+def _result_of(future: Future):
+    """The function that waits for ``future``'s result; interrupted (a signal handler raised), it waits
+    for the call to end before raising, as ``Relay.wait`` does: the call may be writing buffers."""
+
+    def wait():
+        try:
+            return future.result()
+        except BaseException:
+            _until(future.done)
+            raise
+
+    return wait
+
+
 def _hand_off(fn, args: tuple):
     """Start ``fn(*args)`` on another thread (the relay, or the pool while the relay is busy) and
-    return the function that waits for its result."""
+    return the function that waits for its result (and, interrupted, for the call to end)."""
     if relay.start(fn, args):
         return relay.wait
-    return workers().submit(fn, *args).result
+    return _result_of(workers().submit(fn, *args))
 
 
 def _wait_quietly(waits) -> None:

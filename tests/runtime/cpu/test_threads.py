@@ -173,3 +173,64 @@ def test_a_child_forked_while_openblas_is_held_starts_with_no_holders():
         assert setting == [1]
         assert _in_a_forked_child(lambda: hold._users == 0) == 0
     assert setting == [4]
+
+
+class _Interrupt(Exception):
+    """What the test's alarm handler raises in the main thread (as KeyboardInterrupt would be)."""
+
+
+def _interrupted_after(seconds: float, call):
+    """Run ``call()`` with a signal handler raising ``_Interrupt`` ``seconds`` after the start."""
+    import signal
+
+    def interrupt(*_):
+        raise _Interrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        with pytest.raises(_Interrupt):
+            call()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_interrupted_relay_wait_waits_for_the_call_and_frees_the_relay():
+    from graphc.runtime.cpu.threads import Relay
+
+    finished = []
+
+    def slow():
+        time.sleep(0.3)
+        finished.append(True)
+
+    relay = Relay()
+    assert relay.start(slow, ())
+    _interrupted_after(0.05, relay.wait)
+    assert finished == [True]  # the call may have been writing the caller's buffers
+    assert relay.start(lambda: 3, ())  # and the relay is free again
+    assert relay.wait() == 3
+
+
+def test_an_interrupted_split_waits_for_its_range_on_the_pool(monkeypatch):
+    from graphc.runtime.cpu import threads
+
+    if threads.numba.get_num_threads() < 2:
+        pytest.skip("one thread: split runs a single range")
+    gate, finished = threading.Event(), []
+    busy = threads.Relay()
+    monkeypatch.setattr(threads, "relay", busy)
+    assert busy.start(gate.wait, ())  # the split's second range goes to the pool
+
+    def ranges(lo, hi):
+        if lo:
+            time.sleep(0.3)
+            finished.append(lo)
+
+    try:
+        _interrupted_after(0.05, lambda: threads.split(ranges, 2, 1 << 30, False, ()))
+    finally:
+        gate.set()
+        busy.wait()
+    assert finished == [1]
