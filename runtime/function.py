@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -18,6 +20,18 @@ from graphc.runtime.feeds import check_feed
 from graphc.runtime.session import Session, get_default_session
 
 _graph_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# functions made at once in several threads must find one session per graph: without the lock each
+# could make its own, and one function's updates were invisible to the others
+_graph_sessions_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """In a forked child: a thread holding the lock in the parent does not exist there."""
+    global _graph_sessions_lock
+    _graph_sessions_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def session_for(graph: Graph) -> Session:
@@ -27,9 +41,10 @@ def session_for(graph: Graph) -> Session:
     sess = get_default_session()
     if sess is not None and sess.graph is graph:
         return sess
-    sess = _graph_sessions.get(graph)
-    if sess is None or sess._closed:
-        sess = _graph_sessions[graph] = Session(graph)
+    with _graph_sessions_lock:
+        sess = _graph_sessions.get(graph)
+        if sess is None or sess._closed:
+            sess = _graph_sessions[graph] = Session(graph)
     return sess
 
 

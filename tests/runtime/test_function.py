@@ -260,3 +260,34 @@ def test_givens_not_given_as_pairs_ask_for_pairs(graph):
     y = gc.placeholder("float32", (2,), name="y")
     with pytest.raises(TypeError, match=r"givens must be a dict or \(tensor, replacement\) pairs"):
         gc.function([y], x * 2.0, givens=[x, y])  # a flat list, not [(x, y)]
+
+
+def test_functions_made_at_once_in_threads_share_one_session(graph, monkeypatch):
+    import importlib
+    import threading
+    import time
+
+    function_module = importlib.import_module("graphc.runtime.function")  # the name is also the function
+
+    class SlowSession(function_module.Session):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.05)  # a thread switch while the first thread makes the graph's session
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(function_module, "Session", SlowSession)
+    v = gc.Variable(0.0)
+    made, barrier = [None, None], threading.Barrier(2)
+
+    def make(i):
+        barrier.wait()
+        with graph.as_default():
+            made[i] = gc.function([], [], updates=[(v, v + 1.0)]) if i == 0 else gc.function([], v)
+
+    threads = [threading.Thread(target=make, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    inc, read = made
+    inc()
+    assert inc.session is read.session and read() == 1.0
