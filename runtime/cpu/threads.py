@@ -58,12 +58,21 @@ class OpenBlasThreads:
         self._find = find
         self._functions = None
         self._reset()
-        os.register_at_fork(after_in_child=self._reset)  # a holder's thread does not survive a fork
+        os.register_at_fork(after_in_child=self._after_fork)
 
     def _reset(self):
         self._lock = threading.Lock()
         self._users = 0
         self._saved = 1
+
+    def _after_fork(self):
+        """In a forked child: the holders' threads did not survive the fork, and the library kept the
+        one thread they set, which no holder would give back (the child's GEMMs ran on one thread for
+        good): start with no holders and the caller's setting."""
+        held, saved = self._users > 0, self._saved
+        self._reset()
+        if held and saved != 1:
+            self._resolve()[1](saved)
 
     def _resolve(self):
         if self._functions is None:

@@ -234,3 +234,13 @@ def test_an_interrupted_split_waits_for_its_range_on_the_pool(monkeypatch):
         gate.set()
         busy.wait()
     assert finished == [1]
+
+
+def test_a_child_forked_while_openblas_is_held_gets_the_callers_setting_back():
+    from graphc.runtime.cpu.threads import OpenBlasThreads
+
+    setting = [4]
+    hold = OpenBlasThreads(lambda: (lambda: setting[0], lambda n: setting.__setitem__(0, n)))
+    with hold:
+        assert _in_a_forked_child(lambda: setting == [4]) == 0  # not the holders' one thread
+    assert setting == [4]
