@@ -25,6 +25,16 @@ _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    """In a forked child: a thread loading a module in the parent (holding the lock) does not exist
+    there, and the child's first load of a new kernel waited for it for good."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def _backend_hash(folder: str = os.path.dirname(__file__)) -> str:
     """A hash of the CPU backend's own source files. Generated modules import its helpers (scalar
     functions, the fast exp, the kernels segments call), and Numba's cache knows only the generated

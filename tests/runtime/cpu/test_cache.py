@@ -190,3 +190,38 @@ def test_a_cache_dir_that_is_a_file_names_the_setting(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     with pytest.raises(OSError, match="GRAPHC_CACHE_DIR"):
         cache.load_module("x = 1\n")
+
+
+def test_a_child_forked_while_another_thread_loads_a_kernel_loads_its_own(cache_dir):
+    import threading
+    import time
+
+    loading, done = threading.Event(), threading.Event()
+
+    def load_in_progress():  # holds the lock as a thread writing and importing a module does
+        with cache._lock:
+            loading.set()
+            done.wait()
+
+    thread = threading.Thread(target=load_in_progress)
+    thread.start()
+    loading.wait()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if cache.load_module("VALUE = 42\n").VALUE == 42 else 1)
+            except BaseException:  # noqa: BLE001 - any failure is the child's status
+                os._exit(2)
+        deadline, status = time.monotonic() + 30, None
+        while status is None and time.monotonic() < deadline:
+            finished, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if finished else None
+            time.sleep(0.02)
+        if status is None:  # hung on the lock the parent's thread held
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    finally:
+        done.set()
+        thread.join()
+    assert status == 0
