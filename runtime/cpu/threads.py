@@ -226,6 +226,9 @@ class Relay:
                 self._result = fn(*args)
             except BaseException as e:  # handed to the caller by ``wait``
                 self._error = e
+            # not kept while idle: the call's arrays (feeds, outputs, a plan's arena) would outlive
+            # their session, and pooled outputs would look in use (``plan.OutputPool``)
+            fn = args = None
             done.release()
             self._ended = number  # after the release: an interrupted ``wait`` then finds it released
 

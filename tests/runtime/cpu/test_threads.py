@@ -244,3 +244,18 @@ def test_a_child_forked_while_openblas_is_held_gets_the_callers_setting_back():
     with hold:
         assert _in_a_forked_child(lambda: setting == [4]) == 0  # not the holders' one thread
     assert setting == [4]
+
+
+def test_the_idle_relay_keeps_no_reference_to_its_last_calls_arrays():
+    import weakref
+
+    import numpy as np
+
+    from graphc.runtime.cpu.threads import Relay
+
+    relay, array = Relay(), np.zeros(4)
+    assert relay.start(lambda a: None, (array,))
+    relay.wait()
+    seen = weakref.ref(array)
+    del array
+    assert seen() is None  # a session's arena and outputs are freed with it
