@@ -102,8 +102,8 @@ class Executable:
         return out
 
     def direct(self, shapes: tuple[tuple[int, ...], ...]):
-        """The backend's ``(driver, tokens, state)`` for runs with feeds of these shapes that need no
-        ``RunState`` (fetches only, nothing written; ``runtime/direct.py``), or None."""
+        """The backend's ``(driver, tokens, state, fail)`` for runs with feeds of these shapes that
+        need no ``RunState`` (fetches only, nothing written; ``runtime/direct.py``), or None."""
         direct = getattr(self.backend, "direct", None)
         return direct(shapes) if self._plain and direct is not None else None
 

@@ -9,8 +9,11 @@ the feed loop) cost ~3.5 us of a 10 us batch-1 inference (bench/NOTES.md).
 
 Whatever the direct path cannot do, the general path does, from the start: another dtype or shape, a
 value that is not an array, a variable's first read (which initializes it), another thread running
-the same executable (the token is taken), and any error (the general path runs again and raises the
-error naming the node). Those runs write nothing, so running again is safe.
+the same executable (the token is taken). Those runs write nothing, so running again is safe. A run
+that fails is not run again: the executable raises its error naming the node (``fail``), as the
+general path would. (Running it again doubled the time a failing call took, and lost an exception
+a signal handler raised during the run: a ``signal.alarm`` time limit was met by a second, complete
+run.)
 """
 
 from __future__ import annotations
@@ -19,17 +22,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphc.runtime.state import owned
+from graphc.runtime.state import NeedsState, owned
 
 #: shape signatures a function keeps direct drivers for (the executable keeps as many plans)
 MAX_DRIVERS = 8
 
 
 def run_direct(entry: tuple, feeds, session) -> list | None:
-    """Run a driver from ``Executable.direct`` (``(driver, tokens, state)``) on checked ``feeds``
-    against ``session``'s values; the values it returns (hand them out through ``owned``), or None
-    where the general path has to run instead."""
-    driver, tokens, state = entry
+    """Run a driver from ``Executable.direct`` (``(driver, tokens, state, fail)``) on checked
+    ``feeds`` against ``session``'s values; the values it returns (hand them out through ``owned``),
+    or None where the general path has to run instead. A failed run raises its node's error."""
+    driver, tokens, state, fail = entry
     if session._closed:
         return None  # the general path raises
     try:
@@ -39,8 +42,10 @@ def run_direct(entry: tuple, feeds, session) -> list | None:
     try:
         state.values = session._values  # the token's holder alone uses the state
         return driver(*feeds, state)
-    except Exception:
-        return None  # NeedsState, or an error the general path raises naming its node
+    except NeedsState:
+        return None  # a variable's first read: the general path initializes it
+    except Exception as e:
+        fail(e, feeds)  # raises, naming the node (the token still held: its step is this run's)
     finally:
         state.values = None  # holding the dict would keep replaced variable values alive
         tokens.append(token)

@@ -18,8 +18,10 @@ a run takes the executable's one token with ``list.pop``, atomic in CPython, 0.0
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections import OrderedDict
+from typing import NoReturn
 
 import numpy as np
 
@@ -87,14 +89,18 @@ class CpuExecutable:
         return plan
 
     def direct(self, shapes: tuple[tuple[int, ...], ...]):
-        """``(driver, tokens, state)`` for a run without a ``RunState`` (``runtime/direct.py``): the
-        plan's driver for these feed shapes, if one was made, where runs change no state and no numpy
-        kernel needs its warnings silenced; None otherwise. A caller runs the driver (with ``state``,
-        a ``ReadOnlyState``) only while it holds a token popped from ``tokens``, then gives it back."""
+        """``(driver, tokens, state, fail)`` for a run without a ``RunState`` (``runtime/direct.py``):
+        the plan's driver for these feed shapes, if one was made, where runs change no state and no
+        numpy kernel needs its warnings silenced; None otherwise. A caller runs the driver (with
+        ``state``, a ``ReadOnlyState``) only while it holds a token popped from ``tokens``, then gives
+        it back; ``fail(error, feed_values)``, called while it still holds the token, raises a failed
+        run's error as ``run`` does (naming the node)."""
         if not self.read_only or self.numpy_steps:
             return None
         plan = self._plans.get(shapes)
-        return (plan.driver, self._free, self._read_only) if plan is not None else None
+        if plan is None:
+            return None
+        return plan.driver, self._free, self._read_only, functools.partial(self._fail, plan.driver, plan)
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         shapes = (feed_values[0].shape,) if len(feed_values) == 1 else tuple([a.shape for a in feed_values])
@@ -121,16 +127,21 @@ class CpuExecutable:
                     return driver(*feed_values, state)
             return driver(*feed_values, state)
         except Exception as e:
-            node = self.schedule[driver.__globals__["step"][0]]
-            if isinstance(e, GraphcError):
-                raise e.with_context(node.where) from None
-            rejected = self._rejected.get(tuple(a.shape for a in feed_values)) if plan is None else None
-            if rejected is not None and rejected.where == node.where:  # inference said why, with shapes
-                raise RunError(rejected.message, node.where) from e
-            raise RunError(f"{type(e).__name__}: {e}", node.where) from e
+            self._fail(driver, plan, e, feed_values)
         finally:
             if token is not None:
                 self._free.append(token)
+
+    def _fail(self, driver, plan: RunPlan | None, e: Exception, feed_values) -> NoReturn:
+        """Raise ``driver``'s error ``e`` naming the node it ran (its ``step``: read before the run's
+        token is given back, while no other run can move it)."""
+        node = self.schedule[driver.__globals__["step"][0]]
+        if isinstance(e, GraphcError):
+            raise e.with_context(node.where) from None
+        rejected = self._rejected.get(tuple(a.shape for a in feed_values)) if plan is None else None
+        if rejected is not None and rejected.where == node.where:  # inference said why, with shapes
+            raise RunError(rejected.message, node.where) from e
+        raise RunError(f"{type(e).__name__}: {e}", node.where) from e
 
     def sources(self) -> dict[str, str]:
         """The generated source behind each node's kernel (empty for kernels with none), the driver

@@ -113,3 +113,40 @@ def test_session_run_takes_the_direct_path_for_a_structure_it_ran_before(graph, 
     ref = gc.Session(device="reference")
     ref.run(w.assign(w * 2.0))
     np.testing.assert_allclose(sess.run(y, {x: a}), ref.run(y, {x: a}), rtol=1e-6)
+
+
+def test_a_failing_direct_call_raises_without_running_again_through_the_session(graph, monkeypatch):
+    table = gc.Variable(np.arange(8, dtype=np.float32).reshape(4, 2), name="table")
+    idx = gc.placeholder("int64", (3,), name="idx")
+    f = gc.function([idx], gc.take(table, idx, name="lookup") * 2.0)
+    f(np.array([0, 1, 3]))
+    calls = _count_session_runs(f, monkeypatch)
+    with pytest.raises(gc.RunError, match="lookup.*out of bounds"):
+        f(np.array([0, 9, 3]))
+    assert calls == []  # the whole computation ran once, not twice
+
+
+def test_an_exception_a_signal_handler_raises_during_a_direct_call_is_not_lost(graph):
+    import signal
+    import time
+
+    x = gc.placeholder("float32", (None, 256), name="x")
+    f = gc.function([x], gc.reduce_sum(gc.matmul(gc.tanh(x), gc.transpose(x))))
+    a = np.random.default_rng(0).standard_normal((2000, 256)).astype(np.float32)
+    f(a)
+    start = time.perf_counter()
+    f(a)
+    took = time.perf_counter() - start
+
+    def time_limit(*_):
+        raise TimeoutError("time limit")
+
+    previous = signal.signal(signal.SIGALRM, time_limit)
+    signal.setitimer(signal.ITIMER_REAL, took / 4)
+    try:
+        # it was swallowed: the direct path ran everything again on the general path and returned
+        with pytest.raises((TimeoutError, gc.RunError), match="time limit"):
+            f(a)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
