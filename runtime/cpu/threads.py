@@ -30,7 +30,7 @@ import glob
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
@@ -165,10 +165,37 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 
+class _Started:
+    """A call handed to another thread, made before it starts (so that a caller interrupted at any
+    point after the start has it): ``wait()`` returns its result or raises its error (and,
+    interrupted, waits for the call to end before raising); ``finished()`` says whether waiting is
+    over (``_wait_quietly``). Until the call starts, there is nothing to wait for."""
+
+    __slots__ = ("relay", "number", "future")
+
+    def __init__(self):
+        self.relay = self.future = None
+        self.number = 0
+
+    def wait(self):
+        if self.future is not None:
+            try:
+                return self.future.result()
+            except BaseException:
+                _until(self.future.done)  # interrupted: the call may still be writing the caller's buffers
+                raise
+        return None if self.relay is None else self.relay.wait(self.number)
+
+    def finished(self) -> bool:
+        if self.future is not None:
+            return self.future.done()
+        return self.relay is None or self.relay.finished(self.number)
+
+
 class Relay:
     """A thread of its own that runs one call at a time, handed over with two locks: ~5 us to hand
     off and ~11 us until the sleeping thread runs it, against ~24 / ~35 us through
-    ``ThreadPoolExecutor.submit`` (bench/NOTES.md). ``start`` returns False while another caller uses
+    ``ThreadPoolExecutor.submit`` (bench/NOTES.md). ``start`` returns 0 while another caller uses
     it (that caller then goes to the pool); ``wait`` returns the call's result or raises its error."""
 
     def __init__(self):
@@ -181,21 +208,37 @@ class Relay:
         self._go.acquire()
         self._done.acquire()
         self._job = self._result = self._error = self._thread = None
-        # calls started; the number of the last call that ended (set after ``_done`` is released)
-        self._started = self._ended = 0
+        # calls started; the number of the last call that ended (set after ``_done`` is released);
+        # the number of the last call waited for
+        self._started = self._ended = self._waited = 0
 
-    def start(self, fn, args: tuple) -> bool:
+    def start(self, fn, args: tuple, started: _Started | None = None) -> int:
+        """Start ``fn(*args)``; the call's number (for ``wait``), or 0 while another caller uses it.
+        ``started`` learns how to wait for the call before it starts: the woken thread asks for the
+        GIL, and this thread, giving it up, runs a pending signal handler right after the start."""
         if not self._busy.acquire(blocking=False):
-            return False
+            return 0
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="graphc-relay", daemon=True)
             self._thread.start()
         self._started += 1
-        self._job = (fn, args, self._started)
+        number = self._started
+        self._job = (fn, args, number)
+        if started is not None:
+            started.relay, started.number = self, number
         self._go.release()
-        return True
+        return number
 
-    def wait(self):
+    def finished(self, number: int) -> bool:
+        """Whether call ``number`` was waited for (its result or error handed out, or dropped)."""
+        return self._waited >= number
+
+    def wait(self, number: int | None = None):
+        """The result of call ``number`` (default: the last started), or its error; None where it was
+        waited for already (a caller making sure, after an interrupt, with ``_wait_quietly``)."""
+        number = self._started if number is None else number
+        if self._waited >= number:
+            return None
         try:
             self._done.acquire()
         except BaseException:
@@ -203,14 +246,20 @@ class Relay:
             # runs: it may still be writing the caller's buffers, and the relay stays busy until it
             # ends; wait for it, then raise (whether the interrupted acquire took ``_done`` or not,
             # it is held again afterwards, ready for the next call)
-            number = self._started
-            _until(lambda: self._ended == number)
-            self._done.acquire(blocking=False)
+            def ended() -> bool:
+                if self._ended != number:
+                    return False
+                self._done.acquire(blocking=False)  # (again, if interrupted here: it is held then)
+                return True
+
+            _until(ended)
             self._result = self._error = None
+            self._waited = number
             self._busy.release()
             raise
         result, error = self._result, self._error
         self._result = self._error = None
+        self._waited = number
         self._busy.release()
         if error is not None:
             raise error
@@ -247,33 +296,26 @@ def _until(condition) -> None:
             continue
 
 
-def _result_of(future: Future):
-    """The function that waits for ``future``'s result; interrupted (a signal handler raised), it waits
-    for the call to end before raising, as ``Relay.wait`` does: the call may be writing buffers."""
-
-    def wait():
-        try:
-            return future.result()
-        except BaseException:
-            _until(future.done)
-            raise
-
-    return wait
+def _hand_off(fn, args: tuple, started: _Started) -> None:
+    """Start ``fn(*args)`` on another thread (the relay, or the pool while the relay is busy);
+    ``started`` learns how to wait for it."""
+    if not relay.start(fn, args, started):
+        started.future = workers().submit(fn, *args)
 
 
-def _hand_off(fn, args: tuple):
-    """Start ``fn(*args)`` on another thread (the relay, or the pool while the relay is busy) and
-    return the function that waits for its result (and, interrupted, for the call to end)."""
-    if relay.start(fn, args):
-        return relay.wait
-    return _result_of(workers().submit(fn, *args))
-
-
-def _wait_quietly(waits) -> None:
-    """Wait for every started call, ignoring their errors (the caller is raising its own)."""
-    for wait in waits:
-        with contextlib.suppress(BaseException):
-            wait()
+def _wait_quietly(calls) -> None:
+    """Wait until every started call is over, ignoring their errors (the caller is raising its own)
+    and interrupts (the caller raises): a call still running may be writing the caller's buffers.
+    A signal raised on entering ``wait`` (a pending one is raised as a function starts) skips the
+    wait itself: hence the loop on ``finished``."""
+    for call in calls:
+        while True:
+            try:
+                if call.finished():
+                    break
+                call.wait()
+            except BaseException:  # the call's error, or an interrupt: ``finished`` tells them apart
+                continue
 
 
 _local = threading.local()  # ``serial``: this thread runs one kernel of a pair (``run_pair``)
@@ -300,16 +342,18 @@ def run_pair(first, first_args: tuple, second, second_args: tuple, step: list, s
     both threads. A hand-off costs a sleeping thread's wake-up on this VM, so one hand-off for two
     kernels saves one, and the two kernels keep their own data in their own core's cache. Returns
     both results; an error in ``second`` sets ``step[0] = second_index`` (the node errors name)."""
-    wait = _hand_off(_serially, (second, second_args))
+    call = _Started()
     try:
+        _hand_off(_serially, (second, second_args), call)
         first_result = _serially(first, first_args)
     except BaseException:
-        _wait_quietly([wait])  # the other thread may still be writing the outputs of ``second``
+        _wait_quietly([call])  # the other thread may still be writing the outputs of ``second``
         raise
     try:
-        second_result = wait()
+        second_result = call.wait()
     except BaseException:
         step[0] = second_index
+        _wait_quietly([call])  # an interrupt on entering ``wait`` left it running
         raise
     return first_result, second_result
 
@@ -327,16 +371,14 @@ def split(fn, count: int, work: int, gemm: bool, args) -> int:
     bounds = [count * t // threads for t in range(threads + 1)]
     calls = [(*(args(t) if callable(args) else args), bounds[t], bounds[t + 1]) for t in range(threads)]
     with scipy_blas if gemm and scipy_blas.available else NO_LIMIT:
-        waits = [_hand_off(fn, call) for call in calls[1:]]
+        started = [_Started() for _ in calls[1:]]
         try:
+            for call, arguments in zip(started, calls[1:], strict=True):
+                _hand_off(fn, arguments, call)
             fn(*calls[0])
+            for call in started:
+                call.wait()
         except BaseException:
-            _wait_quietly(waits)  # the other ranges may still be writing
+            _wait_quietly(started)  # the other ranges may still be writing (those waited for are over)
             raise
-        for i, wait in enumerate(waits):
-            try:
-                wait()
-            except BaseException:
-                _wait_quietly(waits[i + 1 :])  # so may the ranges after the one that failed
-                raise
     return threads

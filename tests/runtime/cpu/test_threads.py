@@ -259,3 +259,36 @@ def test_the_idle_relay_keeps_no_reference_to_its_last_calls_arrays():
     seen = weakref.ref(array)
     del array
     assert seen() is None  # a session's arena and outputs are freed with it
+
+
+def test_an_interrupt_right_after_a_hand_off_still_waits_for_it_and_frees_the_relay(monkeypatch):
+    from graphc.runtime.cpu import threads
+
+    if threads.numba.get_num_threads() < 2:
+        pytest.skip("one thread: split runs a single range")
+    relay = threads.Relay()
+    monkeypatch.setattr(threads, "relay", relay)
+    go = relay._go
+
+    class InterruptedRelease:  # a signal handler runs as the woken relay thread takes the GIL
+        def acquire(self, *args):
+            return go.acquire(*args)
+
+        def release(self):
+            go.release()
+            raise _Interrupt
+
+    relay._go = InterruptedRelease()
+    finished = []
+
+    def ranges(lo, hi):
+        if lo:
+            time.sleep(0.2)
+            finished.append(lo)
+
+    with pytest.raises(_Interrupt):
+        threads.split(ranges, 2, 1 << 30, False, ())
+    assert finished == [1]  # waited for: it may have been writing the caller's buffers
+    relay._go = go
+    assert relay.start(lambda: 3, ())  # and the relay is free again
+    assert relay.wait() == 3
