@@ -122,7 +122,8 @@ class Session:
         values = exe.run(feed_values, state)
         if state.changed:
             with self._lock:
-                self._values, self._counters = commit(state, self._values, self._counters)
+                if not self._closed:  # a run that ends after ``close`` (another thread) keeps nothing
+                    self._values, self._counters = commit(state, self._values, self._counters)
         return [owned(v) for v in values]
 
     def _prepare(self, fetches, feed_dict):
@@ -150,8 +151,9 @@ class Session:
     # -- lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:
         """Release the session's state and compiled executables."""
-        self._closed = True
-        self._values = {}
+        with self._lock:  # a run committing in another thread then finds it closed
+            self._closed = True
+            self._values = {}
         self._cache.clear()
 
     def as_default(self):

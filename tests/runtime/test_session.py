@@ -329,3 +329,21 @@ def test_feeding_a_name_the_graph_does_not_have_is_a_feed_error_naming_it(graph)
     unknown = pytest.raises(gc.FeedError, match="'nope:0'.*no node named 'nope'")
     with gc.Session(device="reference") as sess, unknown:
         sess.run(x * 2.0, {"nope:0": [1.0, 2.0]})
+
+
+def test_a_run_that_ends_after_close_keeps_no_state_in_the_closed_session(graph, monkeypatch):
+    v = gc.Variable(np.zeros(1000, np.float32), name="v")
+    step = gc.assign_add(v, 1.0)
+    sess = gc.Session()
+    sess.run(step)
+    exe = next(iter(sess._cache.values()))[0]
+    run = exe.run
+
+    def closed_meanwhile(feed_values, state):  # another thread closes the session during the run
+        values = run(feed_values, state)
+        sess.close()
+        return values
+
+    monkeypatch.setattr(exe, "run", closed_meanwhile)
+    sess._execute(exe, [])
+    assert sess._values == {}  # released, not refilled by the run's commit
