@@ -341,7 +341,13 @@ def run_pair(first, first_args: tuple, second, second_args: tuple, step: list, s
     here, each on one thread (their ``split`` calls run serially), instead of one after the other on
     both threads. A hand-off costs a sleeping thread's wake-up on this VM, so one hand-off for two
     kernels saves one, and the two kernels keep their own data in their own core's cache. Returns
-    both results; an error in ``second`` sets ``step[0] = second_index`` (the node errors name)."""
+    both results; an error in ``second`` sets ``step[0] = second_index`` (the node errors name).
+    A thread held to one Numba thread (``numba.set_num_threads(1)``, thread-local, maybe after the
+    plan chose its pairs) runs both itself, one after the other, as its ``split`` calls run."""
+    if not pairs_possible():
+        first_result = first(*first_args)
+        step[0] = second_index
+        return first_result, second(*second_args)
     call = _Started()
     try:
         _hand_off(_serially, (second, second_args), call)

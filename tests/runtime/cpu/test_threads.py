@@ -292,3 +292,22 @@ def test_an_interrupt_right_after_a_hand_off_still_waits_for_it_and_frees_the_re
     relay._go = go
     assert relay.start(lambda: 3, ())  # and the relay is free again
     assert relay.wait() == 3
+
+
+def test_a_pair_runs_on_the_calling_thread_alone_where_it_is_held_to_one_numba_thread():
+    from graphc.runtime.cpu import threads
+
+    before = threads.numba.get_num_threads()
+    if before < 2:
+        pytest.skip("one thread: no pairs anyway")
+
+    def kernel():
+        return threading.get_ident()
+
+    threads.numba.set_num_threads(1)  # thread-local: a plan made before may have chosen pairs
+    try:
+        step = [3]
+        first, second = threads.run_pair(kernel, (), kernel, (), step, 4)
+    finally:
+        threads.numba.set_num_threads(before)
+    assert first == second == threading.get_ident() and step == [4]
