@@ -20,6 +20,7 @@ import threading
 from types import ModuleType
 
 import numba
+from numba.core.sigutils import normalize_signature
 
 _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()
@@ -118,19 +119,31 @@ def _guard_numba_cache(dispatcher) -> None:
     """Numba reads its cache files lazily, at a function's first call for a signature, and a damaged
     file raises there. Wrap that load so that a failure empties the function's index and returns
     nothing, which makes Numba compile afresh (and write new files). Reading every file up front
-    instead cost 29-37 ms of each warm start, as Numba then read them all again (bench/NOTES.md)."""
+    instead cost 29-37 ms of each warm start, as Numba then read them all again (bench/NOTES.md).
+
+    An entry whose data file holds another signature's machine code is damaged too. Numba saves an
+    entry as two files, the index first, then the data file it names; two processes saving two
+    signatures of one function at once can both pick data file 1, and the index keep one's signature
+    while the file keeps the other's code (float32 and float64 graphs filling an empty cache, with
+    Numba's saves slowed as on a busy disk). Numba does not check, and runs that code on the other
+    arguments: every later process failed ("can't unbox array"), and where only the layout differs
+    (``gemm``'s C and F operands) the products came out silently wrong."""
     cache = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
     files = getattr(cache, "_cache_file", None)
     if load is None or files is None or getattr(load, "guarded", False):
         return  # not a cached Numba function, or one a module imported and another wrapped already
 
-    def load_or_recompile(*args, **kwargs):
+    def load_or_recompile(sig, *args, **kwargs):
         try:
-            return load(*args, **kwargs)
+            overload = load(sig, *args, **kwargs)
         except Exception:  # noqa: BLE001 - any unreadable entry: start this function's cache afresh
             files.flush()
             return None
+        if overload is not None and tuple(overload.signature.args) != tuple(normalize_signature(sig)[0]):
+            files.flush()  # another signature's code under this one's key: as unreadable
+            return None
+        return overload
 
     load_or_recompile.guarded = True
     cache.load_overload = load_or_recompile

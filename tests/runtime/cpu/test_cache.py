@@ -2,6 +2,7 @@
 never a crash or a wrong result."""
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -85,6 +86,45 @@ def test_a_corrupt_numba_cache_entry_is_recompiled(cache_dir):
     assert damaged
     _forget_loaded_modules()
     np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+
+
+ROW_SUM_SOURCE = """
+from numba import njit
+
+
+@njit(cache=True)
+def first_row_sum(a):
+    s = 0.0
+    for j in range(a.shape[1]):
+        s += a[0, j]
+    return s
+"""
+
+
+def _cross_numba_entries(index):
+    """Leave a Numba index as two processes saving at once can: each signature naming the data file
+    that holds the other's machine code."""
+    with open(index, "rb") as f:
+        version = pickle.load(f)
+        stamp, overloads = pickle.loads(f.read())
+    (key1, file1), (key2, file2) = overloads.items()
+    with open(index, "wb") as f:
+        pickle.dump(version, f, protocol=-1)
+        f.write(pickle.dumps((stamp, {key1: file2, key2: file1}), protocol=-1))
+
+
+def test_a_numba_entry_holding_another_signatures_code_is_recompiled(cache_dir):
+    a = np.arange(12.0).reshape(3, 4)
+    layouts = [np.ascontiguousarray(a), np.asfortranarray(a)]  # two signatures: C and F
+    module = cache.load_module(ROW_SUM_SOURCE)
+    for x in layouts:
+        assert module.first_row_sum(x) == x[0].sum()
+    (index,) = (cache_dir / "__pycache__").glob("*.nbi")
+    _cross_numba_entries(index)
+    _forget_loaded_modules()
+    module = cache.load_module(ROW_SUM_SOURCE)
+    for x in layouts:
+        assert module.first_row_sum(x) == x[0].sum()  # the C code on the F array read 0, 4, 8, 1
 
 
 def test_two_processes_filling_one_empty_cache_at_once(cache_dir):
