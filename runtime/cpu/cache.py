@@ -108,11 +108,29 @@ def _exec(name: str, path: str) -> ModuleType:
 def guard_package(package: str) -> None:
     """Guard the cached Numba functions of the modules loaded from ``package`` (the backend's own
     kernels: their cache files lie in the package's ``__pycache__`` or ``NUMBA_CACHE_DIR``, outside
-    ``GRAPHC_CACHE_DIR``, and a damaged one must not fail every later run either)."""
+    ``GRAPHC_CACHE_DIR``, and a damaged one must not fail every later run either).
+
+    Their cache stamps also carry a hash of the package's source files. Numba stamps a function's
+    entries with its own file only, but the machine code it caches includes the Numba functions and
+    constants the function imports from the package's other files (``conv._conv_forward`` compiles
+    ``im2col.pad_image`` into itself): after a change to ``im2col.py`` alone, the cached convolution
+    went on running the old ``pad_image``. A changed package now empties every one of these indexes,
+    as a changed backend renames every generated module."""
+    stamp = f"{package} {_backend_hash(os.path.dirname(sys.modules[package].__file__))}"
     for name, module in list(sys.modules.items()):
         if name.startswith(package + ".") and module is not None:
             for value in list(vars(module).values()):
                 _guard_numba_cache(value)
+                _stamp_numba_cache(value, stamp)
+
+
+def _stamp_numba_cache(dispatcher, stamp: str) -> None:
+    """Add ``stamp`` to the source stamp Numba's index of ``dispatcher`` is valid for (once: a function
+    is found again in every module that imports it)."""
+    files = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if files is not None and not getattr(files, "graphc_stamp", None):
+        files._source_stamp = (files._source_stamp, stamp)
+        files.graphc_stamp = stamp
 
 
 def _guard_numba_cache(dispatcher) -> None:

@@ -192,6 +192,37 @@ def test_a_changed_backend_helper_changes_every_generated_module_name(tmp_path):
     assert f"backend {cache._backend_hash()}" in cache._SALT  # and the salt is in every module's name
 
 
+def test_a_changed_file_of_a_guarded_package_is_not_served_by_its_callers_cached_code(tmp_path):
+    # as conv.py's kernels call im2col.py's: Numba's cache of caller.g knows only caller.py
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "caller.py").write_text(
+        "from numba import njit\n\nfrom pkg.callee import f\n\n\n"
+        "@njit(cache=True)\ndef g(x):\n    return f(x) * 2.0\n"
+    )
+    program = textwrap.dedent(
+        """
+        import pkg.caller
+        from graphc.runtime.cpu import cache
+        cache.guard_package("pkg")
+        print(pkg.caller.g(1.0))
+        """
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+
+    def run(callee):
+        (tmp_path / "pkg" / "callee.py").write_text(
+            f"from numba import njit\n\n\n@njit(cache=True)\ndef f(x):\n    return {callee}\n"
+        )
+        result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return float(result.stdout)
+
+    assert run("x + 1.0") == 4.0
+    assert run("x + 2.0") == 6.0  # was 4.0: the cached g with the old f compiled in
+
+
 def test_the_backends_own_cached_kernels_are_guarded_against_damaged_entries():
     from graphc.runtime.cpu import conv, indexing, linalg
 
