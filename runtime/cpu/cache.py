@@ -145,26 +145,48 @@ def _guard_numba_cache(dispatcher) -> None:
     while the file keeps the other's code (float32 and float64 graphs filling an empty cache, with
     Numba's saves slowed as on a busy disk). Numba does not check, and runs that code on the other
     arguments: every later process failed ("can't unbox array"), and where only the layout differs
-    (``gemm``'s C and F operands) the products came out silently wrong."""
+    (``gemm``'s C and F operands) the products came out silently wrong.
+
+    The save is wrapped too: a cache that cannot be written (a full disk, a quota) costs the cache,
+    not the run, which Numba failed with ``OSError: No space left on device`` although the function
+    had compiled. Numba writes the index before the data file, so a failed save may leave an index
+    naming a data file that was never written (or an older one): the index goes."""
     cache = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
+    save = getattr(cache, "save_overload", None)
     files = getattr(cache, "_cache_file", None)
-    if load is None or files is None or getattr(load, "guarded", False):
+    if load is None or save is None or files is None or getattr(load, "guarded", False):
         return  # not a cached Numba function, or one a module imported and another wrapped already
 
     def load_or_recompile(sig, *args, **kwargs):
         try:
             overload = load(sig, *args, **kwargs)
         except Exception:  # noqa: BLE001 - any unreadable entry: start this function's cache afresh
-            files.flush()
+            _forget_index(files)
             return None
         if overload is not None and tuple(overload.signature.args) != tuple(normalize_signature(sig)[0]):
-            files.flush()  # another signature's code under this one's key: as unreadable
+            _forget_index(files)  # another signature's code under this one's key: as unreadable
             return None
         return overload
 
+    def save_or_go_on(*args, **kwargs):
+        try:
+            save(*args, **kwargs)
+        except OSError:
+            _forget_index(files)
+
     load_or_recompile.guarded = True
     cache.load_overload = load_or_recompile
+    cache.save_overload = save_or_go_on
+
+
+def _forget_index(files) -> None:
+    """Empty a Numba function's cache index, or remove it where it cannot be written (a full disk)."""
+    try:
+        files.flush()
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(files._index_path)
 
 
 def _has_content(path: str, source: str) -> bool:

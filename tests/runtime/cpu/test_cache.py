@@ -1,6 +1,7 @@
 """The on-disk kernel cache: content-named files, atomic writes, and faults that cost a recompile but
 never a crash or a wrong result."""
 
+import errno
 import os
 import pickle
 import subprocess
@@ -125,6 +126,23 @@ def test_a_numba_entry_holding_another_signatures_code_is_recompiled(cache_dir):
     module = cache.load_module(ROW_SUM_SOURCE)
     for x in layouts:
         assert module.first_row_sum(x) == x[0].sum()  # the C code on the F array read 0, 4, 8, 1
+
+
+def test_a_numba_cache_that_cannot_be_written_costs_the_cache_not_the_run(cache_dir, monkeypatch):
+    replace = os.replace
+
+    def full_disk(src, dst, *args, **kwargs):
+        if str(dst).endswith(".nbc"):  # Numba's data files: its index is written first
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+    assert not list((cache_dir / "__pycache__").glob("*.nbc"))
+    for index in (cache_dir / "__pycache__").glob("*.nbi"):  # none names a data file never written
+        with open(index, "rb") as f:
+            pickle.load(f)
+            assert pickle.loads(f.read())[1] == {}
 
 
 def test_two_processes_filling_one_empty_cache_at_once(cache_dir):
