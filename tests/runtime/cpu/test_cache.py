@@ -2,8 +2,10 @@
 never a crash or a wrong result."""
 
 import errno
+import importlib.util
 import os
 import pickle
+import py_compile
 import subprocess
 import sys
 import textwrap
@@ -74,6 +76,23 @@ def test_a_kernel_file_with_wrong_content_is_not_trusted(cache_dir):
             (cache_dir / f).write_text(text.replace("math.tanh", "math.sinh"))  # same name, other code
     _forget_loaded_modules()
     np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+
+
+def test_a_kernel_files_bytecode_cache_is_not_trusted(cache_dir):
+    source = "def larger(a, b):\n    return a if a > b else b\n"
+    assert cache.load_module(source).larger(1, 2) == 2
+    path = str(cache_dir / (cache.module_name(source) + ".py"))
+    stat = os.stat(path)
+    # bytecode that differs in one bit ('>' to '<') under a header matching the file's mtime and size
+    with open(path, "w") as f:
+        f.write(source.replace(">", "<"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    py_compile.compile(path, cfile=importlib.util.cache_from_source(path), doraise=True)
+    with open(path, "w") as f:
+        f.write(source)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    _forget_loaded_modules()
+    assert cache.load_module(source).larger(1, 2) == 2
 
 
 def test_a_corrupt_numba_cache_entry_is_recompiled(cache_dir):
