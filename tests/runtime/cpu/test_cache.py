@@ -6,6 +6,7 @@ import importlib.util
 import os
 import pickle
 import py_compile
+import struct
 import subprocess
 import sys
 import textwrap
@@ -106,6 +107,21 @@ def test_a_corrupt_numba_cache_entry_is_recompiled(cache_dir):
     assert damaged
     _forget_loaded_modules()
     np.testing.assert_allclose(_compiled_value(), EXPECTED, rtol=1e-6)
+
+
+SCALE_SOURCE = "from numba import njit\n\n\n@njit(cache=True)\ndef scale(x):\n    return x * 1234.5678\n"
+
+
+def test_a_bit_flipped_in_a_numba_data_file_is_recompiled_not_run(cache_dir):
+    assert cache.load_module(SCALE_SOURCE).scale(2.0) == 2.0 * 1234.5678
+    (data,) = (cache_dir / "__pycache__").glob("*.nbc")
+    content = bytearray(data.read_bytes())
+    at = content.find(struct.pack("<d", 1234.5678))  # the constant in the machine code's constant pool
+    assert at >= 0
+    content[at] ^= 1  # its lowest bit: elsewhere in the code, one bit crashed the process (SIGSEGV)
+    data.write_bytes(content)
+    _forget_loaded_modules()
+    assert cache.load_module(SCALE_SOURCE).scale(2.0) == 2.0 * 1234.5678
 
 
 ROW_SUM_SOURCE = """
