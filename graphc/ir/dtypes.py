@@ -28,6 +28,8 @@ SHORT_NAMES = {float32: "f32", float64: "f64", int32: "i32", int64: "i64", bool_
 def as_dtype(dtype) -> np.dtype:
     """Normalize ``dtype`` (a numpy dtype, type or name such as ``"float32"``) to a supported dtype, in
     the machine's byte order."""
+    if dtype is None:  # np.dtype(None) is float64, which would silently override a float32 default
+        raise DTypeError("a dtype is required here, got None")
     try:
         d = np.dtype(dtype)
     except TypeError as e:

@@ -21,3 +21,14 @@ def test_a_big_endian_array_makes_a_tensor_of_the_same_values(graph, make):
     with gc.Session() as sess:
         out = sess.run(t * 2.0)
     np.testing.assert_array_equal(out, data.astype(np.float32) * 2.0)
+
+
+@pytest.mark.parametrize("make", ["placeholder", "cast"])
+def test_none_as_a_dtype_is_refused_not_read_as_float64(graph, make):
+    # np.dtype(None) is float64: placeholder(None, ...) made a float64 placeholder where the
+    # documented default is float32
+    with pytest.raises(gc.DTypeError, match="a dtype is required here, got None"):
+        if make == "placeholder":
+            gc.placeholder(None, (2,))
+        else:
+            gc.cast(gc.constant([1.0]), None)
