@@ -122,7 +122,11 @@ def exact_array(value, dtype=None) -> np.ndarray:
 
 
 def _check_exact(arr: np.ndarray, d: np.dtype) -> None:
-    """Integer constants hold their values exactly: no fraction dropped, no integer wrapped around."""
+    """Integer constants hold their values exactly: no fraction dropped, no integer wrapped around;
+    bool constants are made only from 0 and 1 (numpy's ``astype(bool)`` turns 0.5 and 2 into True)."""
+    if d.kind == "b" and arr.size and arr.dtype.kind in "fiu" and not np.all((arr == 0) | (arr == 1)):
+        bad = arr.reshape(-1)[np.flatnonzero((arr != 0) & (arr != 1))[0]].item()
+        raise DTypeError(f"cannot make a bool value from {bad!r}: only 0 and 1 are bools (compare instead)")
     if d.kind not in "iu" or arr.size == 0 or arr.dtype.kind not in "fiu":
         return
     if arr.dtype.kind == "f" and not np.all(arr == np.trunc(arr)):

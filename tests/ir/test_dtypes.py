@@ -32,3 +32,11 @@ def test_none_as_a_dtype_is_refused_not_read_as_float64(graph, make):
             gc.placeholder(None, (2,))
         else:
             gc.cast(gc.constant([1.0]), None)
+
+
+@pytest.mark.parametrize("value", [0.5, [0, 2], -1])
+def test_a_bool_constant_is_made_only_from_zeros_and_ones(graph, value):
+    # numpy's astype(bool) turns 0.5, 2 and -1 into True; a feed of them to a bool placeholder is refused
+    with pytest.raises(gc.DTypeError, match="cannot make a bool value from"):
+        gc.constant(value, dtype="bool")
+    assert gc.constant([0, 1, 1.0], dtype="bool").dtype == np.bool_
