@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.types import format_shape
@@ -58,14 +59,12 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
                 )
         with np.errstate(over="ignore"):
             converted = arr.astype(want)
-        if want.kind == "f" and arr.dtype.kind == "f" and arr.size:
-            overflow = np.isinf(converted) & np.isfinite(arr)
-            if overflow.any():  # rounding to float32 is accepted; a finite value turned inf is not
-                raise DTypeError(
-                    f"fed {arr[overflow].reshape(-1)[0].item()!r}, outside {want}'s range "
-                    f"(largest magnitude {float(np.finfo(want).max):.7g})",
-                    _where(tensor),
-                )
+        bad = dtypes.made_infinite(arr, converted)
+        if bad is not None:
+            raise DTypeError(
+                f"fed {bad!r}, outside {want}'s range (largest magnitude {float(np.finfo(want).max):.7g})",
+                _where(tensor),
+            )
         arr = converted
     if not tensor.type.is_compatible(arr.shape):
         raise ShapeError(

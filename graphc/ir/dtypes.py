@@ -42,6 +42,15 @@ def as_dtype(dtype) -> np.dtype:
     return d
 
 
+def made_infinite(arr: np.ndarray, converted: np.ndarray) -> float | None:
+    """The first finite value of ``arr`` that its float conversion ``converted`` made +-inf (1e39 into
+    float32), or None. Constants and feeds accept rounding but refuse such an overflow."""
+    if converted.dtype.kind != "f" or arr.dtype.kind != "f" or not arr.size:
+        return None
+    overflow = np.isinf(converted) & np.isfinite(arr)
+    return arr[overflow].reshape(-1)[0].item() if overflow.any() else None
+
+
 def short_name(dtype: np.dtype) -> str:
     return SHORT_NAMES.get(dtype, str(dtype))
 

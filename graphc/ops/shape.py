@@ -487,9 +487,11 @@ def split(x, num_or_size_splits, axis: int = 0, name: str | None = None) -> list
     """
     x = as_tensor(x)
     sizes = num_or_size_splits
-    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, (bool, np.bool_)):
+    if isinstance(sizes, (bool, np.bool_)):
+        pass  # not a number of pieces: Split.normalize refuses it, naming the node
+    elif isinstance(sizes, (int, np.integer)):
         sizes = int(sizes)
-    elif not isinstance(sizes, (bool, np.bool_)):
+    else:
         sizes = _as_tuple(sizes)
     return list(apply_normalized(Split(axis, sizes), [x], name).outputs)
 

@@ -111,12 +111,10 @@ def exact_array(value, dtype=None) -> np.ndarray:
     _check_exact(arr, d)
     with np.errstate(over="ignore"):
         converted = np.array(arr, dtype=d, copy=True)
-    if d.kind == "f" and arr.dtype.kind == "f" and arr.size:
-        overflow = np.isinf(converted) & np.isfinite(arr)
-        if overflow.any():  # as feeds: rounding to float32 is accepted, a finite value made inf is not
-            bad = arr[overflow].reshape(-1)[0].item()
-            big = float(np.finfo(d).max)
-            raise DTypeError(f"cannot make a {d} value from {bad!r}: outside its range (largest {big:.7g})")
+    bad = dtypes.made_infinite(arr, converted)
+    if bad is not None:
+        big = float(np.finfo(d).max)
+        raise DTypeError(f"cannot make a {d} value from {bad!r}: outside its range (largest {big:.7g})")
     converted.setflags(write=False)
     return converted
 

@@ -42,6 +42,8 @@ kernel that finds shapes it cannot serve calls it, and it raises the op's own me
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import njit
@@ -251,30 +253,31 @@ def _winograd(op, channels: int, kh: int, kw: int, oh: int, ow: int) -> bool:
     return plain and (kh, kw) == (3, 3) and channels >= WINOGRAD_DEPTH and small
 
 
+def _largest(t: np.ndarray) -> float:
+    """max |t|, or inf where ``t`` holds an inf or a NaN (numpy's max and min propagate NaN). Two
+    passes, no temporary: under 1% of the convolution at the CNN's layers."""
+    hi, lo = float(t.max(initial=0)), float(t.min(initial=0))
+    return max(hi, -lo) if math.isfinite(hi) and math.isfinite(lo) else math.inf
+
+
 def _finite(*arrays: np.ndarray) -> bool:
-    """Whether every value of ``arrays`` is finite, as Winograd and the shifted GEMMs need (see the
-    module doc): with one inf x pixel, Winograd gave NaN at 62 of the 64 outputs where the reference
-    has +-inf, and the shifted weight gradient NaN at 64 weights. One pass over each operand: under
-    1% of the convolution at the CNN's layers."""
-    return all(np.isfinite(a).all() for a in arrays)
+    """Whether every value of ``arrays`` is finite, as the shifted gradients need (see the module doc):
+    with one inf x pixel, the shifted weight gradient gave NaN at 64 weights where the reference has
+    +-inf."""
+    return all(_largest(a) < math.inf for a in arrays)
 
 
 def _winograd_operands(a: np.ndarray, b: np.ndarray, depth: int) -> bool:
     """Whether Winograd can take the operands ``a`` and ``b`` of a product summed over ``depth`` terms
-    without an overflow the reference does not have: every value finite (see ``_finite``) and
-    max|a| * max|b| * depth at most 2^-10 of the dtype's range, each maximum at most 2^-4 of it. The
-    transforms add up to 4 neighbouring values going in and up to 9 planes coming out: x near 1e38
-    (float32), weights 1e-3, overflowed to inf, then NaN, at 75% of the outputs of a 16-channel
-    convolution whose reference values are finite (at most 1.7e36); im2col keeps the reference's
-    products. Two passes over each operand, no temporary: as ``_finite``, under 1% of the layer."""
+    without an overflow the reference does not have: every value finite (one inf x pixel gave NaN at
+    62 of 64 outputs, inf - inf in the transforms) and max|a| * max|b| * depth at most 2^-10 of the
+    dtype's range, each maximum at most 2^-4 of it. The transforms add up to 4 neighbouring values
+    going in and up to 9 planes coming out: x near 1e38 (float32), weights 1e-3, overflowed to inf,
+    then NaN, at 75% of the outputs of a 16-channel convolution whose reference values are finite (at
+    most 1.7e36); im2col keeps the reference's products."""
     limit = float(np.finfo(a.dtype).max)
-    m = []
-    for t in (a, b):
-        hi, lo = float(t.max(initial=0)), float(t.min(initial=0))
-        if not (np.isfinite(hi) and np.isfinite(lo)):  # inf, or NaN (numpy's max propagates it)
-            return False
-        m.append(max(hi, -lo))
-    return max(m) <= limit / 16 and m[0] * m[1] * depth <= limit / 1024
+    ma, mb = _largest(a), _largest(b)
+    return max(ma, mb) <= limit / 16 and ma * mb * depth <= limit / 1024
 
 
 def _shifted_geometry(kh: int, kw: int, top, left, oh: int, ow: int) -> tuple:
