@@ -21,6 +21,7 @@ from graphc.ir.graph import Node, Tensor
 from graphc.ops.core import as_tensor
 from graphc.ops.elementwise import Elementwise, add, cast
 from graphc.ops.like import StopGradient, broadcast_like, sum_like, unbroadcast, zeros_like
+from graphc.ops.sources import ReadVariable
 
 UNCONNECTED = ("raise", "zero", "none")
 
@@ -32,7 +33,8 @@ def grad(cost: Tensor, wrt, grad_cost=None, unconnected: str = "raise"):
         cost: a scalar float tensor, or a tensor of any shape when ``grad_cost`` is given (then the result
             is the vector-Jacobian product ``grad_cost . d cost / d wrt``).
         wrt: a float tensor (a variable, a placeholder, any intermediate) or a list/tuple of them; the
-            result mirrors it (an empty list gives an empty list).
+            result mirrors it (an empty list gives an empty list). A variable's gradient sums the paths
+            through all its reads, ``read_value()`` ones included.
         grad_cost: the gradient flowing into ``cost`` (default: 1 for a scalar cost).
         unconnected: what to return for a ``wrt`` the cost does not depend on: ``"raise"`` an error,
             ``"zero"`` a zero tensor, or ``"none"`` ``None``.
@@ -120,7 +122,8 @@ def _check(cost: Tensor, wrt: Sequence[Tensor], grad_cost) -> Tensor:
 def _backpropagate(cost: Tensor, wrt: list[Tensor], grad_cost: Tensor) -> dict[Tensor, Tensor]:
     graph = cost.graph
     nodes = graph.nodes[min(t.node.index for t in wrt) : cost.node.index + 1]
-    depends = _forward_dependents(nodes, wrt)
+    reads = _other_reads(nodes, wrt)
+    depends = _forward_dependents(nodes, [*wrt, *reads])
     pending: dict[Tensor, list[Tensor]] = {cost: [grad_cost]} if cost in depends else {}
     done: dict[Tensor, Tensor] = {}
     for node in reversed(nodes):
@@ -134,9 +137,36 @@ def _backpropagate(cost: Tensor, wrt: list[Tensor], grad_cost: Tensor) -> dict[T
                 continue
             g = _in_gradient_scope(node, lambda t=t, g=g, i=i, node=node: _fit(g, t, node, i))
             pending.setdefault(t, []).append(g)
+    for read, variable in reads.items():
+        # the walk summed each read's contributions, and the variable's own, when it passed them
+        g = done.get(read)
+        if g is not None:
+            parts = pending.setdefault(variable, [])
+            if not parts and variable in done:
+                parts.append(done[variable])
+            parts.append(g)
     for t in wrt:
         _total(pending.pop(t, None), done, t)
     return done
+
+
+def _other_reads(nodes: list[Node], wrt: list[Tensor]) -> dict[Tensor, Tensor]:
+    """The other reads (``read_value()``) of each variable in ``wrt``, mapped to the variable.
+
+    A variable is one value however often it is read, so its gradient sums what reaches each read, as
+    TF1's for a variable read through ``read_value()``. A ``wrt`` that is itself a read's tensor (not the
+    variable) stays a tensor like any other.
+    """
+    variables = {t.var_name: t for t in wrt if getattr(t, "var_name", None) is not None}
+    if not variables:
+        return {}
+    return {
+        node.outputs[0]: variables[node.op.var_name]
+        for node in nodes
+        if isinstance(node.op, ReadVariable)
+        and node.op.var_name in variables
+        and node.outputs[0] is not variables[node.op.var_name]
+    }
 
 
 def _forward_dependents(nodes: list[Node], wrt: list[Tensor]) -> set[Tensor]:

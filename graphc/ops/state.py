@@ -98,7 +98,11 @@ class Variable(Tensor):
         return assign_sub(self, value, name)
 
     def read_value(self) -> Tensor:
-        """A new read of the variable, ordered after the enclosing ``control_dependencies``."""
+        """A new read of the variable, ordered after the enclosing ``control_dependencies``.
+
+        ``grad(cost, variable)`` adds up the gradient through every read, this one included (TF1's rule);
+        ``grad(cost, read)`` gives only the path through ``read``.
+        """
         # in the variable's graph, not the default one: a read has no input to take the graph from
         node = apply_node(self.node.op, (), f"{self.var_name}_read", graph=self.graph)
         return node.outputs[0]

@@ -35,6 +35,25 @@ def test_gradient_of_a_variable(graph):
     np.testing.assert_allclose(_run(dw), [3.0, 12.0])
 
 
+def test_gradient_of_a_variable_includes_its_read_value_reads(graph):
+    w = gc.Variable(np.array([1.0, 2.0]), name="w")
+    cost = gc.reduce_sum(w * w.read_value() * 3.0) + gc.reduce_sum(w.read_value())
+    np.testing.assert_allclose(_run(gc.grad(cost, w)), 6.0 * np.array([1.0, 2.0]) + 1.0)
+
+
+def test_gradient_of_a_variable_read_only_through_read_value(graph):
+    w = gc.Variable(np.array([1.0, 2.0]), name="w")
+    np.testing.assert_allclose(_run(gc.grad(gc.reduce_sum(w.read_value() ** 2.0), w)), [2.0, 4.0])
+
+
+def test_gradient_wrt_a_read_is_only_that_reads_path(graph):
+    w = gc.Variable(np.array([1.0, 2.0]), name="w")
+    r = w.read_value()
+    dw, dr = gc.grad(gc.reduce_sum(w * r * 3.0) + gc.reduce_sum(r), [w, r])
+    np.testing.assert_allclose(_run(dw), [7.0, 13.0])
+    np.testing.assert_allclose(_run(dr), [4.0, 7.0])
+
+
 def test_gradients_of_a_tensor_used_twice_accumulate(graph):
     x = gc.placeholder("float64", (), name="x")
     y = gc.exp(x) + x * x
