@@ -193,9 +193,10 @@ class SplitLoop:
     def __init__(self, kernel, pattern: str):
         self.kernel = kernel
         self.pattern = pattern
-        # an "m" input repeats every a.shape[0] rows: ranges start on a repeat of every one of them (the
-        # least common multiple of their lengths, a (C, 1, 1) and an (N, C, 1, 1) value per row: N*C),
-        # so row 0 of a range reads each input's first value as the whole loop's row r0 would
+        # an "m" input repeats every a.shape[0] rows: ranges start on a repeat of every one that repeats
+        # (the least common multiple of their lengths), so row 0 of a range reads each as the whole
+        # loop's row r0 would; one with a value for every row (an (N, C, 1, 1) shift beside a (C, 1, 1)
+        # scale) is cut with the range instead, so it does not make the loop one range
         self._repeats = [i for i, k in enumerate(pattern) if k == "m"]
 
     def __call__(self, *arrays):
@@ -209,11 +210,15 @@ class SplitLoop:
 
             count, unit = cols, 1
         else:
-            unit = math.lcm(*(ins[i].shape[0] for i in self._repeats))
+            per_row = [i for i in self._repeats if ins[i].shape[0] == rows]
+            unit = math.lcm(*(ins[i].shape[0] for i in self._repeats if ins[i].shape[0] != rows))
 
             def part(lo, hi):
                 r0, r1 = lo * unit * cols, hi * unit * cols
-                kernel(*sliced(ins, pattern, "a", r0, r1), *(o[r0:r1] for o in outs), (hi - lo) * unit, cols)
+                cut = sliced(ins, pattern, "a", r0, r1)
+                for i in per_row:
+                    cut[i] = ins[i][lo * unit : hi * unit]
+                kernel(*cut, *(o[r0:r1] for o in outs), (hi - lo) * unit, cols)
 
             count = rows // unit
         split(part, count, count * THREAD_WORK, False, ())

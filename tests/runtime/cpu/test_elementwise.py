@@ -204,6 +204,29 @@ def test_a_parallel_loop_reads_values_per_row_of_different_lengths_with_the_refe
     np.testing.assert_allclose(cpu(a, b, c), ref(a, b, c), rtol=1e-6)
 
 
+def test_a_parallel_loop_cuts_a_value_for_every_row_with_its_ranges(graph, monkeypatch):
+    # an (N, C, 1, 1) shift has a value for every row: only the (C, 1, 1) scale fixes where ranges start
+    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    counts = []
+    split = elementwise.split
+
+    def counting(part, count, *args):
+        counts.append(count)
+        return split(part, count, *args)
+
+    monkeypatch.setattr(elementwise, "split", counting)
+    x = gc.placeholder("float32", (None, 3, 4, 5), name="x")
+    scale = gc.placeholder("float32", (3, 1, 1), name="scale")
+    shift = gc.placeholder("float32", (None, 3, 1, 1), name="shift")
+    cpu, ref = _both([x, scale, shift], lambda x, scale, shift: x * scale + shift)
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((4, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 1, 1)).astype(np.float32)
+    c = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+    np.testing.assert_allclose(cpu(a, b, c), ref(a, b, c), rtol=1e-6)
+    assert counts == [4]  # one range per image, not the whole loop as one
+
+
 def test_an_input_broadcast_inside_its_dims_takes_the_broadcast_loop(graph):
     x = gc.placeholder("float32", (2, 3, 4), name="x")
     y = gc.placeholder("float32", (2, 1, 4), name="y")
