@@ -170,3 +170,16 @@ def test_cross_entropy_gradient_alone_refuses_an_out_of_range_label(graph, devic
         for bad in (3, -1):
             with pytest.raises(gc.RunError, match=rf"xent.*test_nn.py.*label {bad} is out of range \[0, 3\)"):
                 sess.run(gz, {z: np.zeros((2, 3), "float32"), labels: [0, bad]})
+
+
+def test_cross_entropy_gradient_leaves_its_one_hot_free_to_run_before_the_loss(graph):
+    # the label check orders the gradient's softmax (which reads the logits as the loss does) after the
+    # loss, not the one_hot: ordered after the loss, the one_hot moved next to the softmax in the CPU's
+    # schedule, where the two became one more compiled segment
+    z = gc.placeholder("float32", (None, 3))
+    labels = gc.placeholder("int64", (None,))
+    loss = gc.sparse_softmax_cross_entropy(z, labels, name="xent")
+    gc.grad(gc.reduce_sum(loss), z)
+    ops = {type(n.op).__name__: n for n in graph.nodes if n.name.startswith("gradients/xent_grad/")}
+    assert not ops["OneHot"].control_inputs
+    assert list(ops["Softmax"].control_inputs) == [loss.node]
