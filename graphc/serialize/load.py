@@ -149,8 +149,11 @@ class _Loader:
         self.arrays = arrays
         self.graph = Graph()
         self.graph.seed = _optional_int(doc.get("seed"), "seed")
-        # new random ops of the loaded graph must not reuse the saved ones' op seeds
-        self.graph.random_ops = _optional_int(doc.get("random_ops"), "random_ops") or _next_op_seed(doc)
+        # new random ops of the loaded graph take the op seeds the original's next ones would take; a
+        # file from before ``random_ops`` existed goes on past the saved ops' op seeds. A saved count of
+        # 0 is a count (op seeds given by the user do not advance it), not a missing field.
+        random_ops = _optional_int(doc.get("random_ops"), "random_ops")
+        self.graph.random_ops = random_ops if random_ops is not None else _next_op_seed(doc)
         self.nodes: list[Node] = []
         self.variables: dict[str, Variable] = {}
         self.var_records = {v["node"]: v for v in doc.get("variables", []) if v.get("node") is not None}

@@ -261,3 +261,15 @@ def test_new_random_ops_of_a_loaded_graph_get_new_op_seeds(graph, tmp_path):
     with gc.Session(loaded.graph, device="reference") as sess:
         first, second = sess.run([loaded.tensor("r"), fresh])
     assert not np.array_equal(first, second)
+
+
+def test_a_saved_op_seed_count_of_zero_is_kept(graph, tmp_path):
+    gc.random_normal((3,), seed=5, name="r")  # an op seed given by the user: the graph's count stays 0
+    save_graph(graph, tmp_path / "model.json")
+    loaded = load_graph(tmp_path / "model.json")
+    seeds = []
+    for g in (graph, loaded.graph):
+        with g.as_default():
+            gc.set_random_seed(7)
+            seeds.append(gc.random_normal((3,), name="fresh").node.op.seed)
+    assert seeds[1] == seeds[0] == (7, 0)
