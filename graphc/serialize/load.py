@@ -87,6 +87,8 @@ def _read_json(path: Path) -> dict:
         if body.startswith("{") and not body.endswith("}"):
             raise SerializationError(f"{path}: truncated file (the JSON ends early: {e.msg})") from None
         raise SerializationError(f"{path}: not a graphc graph file (invalid JSON: {e})") from None
+    except ValueError as e:  # valid JSON Python will not read: an integer of more than 4300 digits
+        raise SerializationError(f"{path}: not a graphc graph file ({e})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise SerializationError(f"{path}: not a graphc graph file (format {found!r}, expected {FORMAT!r})")
@@ -96,12 +98,21 @@ def _read_json(path: Path) -> dict:
         raise SerializationError(
             f"{path}: format version {version!r} is not supported; this graphc reads version {supported}"
         )
-    if "checksum" in doc and doc["checksum"] != content_checksum(doc):
+    if "checksum" in doc and doc["checksum"] != _checksum(doc):
         raise SerializationError(
             f"{path}: the file's content does not match its checksum: it was corrupted or changed after "
             'saving (to load a file edited on purpose, delete its "checksum" line)'
         )
     return doc
+
+
+def _checksum(doc: dict) -> str | None:
+    """The document's content checksum; None where it holds a number save_graph never writes (JSON's
+    ``1e999`` and Python's ``NaN`` read as non-finite floats, which strict JSON cannot write back)."""
+    try:
+        return content_checksum(doc)
+    except ValueError:
+        return None
 
 
 def _npz_beside(json_path: Path, npz_path: Path, doc: dict) -> Path:

@@ -259,3 +259,19 @@ def test_deleting_the_checksum_line_by_hand_leaves_a_loadable_file(saved):
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(line for line in lines if not line.lstrip().startswith('"checksum"')))
     assert load_graph(path).tensor("y").name == "y:0"
+
+
+@pytest.mark.parametrize("number", ["1e999", "NaN"])
+def test_a_number_save_graph_never_writes_fails_the_checksum(saved, number):
+    path, _ = saved
+    text = path.read_text()
+    path.write_text(text.replace('"random_ops": 0', f'"random_ops": {number}', 1))
+    assert "does not match its checksum" in _load_error(path)
+
+
+def test_an_integer_too_long_to_read_is_reported(saved):
+    path, _ = saved
+    text = path.read_text()
+    path.write_text(text.replace('"random_ops": 0', '"random_ops": 1' + "0" * 5000, 1))
+    message = _load_error(path)
+    assert str(path) in message and "not a graphc graph file" in message
