@@ -189,11 +189,12 @@ def write_pair_atomically(first: tuple[Path, bytes], second: tuple[Path, bytes])
     """Replace two files that belong together (the npz, then the JSON that names its checksum). Both
     are written to temporary files first; if replacing the second fails, the first file's previous
     version is put back, so an error leaves the old pair as it was."""
-    (path1, data1), (path2, data2) = first, second
+    path1, path2 = first[0], second[0]
     tmps: list[str] = []
     backup = None
     try:
-        tmps = [_temporary(path1, data1), _temporary(path2, data2)]
+        for path, data in (first, second):  # one at a time: a failed second write removes the first
+            tmps.append(_temporary(path, data))
         if path1.exists():
             backup = _backup(path1)  # the old first file, kept until the second is in place
         os.replace(tmps[0], path1)

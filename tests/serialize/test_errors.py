@@ -12,7 +12,7 @@ import pytest
 
 import graphc as gc
 from graphc.ir import OPS, GraphcError
-from graphc.serialize import SerializationError, load_graph, save_graph
+from graphc.serialize import SerializationError, codec, load_graph, save_graph
 
 
 @pytest.fixture
@@ -275,3 +275,21 @@ def test_an_integer_too_long_to_read_is_reported(saved):
     path.write_text(text.replace('"random_ops": 0', '"random_ops": 1' + "0" * 5000, 1))
     message = _load_error(path)
     assert str(path) in message and "not a graphc graph file" in message
+
+
+def test_a_save_that_cannot_write_the_json_leaves_no_temporary_npz(saved, graph, monkeypatch):
+    path, npz = saved
+    gc.negative(graph.get_tensor("y"), name="z")
+    real_temporary = codec._temporary
+
+    def disk_full_at_the_json(target, data):
+        if target.suffix == ".json":
+            raise OSError(28, "No space left on device")
+        return real_temporary(target, data)
+
+    monkeypatch.setattr(codec, "_temporary", disk_full_at_the_json)
+    with pytest.raises(OSError, match="No space"):
+        save_graph(graph, path)
+    monkeypatch.undo()
+    assert sorted(os.listdir(path.parent)) == ["model.json", "model.npz"]
+    assert "z" not in [n.name for n in load_graph(path).graph.nodes]
