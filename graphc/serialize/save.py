@@ -78,6 +78,7 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
 
     Raises:
         SerializationError: an attribute value of a type the format cannot hold.
+        RuntimeError: ``session`` is closed (its variable values are gone).
 
     Example:
         >>> import os, tempfile
@@ -99,6 +100,12 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
     graph, nodes, fetches = _select(graph_or_fetches)
     if session is not None and session.graph is not graph and session.graph.variables is not graph.variables:
         raise GraphMismatchError("save_graph: the session runs another graph than the one saved")
+    if getattr(session, "_closed", False):
+        # closing released the values: saving would write the initial values as if they were trained
+        raise RuntimeError(
+            "save_graph: the session is closed and holds no variable values any more; save while it "
+            "is open (inside its `with` block)"
+        )
     index = {node: i for i, node in enumerate(nodes)}
     arrays: dict[str, np.ndarray] = {}
 

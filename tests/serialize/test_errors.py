@@ -293,3 +293,13 @@ def test_a_save_that_cannot_write_the_json_leaves_no_temporary_npz(saved, graph,
     monkeypatch.undo()
     assert sorted(os.listdir(path.parent)) == ["model.json", "model.npz"]
     assert "z" not in [n.name for n in load_graph(path).graph.nodes]
+
+
+def test_a_closed_session_is_refused_instead_of_saving_initial_values(graph, tmp_path):
+    w = gc.Variable(0.0, name="w")
+    step = gc.assign_add(w, 1.0)
+    with gc.Session() as sess:
+        sess.run(step)
+    with pytest.raises(RuntimeError, match="session is closed"):
+        save_graph(graph, tmp_path / "model.json", session=sess)
+    assert os.listdir(tmp_path) == []
