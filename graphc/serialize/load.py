@@ -122,7 +122,9 @@ def _npz_beside(json_path: Path, npz_path: Path, doc: dict) -> Path:
     if not isinstance(named, dict):
         raise SerializationError(f"{json_path}: corrupt file: 'arrays' is not an object")
     file = named.get("file")
-    if not npz_path.exists() and isinstance(file, str) and Path(file).name == file:
+    # only a plain name beside the JSON: not a path, and not "" or ".." (with_name refuses the first
+    # with a raw ValueError; the second is the folder above)
+    if not npz_path.exists() and isinstance(file, str) and file not in ("", "..") and Path(file).name == file:
         alternative = json_path.with_name(file)
         if alternative.exists():
             return alternative

@@ -303,3 +303,12 @@ def test_a_closed_session_is_refused_instead_of_saving_initial_values(graph, tmp
     with pytest.raises(RuntimeError, match="session is closed"):
         save_graph(graph, tmp_path / "model.json", session=sess)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("file", ["", ".."], ids=["empty", "parent"])
+def test_an_npz_name_that_is_no_file_name_reports_the_missing_npz(saved, file):
+    path, npz = saved
+    os.remove(npz)
+    _edit(path, lambda doc: doc["arrays"].update(file=file))
+    message = _load_error(path)
+    assert str(npz) in message and "missing" in message
