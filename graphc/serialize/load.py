@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graphc.ir import dtypes
 from graphc.ir.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.op import Op
@@ -226,6 +227,12 @@ class _Loader:
             raise SerializationError(f"corrupt file: the name {rec['name']!r} is used twice")
         saved = [type_from_json(t) for t in rec["outputs"]]
         got = [t.type for t in node.outputs]
+        unsupported = [t.dtype for t in got if t.dtype not in dtypes.SUPPORTED]
+        if unsupported:  # the user functions refuse these dtypes; an op made from a file must too
+            names = ", ".join(str(d) for d in dtypes.SUPPORTED)
+            raise SerializationError(
+                f"corrupt file: {node.op.type_name} makes {unsupported[0]} values; graphc supports {names}"
+            )
         if got != saved:
             shown = ", ".join(str(t) for t in saved) or "()"
             raise SerializationError(

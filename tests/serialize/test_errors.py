@@ -312,3 +312,18 @@ def test_an_npz_name_that_is_no_file_name_reports_the_missing_npz(saved, file):
     _edit(path, lambda doc: doc["arrays"].update(file=file))
     message = _load_error(path)
     assert str(npz) in message and "missing" in message
+
+
+def test_an_unsupported_dtype_edited_into_a_file_is_corrupt(graph, tmp_path):
+    x = gc.placeholder("float32", (2,), name="x")
+    gc.cast(x, "float64", name="y")
+    path = tmp_path / "model.json"
+    save_graph(graph, path)
+
+    def to_float16(doc):
+        _node(doc, "y")["attrs"]["dtype"] = {"dtype": "float16"}
+        _node(doc, "y")["outputs"][0]["dtype"] = "float16"
+
+    _edit(path, to_float16)
+    message = _load_error(path)
+    assert "'y'" in message and "Cast makes float16 values" in message
