@@ -2,9 +2,11 @@
 
 A saved graph is two files: ``model.json`` (the structure) and, beside it, ``model.npz`` (every array:
 constant values and variable values; a path without the ``.json`` suffix gets ``.npz`` appended:
-``ckpt.step100`` and ``ckpt.step100.npz``). Loading rebuilds a new ``Graph`` with the same node names, ops,
-source locations, control inputs and gradient links, so it computes exactly what the original did
-(random ops keep their seeds and names, hence their streams).
+``ckpt.step100`` and ``ckpt.step100.npz``; ``save_graph`` refuses a path whose npz holds the arrays of
+another graph file, as ``ckpt.step100.npz`` would for ``ckpt.step100.json`` beside ``ckpt.step100``).
+Loading rebuilds a new ``Graph`` with the same node names, ops, source locations, control inputs and
+gradient links, so it computes exactly what the original did (random ops keep their seeds and names,
+hence their streams).
 
 Format ``graphc-graph`` version 1 (the JSON document)::
 

@@ -141,7 +141,8 @@ def type_from_json(d: dict) -> TensorType:
 def paths(path) -> tuple[Path, Path]:
     """(JSON path, npz path) for the path a user gives: the npz lies beside the JSON, ``model.json`` ->
     ``model.npz``; a name without the ``.json`` suffix gets ``.npz`` appended (``ckpt.step100`` ->
-    ``ckpt.step100.npz``), so files that differ in their last suffix never share an npz."""
+    ``ckpt.step100.npz``), so files that differ in their last suffix never share an npz, except ``S``
+    and ``S.json`` (both ``S.npz``): ``save_graph`` refuses to write one's arrays over the other's."""
     path = Path(path)
     if path.suffix == ".npz":
         raise SerializationError(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -97,6 +99,7 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
         array([[3.]], dtype=float32)
     """
     json_path, npz_path = paths(path)
+    _check_npz_not_shared(json_path, npz_path)
     graph, nodes, fetches = _select(graph_or_fetches)
     if session is not None and session.graph is not graph and session.graph.variables is not graph.variables:
         raise GraphMismatchError("save_graph: the session runs another graph than the one saved")
@@ -159,6 +162,25 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
     # everything is encoded before any file is touched; the npz goes first, so a JSON file never names
     # arrays that are not on disk, and a failure puts the old npz back
     write_pair_atomically((npz_path, data), (json_path, text.encode()))
+
+
+def _check_npz_not_shared(json_path: Path, npz_path: Path) -> None:
+    """Refuse to overwrite the arrays of another graph file: ``S.json`` and ``S`` both pair with
+    ``S.npz`` (``paths``), so saving one would silently break the other (its checksum no longer
+    matches: the arrays are gone)."""
+    stem = npz_path.with_name(npz_path.name[: -len(".npz")])
+    other = stem if json_path.suffix == ".json" else stem.with_name(stem.name + ".json")
+    if other.suffix == ".npz" or not npz_path.exists() or not other.is_file() or paths(other)[1] != npz_path:
+        return
+    try:
+        doc = json.loads(other.read_bytes())  # a graph file, or anything else of that name
+    except (OSError, ValueError, RecursionError):
+        return
+    if isinstance(doc, dict) and doc.get("format") == FORMAT:
+        raise SerializationError(
+            f"{json_path}: its arrays would go to {npz_path}, which holds the arrays of the graph file "
+            f"{other}; save under another name (or delete {other} first)"
+        )
 
 
 def _seed(graph: Graph, json_path) -> int | None:

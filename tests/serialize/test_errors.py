@@ -327,3 +327,24 @@ def test_an_unsupported_dtype_edited_into_a_file_is_corrupt(graph, tmp_path):
     _edit(path, to_float16)
     message = _load_error(path)
     assert "'y'" in message and "Cast makes float16 values" in message
+
+
+@pytest.mark.parametrize(("first", "second"), [("ckpt", "ckpt.json"), ("ckpt.json", "ckpt")])
+def test_a_save_that_would_overwrite_another_graph_files_arrays_is_refused(tmp_path, first, second):
+    for name, value in [(first, 1.0), (second, 2.0)]:
+        g = gc.Graph()
+        with g.as_default():
+            gc.Variable([value], name="w")
+        if name == second:
+            with pytest.raises(SerializationError, match=f"holds the arrays of the graph file .*{first}"):
+                save_graph(g, tmp_path / name)
+        else:
+            save_graph(g, tmp_path / name)
+    assert load_graph(tmp_path / first).variables["w"].initial_value[0] == 1.0
+
+
+def test_a_file_that_is_no_graph_does_not_stop_a_save_beside_it(graph, tmp_path):
+    gc.Variable([1.0], name="w")
+    (tmp_path / "model").write_text("notes, not a graph")
+    save_graph(graph, tmp_path / "model.json")
+    assert load_graph(tmp_path / "model.json").variables["w"].initial_value[0] == 1.0
