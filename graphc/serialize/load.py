@@ -150,7 +150,9 @@ def _read_npz(npz_path: Path, doc: dict, json_path: Path) -> Arrays:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    # zipfile says NotImplementedError for a damaged header's compression method, flags or version,
+    # and RuntimeError for its encryption bit
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as e:
         raise SerializationError(f"{npz_path}: truncated or corrupt array file ({e})") from None
     return Arrays(arrays, npz_path)
 

@@ -348,3 +348,14 @@ def test_a_file_that_is_no_graph_does_not_stop_a_save_beside_it(graph, tmp_path)
     (tmp_path / "model").write_text("notes, not a graph")
     save_graph(graph, tmp_path / "model.json")
     assert load_graph(tmp_path / "model.json").variables["w"].initial_value[0] == 1.0
+
+
+@pytest.mark.parametrize(("offset", "value"), [(10, 99), (8, 1)], ids=["compression-method", "encrypted"])
+def test_a_damaged_zip_header_in_an_unchecked_npz_is_reported(saved, offset, value):
+    path, npz = saved
+    _edit(path, lambda doc: doc["arrays"].update(sha256=None))  # a file without the npz checksum
+    data = bytearray(npz.read_bytes())
+    data[data.index(b"PK\x01\x02") + offset] = value  # a field of the first central directory entry
+    npz.write_bytes(bytes(data))
+    message = _load_error(path)
+    assert str(npz) in message and "corrupt array file" in message
