@@ -36,6 +36,18 @@ def _check_images(op: Op, *types: TensorType) -> None:
         )
 
 
+def _check_ints(op: Op, what: str, values, count: int, low: int) -> None:
+    """``count`` ints >= ``low``. The user functions check their arguments (``_pair``), but an op made
+    from a loaded file is built from its attributes alone, and a zero stride divided by zero here,
+    while a negative pad, a zero dilation or an empty pooling kernel gave shapes that the reference
+    refused at run time and the CPU kernels computed anyway."""
+    ok = isinstance(values, tuple) and len(values) == count
+    if not (
+        ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low for v in values)
+    ):
+        raise ShapeError(f"{op.type_name} {what} must be {count} ints >= {low}, got {values!r}")
+
+
 def _out_size(size: int | None, k: int | None, stride: int, dilation: int, pads: Pair) -> int | None:
     """floor((size + pads - dilation*(k-1) - 1) / stride) + 1, or None when size or k is unknown."""
     if size is None or k is None:
@@ -87,6 +99,10 @@ class Conv2D(Op):
     dilation: Pair = (1, 1)
 
     def infer(self, x: TensorType, w: TensorType) -> tuple[TensorType]:
+        _check_ints(self, "stride", self.stride, 2, 1)
+        _check_ints(self, "dilation", self.dilation, 2, 1)
+        if self.padding != "same":
+            _check_ints(self, "padding", self.padding, 4, 0)
         _check_images(self, x, w)
         n, c, h, wd = x.shape
         c_out, c_in, kh, kw = w.shape
@@ -149,6 +165,9 @@ class _Pool2D(Op):
     padding: Pair = (0, 0)
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
+        _check_ints(self, "kernel", self.kernel, 2, 1)
+        _check_ints(self, "stride", self.stride, 2, 1)
+        _check_ints(self, "padding", self.padding, 2, 0)
         _check_images(self, x)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel, strict=True)):
             raise ShapeError(f"padding {self.padding} is more than half of the kernel {self.kernel}")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.ir import OPS
 
 
 def _ph(shape, dtype="float32", name=None):
@@ -69,6 +70,27 @@ def test_pool_padding_over_half_the_kernel_is_a_shape_error(graph):
 def test_bad_conv_attributes_are_value_errors(graph, kwargs):
     with pytest.raises(ValueError, match="conv2d"):
         gc.conv2d(_ph((1, 1, 4, 4)), _ph((1, 1, 2, 2)), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        OPS["Conv2D"](stride=(0, 1)),
+        OPS["Conv2D"](padding=(-1, 0, 0, 0)),
+        OPS["Conv2D"](dilation=(0, 1)),
+        OPS["MaxPool2D"](kernel=(0, 2), stride=(2, 2)),
+        OPS["AvgPool2D"](kernel=(2, 2), stride=(0, 2)),
+        OPS["MaxPool2D"](kernel=(2, 2), stride=(2, 2), padding=(-1, 0)),
+    ],
+    ids=["conv-stride", "conv-padding", "conv-dilation", "pool-kernel", "pool-stride", "pool-padding"],
+)
+def test_ops_made_without_the_user_function_check_their_attributes(graph, op):
+    # as a loaded file makes them, from their attributes alone: no user function has checked those
+    inputs = [_ph((1, 1, 5, 5))]
+    if op.type_name == "Conv2D":
+        inputs.append(gc.constant(np.ones((1, 1, 3, 3), np.float32)))
+    with pytest.raises(gc.ShapeError, match=f"{op.type_name} .* must be .* ints >= "):
+        gc.apply(op, inputs)
 
 
 # --- attribute normalization -------------------------------------------------------------------
