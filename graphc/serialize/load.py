@@ -65,7 +65,8 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         if str(json_path) in e.message:
             raise
         raise SerializationError(f"{json_path}: {e.message}") from None
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+    # ArithmeticError: an attribute out of its dtype's range (np.int64(2**70) is an OverflowError)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as e:
         raise SerializationError(f"{json_path}: corrupt file: {type(e).__name__}: {e}") from None
 
 
@@ -181,7 +182,7 @@ class _Loader:
                 node = self._node(i, rec)
             except SerializationError as e:
                 raise SerializationError(f"node {i} ({rec.get('name')!r}): {e.message}") from None
-            except (GraphcError, KeyError, TypeError, ValueError, IndexError) as e:
+            except (GraphcError, KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:
                 raise SerializationError(
                     f"node {i} ({rec.get('name')!r}): corrupt file: {type(e).__name__}: {e}"
                 ) from None

@@ -359,3 +359,10 @@ def test_a_damaged_zip_header_in_an_unchecked_npz_is_reported(saved, offset, val
     npz.write_bytes(bytes(data))
     message = _load_error(path)
     assert str(npz) in message and "corrupt array file" in message
+
+
+def test_an_attribute_out_of_its_dtypes_range_is_corrupt(saved):
+    path, _ = saved
+    _edit(path, lambda doc: _node(doc, "x")["attrs"].update(shape=[{"scalar": 2**70, "dtype": "int64"}, 2]))
+    message = _load_error(path)
+    assert "'x'" in message and "corrupt file" in message
