@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,14 +224,24 @@ def _backup(path: Path) -> str:
 
 
 def _temporary(path: Path, data: bytes) -> str:
-    """A new file beside ``path`` holding ``data``, flushed to disk; its name."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A new file beside ``path`` holding ``data``, flushed to disk; its name. Created with the mode
+    open() gives a new file (0666 less the umask): mkstemp's 0600 hides it from the group, and the
+    fixed 0644 it was changed to made a model saved under a umask of 077 readable by everyone."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary file name beside {path}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

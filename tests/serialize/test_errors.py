@@ -366,3 +366,15 @@ def test_an_attribute_out_of_its_dtypes_range_is_corrupt(saved):
     _edit(path, lambda doc: _node(doc, "x")["attrs"].update(shape=[{"scalar": 2**70, "dtype": "int64"}, 2]))
     message = _load_error(path)
     assert "'x'" in message and "corrupt file" in message
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o022], ids=["umask-077", "umask-022"])
+def test_saved_files_get_the_mode_the_umask_gives_new_files(graph, tmp_path, umask):
+    gc.Variable([1.0], name="w")
+    old = os.umask(umask)
+    try:
+        save_graph(graph, tmp_path / "model.json")
+    finally:
+        os.umask(old)
+    for name in ("model.json", "model.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
