@@ -173,7 +173,10 @@ def _check_npz_not_shared(json_path: Path, npz_path: Path) -> None:
     if other.suffix == ".npz" or not npz_path.exists() or not other.is_file() or paths(other)[1] != npz_path:
         return
     try:
-        doc = json.loads(other.read_bytes())  # a graph file, or anything else of that name
+        with other.open("rb") as f:  # a graph file, or anything else of that name (a big binary)
+            if f.read(1) != b"{":
+                return
+        doc = json.loads(other.read_bytes())
     except (OSError, ValueError, RecursionError):
         return
     if isinstance(doc, dict) and doc.get("format") == FORMAT:
