@@ -71,9 +71,11 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
     """Save a graph, or what the given tensors/ops need, to ``path`` (JSON) and its ``.npz`` companion.
 
     Args:
-        graph_or_fetches: a ``Graph`` (all of it; a compiled executable saves its optimized program), or
-            a tensor, an op, or a list of them (saved as the loaded graph's ``fetches``, with everything
-            they depend on and the variables they use).
+        graph_or_fetches: a ``Graph`` (all of it; a compiled executable saves its optimized program,
+            for reading and drawing: its ``updates`` are nodes computing the new values, not
+            assignments, so the loaded program changes no variable), or a tensor, an op, or a list of
+            them (saved as the loaded graph's ``fetches``, with everything they depend on and the
+            variables they use; save ``assign`` ops, or a ``group`` of them, to keep a training step).
         path: the JSON file, e.g. ``model.json``; the arrays go to ``model.npz`` beside it.
         session: when given, variables are saved with their current values in this session (those it
             has not initialized yet, and all when no session is given, with their initial values).
