@@ -19,7 +19,6 @@ from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import Node, Tensor, get_default_graph, where_to_be
 from graphc.ir.op import Op, not_differentiable
-from graphc.ir.types import broadcast_shapes
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
 from graphc.ops.sources import ReadVariable, exact_array
 
@@ -131,11 +130,13 @@ class _AssignBase(Op):
                 f"{type(self).__name__} does not take bool variables (got {var}): "
                 "assign a logical op's value instead (e.g. graphc.logical_or)"
             )
-        try:
-            out = broadcast_shapes(var.shape, value.shape)
-        except ShapeError:
-            out = None
-        if out != var.shape:
+        # numpy broadcasting of the value to the variable's (known) shape; an unknown dimension is
+        # checked at run time, also against a 1 (a value of [?, 3] may be fed one row for a [1, 3])
+        lead = var.ndim - value.ndim
+        fits = lead >= 0 and all(
+            d in (1, None, t) for d, t in zip(value.shape, var.shape[lead:], strict=True)
+        )
+        if not fits:
             raise ShapeError(f"cannot assign a value of type {value} to a variable of type {var}")
         return (var,)
 

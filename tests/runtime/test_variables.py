@@ -173,6 +173,18 @@ def test_assign_wrong_shape_is_rejected_naming_the_node(graph):
         gc.assign(v, gc.constant(np.zeros((3,), np.float32)))
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_assign_of_an_unknown_dim_to_a_dim_of_one_is_checked_at_run_time(graph, device):
+    v = gc.Variable(np.zeros((1, 3), np.float32), name="v")
+    rows = gc.placeholder("float32", (None, 3), name="rows")
+    step = gc.assign_add(v, rows)  # one row fits the variable: only the run time knows
+    with gc.Session(device=device) as sess:
+        np.testing.assert_array_equal(sess.run(step, {rows: np.ones((1, 3), np.float32)}), np.ones((1, 3)))
+        with pytest.raises(gc.RunError, match="assign_add"):
+            sess.run(step, {rows: np.ones((2, 3), np.float32)})
+        np.testing.assert_array_equal(sess.run(v), np.ones((1, 3)))
+
+
 def test_assign_wrong_dtype_is_rejected(graph):
     v = gc.Variable(np.zeros(2, np.float32))
     with pytest.raises(gc.DTypeError, match="float64 value to a float32 variable"):
