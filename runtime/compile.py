@@ -167,6 +167,10 @@ def compile(
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], Variable)):
             raise TypeError(f"compile updates must be (graphc.Variable, tensor) pairs, got {pair!r:.60}")
         _check_items("update values", [pair[1]], Tensor, "tensors")
+    for i, (var, _) in enumerate(updates):
+        # one new value per variable: the run would write both and keep the last silently
+        if any(var is other for other, _ in updates[:i]):
+            raise ValueError(f"variable {var.var_name!r} is updated twice in one executable")
     with fewer_collections():  # the passes, the backend's import and its kernels allocate a lot
         return _compile(list(fetches), list(feeds), list(updates), device, optimize)
 

@@ -88,11 +88,9 @@ class Function:
         for pair in updates:
             if isinstance(pair, Tensor) or not isinstance(pair, Sequence) or len(pair) != 2:
                 raise TypeError(f"updates must be (variable, new value) pairs, got {pair!r:.60}")
-        for i, (var, _) in enumerate(updates):
+        for var, _ in updates:  # a variable updated twice is refused by ``compile``
             if not isinstance(var, Variable):
                 raise TypeError(f"updates must pair graphc.Variables with new values, got {var!r}")
-            if any(var is other for other, _ in updates[:i]):
-                raise ValueError(f"variable {var.var_name!r} is updated twice in one function")
         update_values = [_update_value(var, v) for var, v in updates]
         if givens:
             replaced = replace_inputs(outs + update_values, _givens(givens))

@@ -21,6 +21,12 @@ def test_arguments_that_are_not_lists_of_tensors_are_type_errors_saying_so(graph
         call(x, y)
 
 
+def test_a_variable_updated_twice_is_refused(graph):
+    v = gc.Variable(1.0, name="v")
+    with pytest.raises(ValueError, match="'v' is updated twice"):
+        gc.compile([], updates=[(v, v + 1.0), (v, v * 10.0)], device="reference")
+
+
 def test_updates_may_be_a_dict_as_graphc_function_takes_them(graph):
     v = gc.Variable(1.0, name="v")
     exe = gc.compile([], updates={v: v + 1.0}, device="reference")
