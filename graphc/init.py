@@ -88,7 +88,19 @@ class _Constant(Initializer):
 
     def __post_init__(self):
         super().__post_init__()
-        exact_array(self.value, self.dtype)  # an integer dtype holds the value exactly, or this raises
+        value = exact_array(self.value, self.dtype)  # an integer dtype holds it exactly, or this raises
+        # an array value fills the shape as ``np.full`` broadcasts it (leading 1s dropped): checked
+        # here, not at the variable's first read
+        lead = max(value.ndim - len(self.shape), 0)
+        dims = value.shape[lead:]
+        fits = all(d == 1 for d in value.shape[:lead]) and all(
+            d in (1, t) for d, t in zip(dims[::-1], self.shape[::-1], strict=False)
+        )
+        if not fits:
+            raise ShapeError(
+                f"the constant initializer's value of shape {format_shape(value.shape)} does not "
+                f"broadcast to its shape {format_shape(tuple(self.shape))}"
+            )
 
     def sample(self, rng):
         return np.full(self.shape, self.value)

@@ -43,6 +43,12 @@ def test_bad_initializer_arguments_fail_when_the_initializer_is_made(make, messa
         make()
 
 
+def test_a_constant_initializer_value_that_does_not_broadcast_fails_when_the_initializer_is_made():
+    np.testing.assert_array_equal(gc.init.constant((2, 3), [1.0, 2.0, 3.0])(), [[1, 2, 3], [1, 2, 3]])
+    with pytest.raises(gc.ShapeError, match=r"value of shape \(3,\).*shape \(2,\)"):
+        gc.init.constant((2,), [1.0, 2.0, 3.0])
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
