@@ -1,7 +1,8 @@
 """Initializers: deterministic recipes for a variable's initial value.
 
 An initializer knows its shape and dtype and makes an array from a seed. ``seed=None`` means "derive the
-seed from the graph seed and the variable's name", so a graph builds the same initial values every time.
+seed from the graph seed (as it is when the variable is made, as for random ops) and the variable's name",
+so a graph builds the same initial values every time.
 
 Example:
     >>> import graphc as gc

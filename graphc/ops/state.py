@@ -42,7 +42,7 @@ class Variable(Tensor):
         (3, 2)
     """
 
-    __slots__ = ("initial_value", "trainable", "var_name")
+    __slots__ = ("initial_value", "trainable", "var_name", "init_seed")
 
     def __init__(self, initial_value, dtype=None, name: str | None = None, trainable: bool = True):
         if isinstance(initial_value, Tensor):
@@ -75,13 +75,15 @@ class Variable(Tensor):
         self.initial_value = initial_value
         self.trainable = trainable
         self.var_name = node.name
+        # an initializer's seed is fixed when the variable is made, as a random op's is (TF1): a graph
+        # seed set later must not change the values of a re-initialization or of another session
+        self.init_seed = initializers.derived_seed(graph.seed, node.name)
         graph.variables[node.name] = self
 
     def initial_array(self) -> np.ndarray:
         """The variable's initial value (deterministic: the same every call)."""
         if isinstance(self.initial_value, initializers.Initializer):
-            seed = initializers.derived_seed(self.graph.seed, self.var_name)
-            return self.initial_value(seed)
+            return self.initial_value(self.init_seed)
         return self.initial_value.copy()
 
     def __repr__(self) -> str:

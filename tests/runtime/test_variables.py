@@ -38,6 +38,18 @@ def test_initializer_seed_depends_on_graph_seed():
     assert not np.array_equal(values[0], values[2])
 
 
+def test_initializer_seed_is_the_graph_seed_when_the_variable_was_made(graph):
+    w = gc.Variable(gc.init.normal((5,)), name="w")
+    init = gc.global_variables_initializer()
+    with gc.Session() as sess:
+        first = sess.run(w)
+        gc.set_random_seed(7)  # for random ops made from now on
+        sess.run(init)
+        np.testing.assert_array_equal(sess.run(w), first)
+    with gc.Session() as other:
+        np.testing.assert_array_equal(other.run(w), first)
+
+
 def test_glorot_uniform_respects_its_limit():
     w = gc.init.glorot_uniform((300, 200), seed=0)()
     limit = np.sqrt(6 / 500)
