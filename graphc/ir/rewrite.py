@@ -29,15 +29,20 @@ def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
         new = replace.get(t)
         return new if new is not None else memo[t.node].outputs[t.index]
 
+    # stateful nodes run in creation order, and a copy is made after every node there is: once one is
+    # copied, the stateful nodes after it are copied too (in order), or they would run before the copy
+    # (a read_value made after an assign would read the value from before it)
+    stateful_copied = False
     for node in ancestors(targets):  # creation order: inputs are done before their users
         new_inputs = [current(t) for t in node.inputs]
         new_control = [memo[n] for n in node.control_inputs]
         unchanged = all(a is b for a, b in zip(new_inputs, node.inputs, strict=True)) and all(
             a is b for a, b in zip(new_control, node.control_inputs, strict=True)
         )
-        if unchanged:
+        if unchanged and not (stateful_copied and node.op.stateful):
             memo[node] = node
         else:
+            stateful_copied = stateful_copied or node.op.stateful
             # a copy of the node, not a node the user is making now: its own name scope, source line
             # and control inputs, none of the scopes or control_dependencies open around the call
             memo[node] = node.graph.add_node(

@@ -219,6 +219,17 @@ def test_givens_replacement_of_unknown_size_fits_a_known_one(graph):
     np.testing.assert_array_equal(f(np.array([1.0, 2.0], np.float32)), [3.0, 6.0])
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_givens_keep_the_creation_order_of_stateful_ops(graph, device):
+    v = gc.Variable(0.0, name="v")
+    x = gc.placeholder("float32", (), name="x")
+    step = gc.assign(v, x)  # copied by the givens below
+    after = v.read_value()  # made after the assignment: runs after it
+    with gc.Session(device=device) as sess, gc.Session(device=device) as other:
+        f = gc.function([], [step, after], givens={x: gc.constant(5.0)}, session=sess)
+        np.testing.assert_array_equal(f(), other.run([step, after], {x: 5.0}))
+
+
 def test_givens_copies_keep_their_nodes_control_inputs_and_lines_not_the_callers(graph):
     v = gc.Variable(0.0, name="v")
     inc = gc.assign_add(v, 1.0)
