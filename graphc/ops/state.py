@@ -146,7 +146,11 @@ class _AssignBase(Op):
         raise NotImplementedError
 
     def reference(self, current, value):
-        return np.array(np.broadcast_to(self.update(current, value), current.shape), copy=True)
+        # numpy's numbers (inf on overflow) without its warnings, as every other op gives them: the CPU
+        # device runs this outside the interpreter's errstate, so an overflowing assign_add warned there
+        with np.errstate(all="ignore"):
+            new = self.update(current, value)
+        return np.array(np.broadcast_to(new, current.shape), copy=True)
 
     def execute(self, node, state, arrays):
         current = state.read(self.var_name)

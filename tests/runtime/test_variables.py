@@ -1,5 +1,7 @@
 """Variables and state ops: initialization, assignment, groups, re-initialization, atomic runs."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -159,6 +161,18 @@ def test_fetched_variable_value_is_a_copy(graph):
         got = sess.run(v)
         got[0] = 99.0
         assert sess.run(v)[0] == 0.0
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_assign_add_that_overflows_gives_inf_without_a_warning(graph, device):
+    big = np.float32([3e38, 1.0])
+    v = gc.Variable(big, name="v")
+    step = gc.assign_add(v, gc.constant(big))
+    with np.errstate(over="ignore"):
+        expected = big + big  # [inf, 2]
+    with gc.Session(device=device) as sess, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would fail the run (RunError)
+        np.testing.assert_array_equal(sess.run(step), expected)
 
 
 def test_failed_run_changes_no_variable(graph):
