@@ -90,3 +90,20 @@ def test_an_initializer_whose_sample_has_another_shape_is_refused_naming_the_var
         pytest.raises(gc.ShapeError, match=r"node 'w'.*Arange.*\(2, 2\).*\(3, 4\)"),
     ):
         sess.run(gc.relu(x @ w + 1.0), {x: np.ones((2, 3), np.float32)})  # the CPU read past its end
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_an_initializer_whose_sample_has_another_shape_is_named_by_its_variable_in_an_init_run(graph, device):
+    @dataclasses.dataclass(frozen=True)
+    class Arange(gc.init.Initializer):
+        def sample(self, rng):
+            return np.arange(4.0).reshape(2, 2)
+
+    gc.Variable(0.0, name="a")
+    gc.Variable(Arange((3, 4)), name="w")
+    init = gc.global_variables_initializer()
+    with (
+        gc.Session(device=device) as sess,
+        pytest.raises(gc.ShapeError, match=r"node 'w'.*\(2, 2\).*\(3, 4\)"),
+    ):
+        sess.run(init)  # named only node 'init', which resets every variable

@@ -16,7 +16,7 @@ import numpy as np
 
 from graphc import init as initializers
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.errors import DTypeError, GraphcError, ShapeError
 from graphc.ir.graph import Node, Tensor, get_default_graph, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
@@ -81,9 +81,13 @@ class Variable(Tensor):
         graph.variables[node.name] = self
 
     def initial_array(self) -> np.ndarray:
-        """The variable's initial value (deterministic: the same every call)."""
+        """The variable's initial value (deterministic: the same every call). An initializer's error
+        names the variable's node: run by ``global_variables_initializer`` it would name only that."""
         if isinstance(self.initial_value, initializers.Initializer):
-            return self.initial_value(self.init_seed)
+            try:
+                return self.initial_value(self.init_seed)
+            except GraphcError as e:
+                raise e.with_context(self.node.where) from None
         return self.initial_value.copy()
 
     def __repr__(self) -> str:
