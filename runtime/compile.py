@@ -262,7 +262,8 @@ def _fit_update(var: Variable, value: Tensor) -> Tensor:
         raise type(e)(message, value.node.where) from None
     if value.shape == var.shape:
         return value
-    return broadcast_to(value, var.shape, name=f"update_of_{var.var_name}")
+    with var.graph.control_dependencies(None):  # the compile's node: no control dependency open around it
+        return broadcast_to(value, var.shape, name=f"update_of_{var.var_name}")
 
 
 def _common_graph(fetches, feeds, updates) -> Graph:

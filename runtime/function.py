@@ -179,7 +179,10 @@ def _givens(givens) -> dict:
         old, new = pair
         if not isinstance(old, Tensor):
             raise TypeError(f"givens keys must be tensors, got {old!r}")
-        out[old] = new if isinstance(new, Tensor) else as_tensor(new, dtype=old.dtype, graph=old.graph)
+        if not isinstance(new, Tensor):
+            with old.graph.control_dependencies(None):  # the call's constant (see _update_value)
+                new = as_tensor(new, dtype=old.dtype, graph=old.graph)
+        out[old] = new
     return out
 
 
@@ -195,9 +198,12 @@ def _graph(inputs, outs, pairs) -> Graph:
 
 
 def _update_value(var: Variable, value) -> Tensor:
-    """``value`` as ``var``'s update: a tensor of its dtype, or an error naming both."""
+    """``value`` as ``var``'s update: a tensor of its dtype, or an error naming both. A constant made
+    here is the call's, not the user's: it takes none of the control dependencies open around it
+    (each call would run them)."""
     try:
-        return as_tensor(value, dtype=var.dtype, graph=var.graph)
+        with var.graph.control_dependencies(None):
+            return as_tensor(value, dtype=var.dtype, graph=var.graph)
     except DTypeError as e:
         where = value.node.where if isinstance(value, Tensor) else None
         raise DTypeError(f"update of variable {var.var_name!r} ({var.type}): {e.message}", where) from None

@@ -230,6 +230,23 @@ def test_givens_keep_the_creation_order_of_stateful_ops(graph, device):
         np.testing.assert_array_equal(f(), other.run([step, after], {x: 5.0}))
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_values_a_function_makes_take_no_control_dependency_open_around_it(graph, device):
+    v = gc.Variable(np.zeros(3, np.float32), name="v")
+    calls = gc.Variable(0, name="calls")
+    x = gc.placeholder("float32", (), name="x")
+    bump = gc.assign_add(calls, 1)
+    y = v + x
+    with gc.Session(device=device) as sess:
+        with gc.control_dependencies([bump]):  # nothing the user makes in here is run
+            reset = gc.function([], [], updates=[(v, 0.0)], session=sess)
+            shifted = gc.function([], y, updates={v: y}, givens={x: 1.0}, session=sess)
+        reset()
+        shifted()
+        assert sess.run(calls) == 0
+        np.testing.assert_array_equal(sess.run(v), np.ones(3))
+
+
 def test_givens_copies_keep_their_nodes_control_inputs_and_lines_not_the_callers(graph):
     v = gc.Variable(0.0, name="v")
     inc = gc.assign_add(v, 1.0)
