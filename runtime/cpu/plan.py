@@ -37,6 +37,21 @@ from graphc.runtime.cpu.segment import entry_point_after_first_call, segment_fun
 POOL_SIZE = 3
 
 
+def _refs_of_a_free_array() -> int:
+    """What ``sys.getrefcount`` reads for a pooled array nothing else holds, in a loop over the pool's
+    list as ``OutputPool.get`` runs it: 3 on CPython 3.10-3.13 (the list, the loop variable, the call's
+    argument). An interpreter that borrows the loop variable's reference reads one less (CPython 3.14's
+    stack references), and a fixed 3 would then hand out an array the user still holds."""
+    arrays = [np.empty(1)]
+    for a in arrays:
+        return sys.getrefcount(a)
+    raise AssertionError("unreachable")
+
+
+#: the reference count of a pooled array that only the pool holds (counted as ``get`` counts it)
+FREE_REFS = _refs_of_a_free_array()
+
+
 class OutputPool:
     """Arrays of one program output's shape; ``get()`` returns one nothing else refers to."""
 
@@ -47,7 +62,7 @@ class OutputPool:
 
     def get(self) -> np.ndarray:
         for a in self.arrays:
-            if sys.getrefcount(a) == 3:  # the pool's list, the loop variable and the call's argument
+            if sys.getrefcount(a) == FREE_REFS:  # held by the pool's list alone
                 if not a.flags.writeable:
                     a.flags.writeable = True  # it was a variable's value: the session marks them read-only
                 return a
