@@ -54,6 +54,7 @@ GRADIENT_COLOR = "#d94801"  # border of everything in the gradient part, and of 
 GRADIENT_CLUSTER_FILL = "#fff5eb"
 FORWARD_CLUSTER_FILL = "#f8f9fa"
 FUSED_CLUSTER_FILL = "#fff9db"
+_PIECE = 2000  # characters per quoted piece of a long string (see _quote)
 _INSTRUCTION = re.compile(r"^%(\d+)\s*=\s*(.*)\(([^()]*)\)\s*$")  # "%5 = Mean[axes=(0, 1)](%4)"
 
 
@@ -94,12 +95,20 @@ def _quote(text: str) -> str:
 
     Backslashes and quotes are escaped for DOT; ``& < >`` become HTML entities because Graphviz decodes
     entities in every string; line breaks become DOT's centred ``\\n``; a lone surrogate (from an
-    undecodable file name) becomes its ``\\udcxx`` escape, so the text encodes as UTF-8.
+    undecodable file name) becomes its ``\\udcxx`` escape, so the text encodes as UTF-8. Long text is
+    written as pieces joined by DOT's ``+``: Graphviz's scanner refuses a quoted string longer than
+    16384 bytes (the tooltip of a 2500-way split lists 2500 output types).
     """
-    text = printable(text).replace("\\", "\\\\").replace('"', '\\"')
+    text = printable(text).replace("\r\n", "\n").replace("\r", "\n")
+    # every escape below maps one character to at most 5 bytes, so no piece reaches Graphviz's limit
+    pieces = [text[i : i + _PIECE] for i in range(0, len(text), _PIECE)] or [""]
+    return " + ".join(f'"{_escape(piece)}"' for piece in pieces)
+
+
+def _escape(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    return f'"{text}"'
+    return text.replace("\n", "\\n")
 
 
 def _attrs(attrs: dict[str, str]) -> str:

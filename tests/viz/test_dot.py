@@ -202,6 +202,21 @@ def test_a_lone_surrogate_in_a_name_or_file_name_becomes_its_escape(graph):
     assert "tr\\\\udce9in.py:3" in box["tooltip"]
 
 
+def _many_outputs():
+    # the split's tooltip lists 2500 output types: over 20000 characters
+    parts = gc.split(gc.placeholder("float32", (2500, 3), name="x"), 2500, axis=0)
+    return gc.add(parts[0], parts[-1])
+
+
+def test_a_string_longer_than_graphviz_scans_is_written_in_pieces_joined_by_plus(graph):
+    text = to_dot(_many_outputs())
+    quoted = re.findall(r'"((?:[^"\\]|\\.)*)"', text)
+    assert max(len(q.encode()) for q in quoted) <= 16384  # Graphviz refuses longer quoted strings
+    (line,) = [line for line in text.splitlines() if "Split" in line]
+    tooltip = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', line.split("tooltip=", 1)[1]))
+    assert tooltip.count("f32[1,3]") == 2500  # the pieces hold the whole text
+
+
 def test_legend_lists_the_kinds_present_and_control_edges(graph):
     y = _with_control()
     legend = next(line for line in to_dot(y).splitlines() if line.strip().startswith("legend"))
@@ -233,6 +248,7 @@ CASES = {
     "executable": (_training_executable, None),
     "control": (_with_control, None),
     "odd names": (_odd_names, None),
+    "many outputs": (_many_outputs, None),
 }
 
 
