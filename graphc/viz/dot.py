@@ -54,6 +54,7 @@ GRADIENT_COLOR = "#d94801"  # border of everything in the gradient part, and of 
 GRADIENT_CLUSTER_FILL = "#fff5eb"
 FORWARD_CLUSTER_FILL = "#f8f9fa"
 FUSED_CLUSTER_FILL = "#fff9db"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")  # what XML 1.0 forbids but tab and line breaks
 _PIECE = 2000  # characters per quoted piece of a long string (see _quote)
 _INSTRUCTION = re.compile(r"^%(\d+)\s*=\s*(.*)\(([^()]*)\)\s*$")  # "%5 = Mean[axes=(0, 1)](%4)"
 
@@ -95,11 +96,14 @@ def _quote(text: str) -> str:
 
     Backslashes and quotes are escaped for DOT; ``& < >`` become HTML entities because Graphviz decodes
     entities in every string; line breaks become DOT's centred ``\\n``; a lone surrogate (from an
-    undecodable file name) becomes its ``\\udcxx`` escape, so the text encodes as UTF-8. Long text is
-    written as pieces joined by DOT's ``+``: Graphviz's scanner refuses a quoted string longer than
-    16384 bytes (the tooltip of a 2500-way split lists 2500 output types).
+    undecodable file name) becomes its ``\\udcxx`` escape, so the text encodes as UTF-8; another control
+    character becomes its ``\\xNN`` escape (``dot`` stops at a NUL, and writes the others into SVG, where
+    XML forbids them: no viewer opens the file). Long text is written as pieces joined by DOT's ``+``:
+    Graphviz's scanner refuses a quoted string longer than 16384 bytes (the tooltip of a 2500-way split
+    lists 2500 output types).
     """
     text = printable(text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
     # every escape below maps one character to at most 5 bytes, so no piece reaches Graphviz's limit
     pieces = [text[i : i + _PIECE] for i in range(0, len(text), _PIECE)] or [""]
     return " + ".join(f'"{_escape(piece)}"' for piece in pieces)

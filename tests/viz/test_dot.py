@@ -4,6 +4,7 @@ the gradient colours, fused bodies as clusters, escaping; and ``dot`` accepts th
 import re
 import shutil
 import subprocess
+from xml.etree import ElementTree
 
 import pytest
 
@@ -202,6 +203,17 @@ def test_a_lone_surrogate_in_a_name_or_file_name_becomes_its_escape(graph):
     assert "tr\\\\udce9in.py:3" in box["tooltip"]
 
 
+def _control_characters():
+    return gc.exp(gc.placeholder("float32", (2,), name="a\x00b\x01c\x1fd\te"), name="e\x0b")
+
+
+def test_control_characters_in_names_become_their_escapes(graph):
+    # dot stops at a NUL and writes the others into SVG, which XML forbids (no viewer opens the file)
+    text = to_dot(_control_characters())
+    assert not re.search("[\x00-\x08\x0b-\x1f]", text)
+    assert 'label="a\\\\x00b\\\\x01c\\\\x1fd\te\\nPlaceholder"' in text
+
+
 def _many_outputs():
     # the split's tooltip lists 2500 output types: over 20000 characters
     parts = gc.split(gc.placeholder("float32", (2500, 3), name="x"), 2500, axis=0)
@@ -249,6 +261,7 @@ CASES = {
     "control": (_with_control, None),
     "odd names": (_odd_names, None),
     "many outputs": (_many_outputs, None),
+    "control characters": (_control_characters, None),
 }
 
 
@@ -260,4 +273,5 @@ def test_dot_lays_out_the_text(graph, case):
     result = subprocess.run(["dot", "-Tsvg"], input=to_dot(x, depth=depth).encode(), capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
     assert b"<svg" in result.stdout
+    ElementTree.fromstring(result.stdout)  # well-formed XML: any SVG viewer opens it
     assert not result.stderr, result.stderr.decode()  # no warnings either (e.g. about lhead)
