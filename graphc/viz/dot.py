@@ -132,6 +132,7 @@ class _Writer:
         self.dot_id = {id(n): f"n{i}" for i, n in enumerate(view.nodes)}
         self.by_name = {n.id: n for n in view.nodes}
         self.lines: list[str] = []
+        self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}  # scope -> its child scopes
         self.clusters = 0
         self.fused_cluster: dict[str, str] = {}  # view id -> its cluster's name
         self.fused_exit: dict[str, str] = {}  # view id -> DOT id its outgoing edges leave from
@@ -148,6 +149,12 @@ class _Writer:
             for k in range(len(n.scope) + 1):  # every enclosing scope exists, even if empty of boxes
                 nodes_in.setdefault(n.scope[:k], [])
             nodes_in[n.scope].append(n)
+        # each scope's child scopes, in order of first appearance (looking through every scope for the
+        # children of each one was quadratic in the number of scopes)
+        self.children = {}
+        for s in nodes_in:
+            if s:
+                self.children.setdefault(s[:-1], []).append(s)
         self._scope((), nodes_in, 1)
         for e in self.view.edges:
             self._edge(e.src, e.dst, e.label, e.control)
@@ -167,8 +174,7 @@ class _Writer:
 
     def _scope(self, scope: tuple[str, ...], nodes_in: dict, level: int) -> None:
         pad = "  " * level
-        children = [s for s in nodes_in if len(s) == len(scope) + 1 and s[: len(scope)] == scope]
-        for child in children:
+        for child in self.children.get(scope, []):
             gradient = "gradients" in child
             style = {
                 "label": child[-1],

@@ -15,7 +15,7 @@ stay apart; routes keep only the dummies where an edge bends (a straight run cos
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -420,6 +420,7 @@ def layout_view(view) -> Layout:
         for k in range(1, len(v.scope) + 1):
             members.setdefault(v.scope[:k], []).append(v.id)
             deepest[v.scope[:k]] = max(deepest.get(v.scope[:k], 0), len(v.scope))
+    centres = _Centres(lay.boxes.values())
     for scope, inside in sorted(members.items(), key=lambda item: len(item[0])):
         pad = 6.0 + 6.0 * (deepest[scope] - len(scope))
         boxes = [lay.boxes[i] for i in inside]
@@ -429,8 +430,26 @@ def layout_view(view) -> Layout:
         y1 = max(b.y + b.h / 2 for b in boxes) + pad
         # layering ignores scopes, so a scope's members may be scattered: a rectangle that would mostly
         # cover other nodes says nothing and hides the picture, so only compact scopes get one
-        mine = set(inside)
-        strangers = sum(1 for k, b in lay.boxes.items() if k not in mine and x0 < b.x < x1 and y0 < b.y < y1)
+        mine = sum(1 for b in boxes if x0 < b.x < x1 and y0 < b.y < y1)
+        strangers = centres.count(x0, y0, x1, y1) - mine
         if strangers <= max(1, len(inside) // 4):
             lay.scopes.append(("/".join(scope), x0, y0, x1 - x0, y1 - y0))
     return lay
+
+
+class _Centres:
+    """Box centres by row (the boxes of a layer share their ``y``), each row sorted by ``x``: counting
+    the centres inside a rectangle costs a bisection per row it spans. Looking at every box instead,
+    once per scope, made a 10000-node chain in 3333 scopes take 3.6 s to lay out instead of 0.6."""
+
+    def __init__(self, boxes: Iterable[Box]):
+        rows: dict[float, list[float]] = {}
+        for b in boxes:
+            rows.setdefault(b.y, []).append(b.x)
+        self.ys = sorted(rows)
+        self.xs = [sorted(rows[y]) for y in self.ys]
+
+    def count(self, x0: float, y0: float, x1: float, y1: float) -> int:
+        """How many centres lie strictly inside the rectangle."""
+        rows = self.xs[bisect_right(self.ys, y0) : bisect_left(self.ys, y1)]
+        return sum(bisect_left(xs, x1) - bisect_right(xs, x0) for xs in rows)
