@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.ir.errors import GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import ancestors
 
@@ -54,7 +55,12 @@ class GraphView:
 
 
 def resolve(x) -> tuple[Graph, list[Node], set[Node], str]:
-    """(graph, nodes to draw, nodes that compute updates, title) for any drawable ``x``."""
+    """(graph, nodes to draw, nodes that compute updates, title) for any drawable ``x``.
+
+    Raises:
+        TypeError: ``x`` is nothing drawable.
+        GraphMismatchError: ``x`` lists tensors/ops of different graphs.
+    """
     program = getattr(x, "program", None)
     if isinstance(program, Graph):
         updates = getattr(x, "updates", ())
@@ -66,6 +72,12 @@ def resolve(x) -> tuple[Graph, list[Node], set[Node], str]:
     items = list(x) if isinstance(x, (list, tuple)) else [x]
     if not items or not all(isinstance(i, (Tensor, Node)) for i in items):
         raise TypeError("draw a Graph, tensors/ops (or a list of them), or a compiled executable")
+    # nodes of two graphs may share names, and names are what boxes, edges and networkx nodes are keyed by
+    stranger = next((i for i in items if i.graph is not items[0].graph), None)
+    if stranger is not None:
+        raise GraphMismatchError(
+            f"cannot draw {items[0].name} and {stranger.name} together: they belong to different graphs"
+        )
     nodes = ancestors(items)
     return nodes[0].graph, nodes, set(), ", ".join(i.name for i in items)
 

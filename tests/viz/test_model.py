@@ -1,10 +1,10 @@
-"""``graph_view``: box ids are unique (a collapsed scope never takes a node's name), and ``depth`` must
-not be negative."""
+"""``graph_view``: box ids are unique (a collapsed scope never takes a node's name), ``depth`` must
+not be negative, and tensors of different graphs are not drawn together."""
 
 import pytest
 
 import graphc as gc
-from graphc.viz import graph_view, to_dot, to_html
+from graphc.viz import graph_view, to_dot, to_html, to_networkx
 
 
 def _node_named_like_its_scope():
@@ -33,5 +33,24 @@ def test_negative_depth_is_refused(graph, tmp_path, draw):
         "to_html": lambda: to_html(graph, tmp_path / "g.html", depth=-1),
     }
     with pytest.raises(ValueError, match="depth"):
+        calls[draw]()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("draw", ["graph_view", "to_dot", "to_html", "to_networkx"])
+def test_tensors_of_different_graphs_are_refused(tmp_path, draw):
+    # both graphs have a node "x": drawn together, the two were one networkx node and two boxes of one id
+    first, second = gc.Graph(), gc.Graph()
+    with first.as_default():
+        a = gc.exp(gc.placeholder("float32", (2,), name="x"))
+    with second.as_default():
+        b = gc.tanh(gc.placeholder("float32", (3, 3), name="x"))
+    calls = {
+        "graph_view": lambda: graph_view([a, b]),
+        "to_dot": lambda: to_dot([a, b]),
+        "to_html": lambda: to_html([a, b], tmp_path / "g.html"),
+        "to_networkx": lambda: to_networkx([a, b]),
+    }
+    with pytest.raises(gc.GraphMismatchError, match="exp:0 and tanh:0 .* different graphs"):
         calls[draw]()
     assert list(tmp_path.iterdir()) == []
