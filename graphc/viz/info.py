@@ -54,6 +54,7 @@ def graph_info(graph: Graph, batch: int = 1) -> GraphInfo:
     """Count ``graph``'s nodes, parameters and estimated FLOPs (``None`` dims taken as ``batch``).
 
     Raises:
+        TypeError: ``graph`` is not a ``Graph``, or ``batch`` is not a whole number.
         ValueError: ``batch`` is negative.
 
     Example:
@@ -67,6 +68,11 @@ def graph_info(graph: Graph, batch: int = 1) -> GraphInfo:
         >>> info.parameters, info.flops["MatMul"], info.flops["Relu"]
         (7840, 501760, 320)
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph_info counts a Graph's nodes, got {type(graph).__name__}")
+    # a fractional batch made fractional FLOPs, which GraphInfo's table then failed to print
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
+        raise TypeError(f"batch must be a whole number (the size taken for None dimensions), got {batch!r}")
     if batch < 0:
         raise ValueError(f"batch must be >= 0 (the size taken for None dimensions), got {batch}")
     info = GraphInfo(nodes=len(graph.nodes), batch=batch)

@@ -1,4 +1,5 @@
-"""``graph_info``: ``batch`` (the size taken for None dimensions) must not be negative."""
+"""``graph_info``: ``batch`` (the size taken for None dimensions) must be a whole number >= 0, and
+``graph`` a Graph."""
 
 import numpy as np
 import pytest
@@ -11,6 +12,20 @@ def test_negative_batch_is_refused(graph):
     gc.relu(gc.placeholder("float32", (None, 3), name="x") @ gc.Variable(gc.init.zeros((3, 2)), name="w"))
     with pytest.raises(ValueError, match="batch"):
         graph_info(graph, batch=-5)
+
+
+@pytest.mark.parametrize("batch", [1.5, "3", None, True])
+def test_a_batch_that_is_not_a_whole_number_is_refused(graph, batch):
+    # 1.5 was taken: the FLOPs came out fractional and printing the table raised a format error
+    gc.relu(gc.placeholder("float32", (None, 3), name="x"))
+    with pytest.raises(TypeError, match="batch must be a whole number"):
+        graph_info(graph, batch=batch)
+
+
+def test_a_tensor_instead_of_a_graph_is_refused(graph):
+    y = gc.relu(gc.placeholder("float32", (None, 3), name="x"))
+    with pytest.raises(TypeError, match="counts a Graph's nodes, got Tensor"):
+        graph_info(y)
 
 
 def test_a_fused_node_counts_what_its_unfused_ops_counted(graph):
