@@ -71,6 +71,7 @@ def to_dot(x, depth: int | None = None, title: str | None = None) -> str:
         A ``digraph`` that ``dot -Tsvg`` lays out; ``render`` does that for you.
 
     Raises:
+        TypeError: ``depth`` is not a whole number.
         ValueError: ``depth`` is negative.
 
     Example:

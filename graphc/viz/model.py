@@ -86,6 +86,7 @@ def graph_view(x, depth: int | None = None, title: str | None = None) -> GraphVi
     """The view of ``x``; scopes nested deeper than ``depth`` levels collapse into one node each.
 
     Raises:
+        TypeError: ``depth`` is not a whole number.
         ValueError: ``depth`` is negative.
     """
     check_depth(depth)
@@ -136,7 +137,10 @@ def printable(text: str) -> str:
 
 
 def check_depth(depth: int | None) -> None:
-    """Refuse a negative ``depth`` (it would collapse the whole graph into one nameless box)."""
+    """Refuse a ``depth`` that is not a whole number (``1.5`` failed deep inside, slicing scope paths)
+    or is negative (it would collapse the whole graph into one nameless box)."""
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, (int, np.integer))):
+        raise TypeError(f"depth must be None or a whole number >= 0, got {depth!r}")
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be None or >= 0 (0 collapses every top-level scope), got {depth}")
 

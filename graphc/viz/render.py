@@ -42,6 +42,7 @@ def render(x, path: str | os.PathLike, depth: int | None = None, format: str | N
 
     Raises:
         GraphvizNotFound: ``dot`` is not on ``PATH``.
+        TypeError: ``depth`` is not a whole number.
         ValueError: the format is neither given nor implied by the suffix, or is not supported; or
             ``depth`` is negative.
         RuntimeError: ``dot`` failed (its message is included); ``path`` is left as it was.

@@ -1,10 +1,10 @@
 """``graph_view``: box ids are unique (a collapsed scope never takes a node's name), ``depth`` must
-not be negative, and tensors of different graphs are not drawn together."""
+be a whole number >= 0, and tensors of different graphs are not drawn together."""
 
 import pytest
 
 import graphc as gc
-from graphc.viz import graph_view, to_dot, to_html, to_networkx
+from graphc.viz import graph_view, render, to_dot, to_html, to_networkx
 
 
 def _node_named_like_its_scope():
@@ -33,6 +33,21 @@ def test_negative_depth_is_refused(graph, tmp_path, draw):
         "to_html": lambda: to_html(graph, tmp_path / "g.html", depth=-1),
     }
     with pytest.raises(ValueError, match="depth"):
+        calls[draw]()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("draw", ["graph_view", "to_dot", "to_html", "render"])
+def test_a_depth_that_is_not_a_whole_number_is_refused(graph, tmp_path, draw):
+    # depth=1.5 failed deep inside with "slice indices must be integers" once a scope was deeper
+    _node_named_like_its_scope()
+    calls = {
+        "graph_view": lambda: graph_view(graph, depth=1.5),
+        "to_dot": lambda: to_dot(graph, depth="1"),
+        "to_html": lambda: to_html(graph, tmp_path / "g.html", depth=1.5),
+        "render": lambda: render(graph, tmp_path / "g.svg", depth=0.5),
+    }
+    with pytest.raises(TypeError, match="depth must be None or a whole number"):
         calls[draw]()
     assert list(tmp_path.iterdir()) == []
 
