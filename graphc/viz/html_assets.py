@@ -92,6 +92,7 @@ svg.searching .node:not(.hit), svg.searching .edge { opacity: 0.25; }
 JS = r"""
 (function () {
   "use strict";
+  const started = performance.now();
   const errors = [];
   const selftest = location.hash === "#selftest";
   if (selftest) {
@@ -181,15 +182,19 @@ JS = r"""
       if (how === "fit") pane.fit(true);
       else pane.zoomAt(how === "in" ? 1.25 : 0.8, w / 2, h / 2);
     }));
-    // our label widths are estimates: squeeze any text the browser's font made wider than its box
+    // our label widths are estimates: squeeze any text the browser's font made wider than its box.
+    // Every text is measured before any is squeezed: a measure after a squeeze lays the page out again
+    // (5000 squeezed names took a minute to open)
+    const squeeze = [];
     nodes.forEach((g) => {
       const w = Number(g.querySelector("rect").getAttribute("width"));
       g.querySelectorAll("text:not(.badge)").forEach((t) => {
-        if (t.getComputedTextLength() > w - 6) {
-          t.setAttribute("textLength", w - 8);
-          t.setAttribute("lengthAdjust", "spacingAndGlyphs");
-        }
+        if (t.getComputedTextLength() > w - 6) squeeze.push([t, w - 8]);
       });
+    });
+    squeeze.forEach(([t, length]) => {
+      t.setAttribute("textLength", length);
+      t.setAttribute("lengthAdjust", "spacingAndGlyphs");
     });
     return pane;
   }
@@ -285,6 +290,7 @@ JS = r"""
 
   document.querySelectorAll("section.pane").forEach((s, k) => panes.push(Pane(s, data.panes[k])));
   panes.forEach((p) => p.fit(false));
+  const setupMs = performance.now() - started;
   search.addEventListener("input", () => runSearch(false));
   search.addEventListener("keydown", (e) => { if (e.key === "Enter") runSearch(true); });
   document.getElementById("show-scopes").addEventListener("change", (e) => {
@@ -310,6 +316,7 @@ JS = r"""
       pane.svg.parentElement.querySelector("button[data-zoom=in]").click();
       result.zoomed = pane.k > before;
       result.panes = panes.length;
+      result.setupMs = Math.round(setupMs);  // reading the data, building the panes, fitting them
       search.value = "";
       search.dispatchEvent(new Event("input"));
     } catch (e) {
