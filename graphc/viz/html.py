@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 from html import escape
+from types import SimpleNamespace
 
 from graphc.ir.graph import Graph
 from graphc.viz.html_assets import CSS, JS
@@ -47,7 +48,9 @@ def to_html(x, path: str | os.PathLike, depth: int | None = None, title: str | N
         True
     """
     if isinstance(getattr(x, "program", None), Graph) and hasattr(x, "source") and hasattr(x, "stats"):
-        before, after = graph_view(x.source, depth), graph_view(x, depth)
+        # the source program computes the same update values (its last outputs): drawn as updates too
+        source = SimpleNamespace(program=x.source, updates=getattr(x, "updates", ()))
+        before, after = graph_view(source, depth, title="source program"), graph_view(x, depth)
         panes = [("before optimization", before), ("after optimization", after)]
         heading = title or f"compiled executable: {len(before.nodes)} → {len(after.nodes)} nodes"
         stats = list(x.stats)

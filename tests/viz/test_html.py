@@ -119,6 +119,17 @@ def test_executable_shows_source_and_program_side_by_side_with_pass_stats(graph,
     assert all(s.name in stats for s in exe.stats)
 
 
+def test_executable_shows_its_updates_as_updates_before_and_after_optimization(graph, tmp_path):
+    # the source pane drew the update values as plain gradient ops: only the optimized pane had updates
+    exe = _training_executable()
+    _, page = _write(exe, tmp_path)
+    before, after = _data(page)["panes"]
+    updates = [{n["id"] for n in pane["nodes"] if n["kind"] == "update"} for pane in (before, after)]
+    assert updates == [
+        {t.node.name for t in g.outputs[-len(exe.updates) :]} for g in (exe.source, exe.program)
+    ]
+
+
 def test_depth_collapses_deep_scopes_into_scope_boxes(graph, tmp_path):
     _small_graph()
     _, page = _write(graph, tmp_path, depth=0)
