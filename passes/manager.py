@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -83,6 +84,14 @@ def _dump(directory: str, stem: str, graph: Graph) -> None:
 
 def _write(path: str, text: str) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)  # a reader never sees half a dump
+    try:
+        # UTF-8 whatever the locale; backslashreplace: a lone surrogate (a name or file name Python
+        # could not decode) is written as its \udcxx escape, as the pictures write it, instead of
+        # failing the compile with a UnicodeEncodeError
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        os.replace(tmp, path)  # a reader never sees half a dump
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

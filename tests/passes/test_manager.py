@@ -83,3 +83,15 @@ def test_graphc_dump_gives_each_compile_its_own_folder(graph, tmp_path, monkeypa
     assert len(folders) == 2 and folders[0].endswith("-first_0") and folders[1].endswith("-second_0")
     assert "Exp" in (tmp_path / folders[0] / "00-input.txt").read_text()
     assert "Log" in (tmp_path / folders[1] / "00-input.txt").read_text()
+
+
+def test_graphc_dump_writes_a_file_name_python_could_not_decode_as_its_escape(graph, tmp_path, monkeypatch):
+    # the text dump holds each node's file:line; a lone surrogate there failed the compile with a
+    # UnicodeEncodeError and left a temporary file in the dump folder
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
+    with graph.located_at(("/home/u/tr\udce9in.py", 3)):
+        x = gc.placeholder("float32", (None,), name="x")
+        gc.compile([gc.exp(x, name="e")], feeds=[x])
+    (folder,) = tmp_path.iterdir()
+    assert not [f for f in os.listdir(folder) if ".tmp" in f]
+    assert "tr\\udce9in.py:3" in (folder / "00-input.txt").read_text(encoding="utf-8")
