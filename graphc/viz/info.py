@@ -103,7 +103,9 @@ def node_flops(node: Node, batch: int = 1, types: Mapping[Tensor, TensorType] | 
 
     out = sum(_size(typ(t), batch) for t in node.outputs)
     if op == "MatMul":
-        k = typ(node.inputs[0]).shape[-1]
+        # the inner dimension: a's last, or where a does not know it, b's (rows; a 1-D b's only one)
+        a, b = typ(node.inputs[0]).shape, typ(node.inputs[1]).shape
+        k = a[-1] if a[-1] is not None else b[-2] if len(b) >= 2 else b[0]
         return 2 * out * (batch if k is None else k)
     if op in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"):
         w = typ(node.inputs[1] if op != "Conv2DBackpropFilter" else node.inputs[2])

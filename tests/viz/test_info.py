@@ -28,6 +28,15 @@ def test_a_tensor_instead_of_a_graph_is_refused(graph):
         graph_info(y)
 
 
+@pytest.mark.parametrize("w_shape", [(784, 10), (784,)])
+def test_a_matmul_takes_its_inner_dimension_from_the_weights_where_the_input_does_not_know_it(graph, w_shape):
+    # x's inner dimension is None but w's is 784: the product was counted with k = batch (32), not 784
+    x = gc.placeholder("float32", (None, None), name="x")
+    y = x @ gc.Variable(gc.init.zeros(w_shape), name="w")
+    outputs = 32 * int(np.prod(y.shape[1:]))  # y is (None, 10) or (None,): 32 rows at batch 32
+    assert graph_info(graph, batch=32).flops["MatMul"] == 2 * outputs * 784
+
+
 def test_a_fused_node_counts_what_its_unfused_ops_counted(graph):
     x = gc.placeholder("float32", (1000, 1000), name="x")
     s = gc.reduce_sum(gc.exp(x) * 2.0 + 1.0)
