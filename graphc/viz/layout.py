@@ -451,5 +451,7 @@ class _Centres:
 
     def count(self, x0: float, y0: float, x1: float, y1: float) -> int:
         """How many centres lie strictly inside the rectangle."""
+        if not x0 < x1:
+            return 0  # (an empty rectangle: the bisections would cross on centres at x0 == x1)
         rows = self.xs[bisect_right(self.ys, y0) : bisect_left(self.ys, y1)]
         return sum(bisect_left(xs, x1) - bisect_right(xs, x0) for xs in rows)

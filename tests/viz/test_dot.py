@@ -12,7 +12,6 @@ import graphc as gc
 from graphc.viz import graph_view, to_dot
 from graphc.viz.dot import GRADIENT_COLOR, STYLES
 from graphc.viz.model import KINDS
-from tests.viz.test_layout import _chain_of_scopes, cpu_seconds
 
 _NODE = re.compile(r"^\s*(\w+) \[(.*)\];$")
 _EDGE = re.compile(r"^\s*(\w+) -> (\w+) \[(.*)\];$")
@@ -241,12 +240,6 @@ def test_legend_lists_the_kinds_present_and_control_edges(graph):
 def test_title_is_the_picture_label(graph):
     _, _, loss = _mlp()
     assert 'label="my model"' in to_dot(loss, title="my model").splitlines()[1]
-
-
-def test_many_scopes_cost_the_dot_text_about_what_no_scopes_cost():
-    # looking through every scope for each scope's children was quadratic: 5 times the unscoped cost
-    graphs = {sep: _chain_of_scopes(sep) for sep in "/_"}  # each scope adds a cluster: some cost
-    assert cpu_seconds(to_dot, graphs["/"]) < 2.5 * cpu_seconds(to_dot, graphs["_"])
 
 
 def _whole_graph():
