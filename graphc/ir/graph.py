@@ -541,10 +541,13 @@ class Graph:
 
 def _check_node_name(name: str, op_name: str) -> None:
     """A node name given by the user: a string without ``:``, which separates a tensor's output index
-    (``x:0``): a node ``'a:b'`` could never be looked up, fed or fetched by its name again."""
-    if not isinstance(name, str) or ":" in name:
+    (``x:0``): a node ``'a:b'`` could never be looked up, fed or fetched by its name again; and ``/``
+    only between scope names, which are not empty: ``grad`` makes its nodes under the forward node's
+    scopes, and ``'a//b'`` has an empty one."""
+    if not isinstance(name, str) or ":" in name or "" in name.split("/"):
         raise ValueError(
-            f"{where_to_be(op_name, None)}: invalid node name {name!r}: use a string without ':'"
+            f"{where_to_be(op_name, None)}: invalid node name {name!r}: use a string without ':' whose "
+            "'/'-separated scope names are not empty"
         )
 
 

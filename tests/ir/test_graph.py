@@ -236,7 +236,7 @@ def test_name_scopes_and_control_dependencies_stay_in_their_thread(graph):
     assert graph.get_node("tower1/t").control_inputs == (dep.node,)
 
 
-@pytest.mark.parametrize("name", ["a:b", "x:0", "scope/x:1"])
+@pytest.mark.parametrize("name", ["a:b", "x:0", "scope/x:1", "a//b", "/c", "d/", "/"])
 def test_node_names_that_could_not_be_looked_up_again_are_refused(graph, name):
     with pytest.raises(ValueError, match="invalid node name") as e:
         gc.constant(1.0, name=name)
