@@ -108,6 +108,12 @@ class _ConvGrad(Op):
             raise ValueError(
                 f"input {x_shape} has {x_shape[1]} channels, weights {w_shape} expect {w_shape[1]}"
             )
+        if 0 in tuple(w_shape[2:]):
+            # the output-size rule below holds only for kh, kw >= 1: an empty kernel gives a gy one
+            # pixel wider than the image, which the input gradient turned into zeros without a word
+            raise ValueError(
+                f"the kernel {tuple(w_shape[2:])} of weights {w_shape} is empty: kh and kw must be >= 1"
+            )
         pads = self.conv.pads(x_shape, w_shape)
         hw = (
             _out_size(

@@ -166,6 +166,20 @@ def test_run_time_weights_with_an_empty_kernel_are_a_run_error(graph, device, di
         f(np.ones((2, 3, 6, 5), np.float32), np.ones((4, 3, 2, 0), np.float32))
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_run_time_empty_kernel_is_a_run_error_in_the_input_gradient(graph, device):
+    # the transposed convolution took a gy one pixel wider than the image and returned zeros
+    x, w = _ph((None, 3, None, None), name="x"), _ph((None, 3, None, None), name="w")
+    gy = _ph((None, None, None, None), name="gy")
+    f = gc.function([gy, w, x], gc.conv2d_backprop_input(gy, w, x), device=device)
+    with pytest.raises(gc.RunError, match=r"conv2d_backprop_input.*test_conv.py.*empty"):
+        f(
+            np.ones((2, 4, 5, 6), np.float32),
+            np.ones((4, 3, 2, 0), np.float32),
+            np.ones((2, 3, 6, 5), np.float32),
+        )
+
+
 def test_same_padding_resolved_at_run_time_matches_the_static_resolution(graph):
     rng = np.random.default_rng(0)
     xv = rng.normal(size=(2, 3, 7, 6)).astype(np.float32)
