@@ -203,20 +203,26 @@ def test_deeply_nested_json_is_reported(saved):
     assert "nested too deeply" in _load_error(path)
 
 
-def test_a_failed_save_leaves_the_previous_model_loadable(saved, graph, monkeypatch):
-    path, npz = saved
-    gc.negative(graph.get_tensor("y"), name="z")
-    real_replace = os.replace
+def _save_with_the_disk_full_at_the_json(graph, path, monkeypatch, module, name: str, target_of) -> None:
+    """``save_graph`` with ``module.name`` failing as a full disk where ``target_of(*args)`` (the file
+    it writes) is the JSON file: the save raises, and the patch is undone."""
+    real = getattr(module, name)
 
-    def disk_full_at_the_json(src, dst):
-        if str(dst).endswith(".json"):
+    def disk_full_at_the_json(*args):
+        if str(target_of(*args)).endswith(".json"):
             raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
+        return real(*args)
 
-    monkeypatch.setattr(os, "replace", disk_full_at_the_json)
+    monkeypatch.setattr(module, name, disk_full_at_the_json)
     with pytest.raises(OSError, match="No space"):
         save_graph(graph, path)
     monkeypatch.undo()
+
+
+def test_a_failed_save_leaves_the_previous_model_loadable(saved, graph, monkeypatch):
+    path, npz = saved
+    gc.negative(graph.get_tensor("y"), name="z")
+    _save_with_the_disk_full_at_the_json(graph, path, monkeypatch, os, "replace", lambda src, dst: dst)
     assert sorted(os.listdir(path.parent)) == ["model.json", "model.npz"]  # no temporaries either
     loaded = load_graph(path)
     assert "z" not in [n.name for n in loaded.graph.nodes] and "y" in [n.name for n in loaded.graph.nodes]
@@ -280,17 +286,9 @@ def test_an_integer_too_long_to_read_is_reported(saved):
 def test_a_save_that_cannot_write_the_json_leaves_no_temporary_npz(saved, graph, monkeypatch):
     path, npz = saved
     gc.negative(graph.get_tensor("y"), name="z")
-    real_temporary = codec._temporary
-
-    def disk_full_at_the_json(target, data):
-        if target.suffix == ".json":
-            raise OSError(28, "No space left on device")
-        return real_temporary(target, data)
-
-    monkeypatch.setattr(codec, "_temporary", disk_full_at_the_json)
-    with pytest.raises(OSError, match="No space"):
-        save_graph(graph, path)
-    monkeypatch.undo()
+    _save_with_the_disk_full_at_the_json(
+        graph, path, monkeypatch, codec, "_temporary", lambda target, data: target
+    )
     assert sorted(os.listdir(path.parent)) == ["model.json", "model.npz"]
     assert "z" not in [n.name for n in load_graph(path).graph.nodes]
 

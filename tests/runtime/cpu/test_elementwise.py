@@ -188,25 +188,30 @@ def test_a_channel_bias_over_nchw_is_read_once_per_row_with_the_reference_number
     assert "am" in patterns or "ma" in patterns
 
 
-def test_a_parallel_loop_reads_values_per_row_of_different_lengths_with_the_reference_numbers(
-    graph, monkeypatch
-):
-    # a (C, 1, 1) and an (N, C, 1, 1) value per row: ranges of rows must start where both repeat
+def _scale_and_shift(monkeypatch, seed: int):
+    """x * scale + shift over NCHW with scale (C, 1, 1) and shift (N, C, 1, 1), every loop parallel:
+    whether the CPU's numbers equal the reference's."""
     monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
     x = gc.placeholder("float32", (None, 3, 4, 5), name="x")
     scale = gc.placeholder("float32", (3, 1, 1), name="scale")
     shift = gc.placeholder("float32", (None, 3, 1, 1), name="shift")
     cpu, ref = _both([x, scale, shift], lambda x, scale, shift: x * scale + shift)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     a = rng.standard_normal((4, 3, 4, 5)).astype(np.float32)
     b = rng.standard_normal((3, 1, 1)).astype(np.float32)
     c = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
     np.testing.assert_allclose(cpu(a, b, c), ref(a, b, c), rtol=1e-6)
 
 
+def test_a_parallel_loop_reads_values_per_row_of_different_lengths_with_the_reference_numbers(
+    graph, monkeypatch
+):
+    # a (C, 1, 1) and an (N, C, 1, 1) value per row: ranges of rows must start where both repeat
+    _scale_and_shift(monkeypatch, seed=5)
+
+
 def test_a_parallel_loop_cuts_a_value_for_every_row_with_its_ranges(graph, monkeypatch):
     # an (N, C, 1, 1) shift has a value for every row: only the (C, 1, 1) scale fixes where ranges start
-    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
     counts = []
     split = elementwise.split
 
@@ -215,15 +220,7 @@ def test_a_parallel_loop_cuts_a_value_for_every_row_with_its_ranges(graph, monke
         return split(part, count, *args)
 
     monkeypatch.setattr(elementwise, "split", counting)
-    x = gc.placeholder("float32", (None, 3, 4, 5), name="x")
-    scale = gc.placeholder("float32", (3, 1, 1), name="scale")
-    shift = gc.placeholder("float32", (None, 3, 1, 1), name="shift")
-    cpu, ref = _both([x, scale, shift], lambda x, scale, shift: x * scale + shift)
-    rng = np.random.default_rng(6)
-    a = rng.standard_normal((4, 3, 4, 5)).astype(np.float32)
-    b = rng.standard_normal((3, 1, 1)).astype(np.float32)
-    c = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
-    np.testing.assert_allclose(cpu(a, b, c), ref(a, b, c), rtol=1e-6)
+    _scale_and_shift(monkeypatch, seed=6)
     assert counts == [4]  # one range per image, not the whole loop as one
 
 
