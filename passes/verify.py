@@ -31,7 +31,15 @@ def verify(graph: Graph) -> None:
         for c in node.control_inputs:
             if position.get(c, i) >= i:
                 raise VerifyError(f"control input {c.name} is not earlier in this graph", node.where)
-        types = node.op.infer(*(t.type for t in node.inputs))
+        try:
+            types = node.op.infer(*(t.type for t in node.inputs))
+        except Exception as e:  # noqa: BLE001 - a broken pass's node may fail any way: name it and the pass
+            # a rule refusing its inputs (ShapeError without context, a TypeError for a wrong count)
+            # is the broken invariant itself, not the user's error
+            message = e.message if isinstance(e, GraphcError) else str(e)
+            raise VerifyError(
+                f"its types cannot be re-inferred: {type(e).__name__}: {message}", node.where
+            ) from e
         if tuple(types) != tuple(t.type for t in node.outputs):
             got = ", ".join(str(t) for t in types)
             raise VerifyError(f"stored types differ from re-inferred ({got})", node.where)

@@ -7,6 +7,7 @@ import pytest
 
 import graphc as gc
 from graphc.ir.graph import Graph
+from graphc.ops.shape import Reshape
 from graphc.passes.builder import GraphBuilder
 from graphc.passes.manager import PassManager
 from graphc.passes.verify import VerifyError
@@ -62,6 +63,24 @@ def test_verify_names_the_pass_that_broke_the_graph(graph):
     prog = program([gc.exp(x)], [x])
     manager = PassManager([_break_types], verify=True)
     with pytest.raises(VerifyError, match=r"after pass '_break_types'.*stored types differ"):
+        manager.run(prog)
+
+
+def _break_inputs(graph: Graph) -> Graph:
+    """A broken pass: gives a node an op whose rule refuses the node's input."""
+    builder = GraphBuilder(graph)
+    for node in graph.nodes:
+        new = builder.copy(node)
+        if node.op.type_name == "Exp":
+            new.op = Reshape((4,))
+    return builder.finish()
+
+
+def test_verify_names_the_pass_whose_node_cannot_be_re_inferred(graph):
+    x = gc.placeholder("float32", (3,), name="x")
+    prog = program([gc.exp(x)], [x])
+    manager = PassManager([_break_inputs], verify=True)
+    with pytest.raises(VerifyError, match=r"after pass '_break_inputs'.*node 'exp'.*cannot reshape"):
         manager.run(prog)
 
 
