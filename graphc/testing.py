@@ -39,6 +39,7 @@ def check_grad(
     Args:
         fn: builds the function from placeholders, one per input; returns a tensor or a tuple of tensors
             of any shape (their float outputs are projected on fixed random weights to get a scalar).
+            Its random ops draw the same numbers in every evaluation (the gradient of one draw).
         inputs: the point to check at; float arrays are checked in float64, others are fed as they are.
         eps, rtol, atol: the finite-difference step and the tolerance
             ``|fd - analytic| <= atol + rtol * max(|fd|, |analytic|)``.
@@ -75,13 +76,22 @@ def check_grad(
             cost = _projected(tuple(grads), phs, arrays, sess, rng)
         f = function(phs, cost, session=sess)
         df = function(phs, grad(cost, wrt, unconnected="zero"), session=sess)
-        analytic = df(*arrays)
+        # every evaluation draws the same random numbers: each run of a random op (dropout's mask)
+        # draws anew, and f(x + eps v) - f(x - eps v) over two different draws is noise, not a
+        # derivative (1e4 against a right gradient of 0.09)
+        draws = dict(sess._counters)
+
+        def same_draws(call, args):
+            sess._counters = dict(draws)
+            return call(*args)
+
+        analytic = same_draws(df, arrays)
         for k, i in enumerate(float_idx):
             for _ in range(directions):
                 v = rng.normal(size=arrays[i].shape)
                 plus, minus = list(arrays), list(arrays)
                 plus[i], minus[i] = arrays[i] + eps * v, arrays[i] - eps * v
-                fd = (float(f(*plus)) - float(f(*minus))) / (2 * eps)
+                fd = (float(same_draws(f, plus)) - float(same_draws(f, minus))) / (2 * eps)
                 an = float(np.sum(analytic[k] * v))
                 if not abs(fd - an) <= atol + rtol * max(abs(fd), abs(an)):
                     raise AssertionError(

@@ -277,3 +277,20 @@ def test_check_grad_needs_one_static_shape_per_input():
 
     with pytest.raises(ValueError, match="1 static_shapes for 2 inputs"):
         check_grad(lambda x, y: gc.reduce_sum(x * y), [np.ones(3), np.ones(3)], static_shapes=[(None,)])
+
+
+def test_check_grad_holds_random_draws_fixed_across_evaluations():
+    # a dropout-like mask: each run of a random op draws anew, but the gradient is that of one draw
+    def masked(x):
+        keep = gc.cast(gc.random_uniform((3,), seed=2) > 0.5, "float64")
+        return gc.reduce_sum(gc.tanh(x) * keep * gc.random_normal((3,), dtype="float64"))
+
+    check_grad(masked, [np.array([0.3, -1.2, 0.5])])
+
+
+def test_check_grad_detects_a_wrong_gradient_through_random_ops():
+    def wrong(x):  # x * stop_gradient(x): grad says x, the derivative is 2x
+        return gc.reduce_sum(x * gc.stop_gradient(x) * gc.random_normal((3,), dtype="float64"))
+
+    with pytest.raises(AssertionError, match="finite differences"):
+        check_grad(wrong, [np.array([0.3, -1.2, 0.5])])
