@@ -222,6 +222,8 @@ def _dump_dir(fetches, updates) -> str | None:
     root = os.environ.get("GRAPHC_DUMP")
     if not root:
         return None
+    # absolute now: run plans write into the folder later, when the working directory may differ
+    root = os.path.abspath(root)
     first = [*fetches, *(value for _, value in updates)][:1]
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", first[0].name if first else "program").strip("_") or "program"
     while True:
@@ -231,6 +233,12 @@ def _dump_dir(fetches, updates) -> str | None:
             return path
         except FileExistsError:
             continue
+        except OSError as e:  # a file where the folder should be, no permission: say which setting
+            raise OSError(
+                e.errno,
+                f"GRAPHC_DUMP={root} cannot hold dumps: {e.strerror or e} ({path}); point it at a "
+                "writable directory, or unset it",
+            ) from None
 
 
 def _backend(device: str):

@@ -1,5 +1,8 @@
 """graphc.compile: what it takes, and the errors for what it does not."""
 
+import os
+
+import numpy as np
 import pytest
 
 import graphc as gc
@@ -33,3 +36,27 @@ def test_updates_may_be_a_dict_as_graphc_function_takes_them(graph):
     with gc.Session(device="reference") as sess:
         sess.execute(exe, [])
         assert sess.run(v) == 2.0
+
+
+def test_a_relative_graphc_dump_stays_where_it_was_when_compiled(graph, tmp_path, monkeypatch):
+    # the run plan's driver is written at the first run, after the working directory changed
+    (tmp_path / "first").mkdir()
+    (tmp_path / "later").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    monkeypatch.setenv("GRAPHC_DUMP", "dump")
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([gc.exp(x) * 2.0], feeds=[x])
+    monkeypatch.chdir(tmp_path / "later")
+    with gc.Session() as sess:
+        sess.execute(exe, [np.ones(3, np.float32)])
+    (folder,) = (tmp_path / "first" / "dump").iterdir()
+    assert "__plan_3__.py" in os.listdir(folder / "kernels")
+    assert not (tmp_path / "later" / "dump").exists()
+
+
+def test_a_graphc_dump_that_is_a_file_is_an_error_naming_the_setting(graph, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "file"))
+    x = gc.placeholder("float32", (None,), name="x")
+    with pytest.raises(NotADirectoryError, match=r"GRAPHC_DUMP=.*file cannot hold dumps"):
+        gc.compile([gc.exp(x)], feeds=[x])
