@@ -198,8 +198,9 @@ def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Exe
     if optimize is None:
         optimize = os.environ.get("GRAPHC_OPTIMIZE", "1") != "0"
     dump_dir = _dump_dir(fetches, updates)
-    manager = PassManager(PIPELINE, dump_dir=dump_dir or "")
-    program, stats = manager.run(source) if optimize else (source, [])
+    # no passes when not optimizing, but the manager still dumps the program that runs (00-input)
+    manager = PassManager(PIPELINE if optimize else (), dump_dir=dump_dir or "")
+    program, stats = manager.run(source)
     exe = Executable(graph, feeds, fetches, updates, device, source, program, stats)
     backend = _backend(device)
     inputs, outputs = list(program.inputs), list(program.outputs)

@@ -60,3 +60,12 @@ def test_a_graphc_dump_that_is_a_file_is_an_error_naming_the_setting(graph, tmp_
     x = gc.placeholder("float32", (None,), name="x")
     with pytest.raises(NotADirectoryError, match=r"GRAPHC_DUMP=.*file cannot hold dumps"):
         gc.compile([gc.exp(x)], feeds=[x])
+
+
+def test_graphc_dump_shows_the_program_that_runs_unoptimized(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([x * 1.0], feeds=[x], device="reference", optimize=False)
+    (folder,) = tmp_path.iterdir()
+    assert exe.program is exe.source and exe.stats == []
+    assert "Multiply" in (folder / "00-input.txt").read_text()
