@@ -24,7 +24,7 @@ from graphc.ir.graph import Node
 from graphc.ops.elementwise import Add, Elementwise, FloorDivide, Multiply, Power, Square, Subtract
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Mean, Reduce
-from graphc.runtime.cpu.cache import load_module
+from graphc.runtime.cpu.cache import load_module, module_name
 from graphc.runtime.cpu.fused_reduce import (
     SplitColumnSum,
     accumulator_dtype,
@@ -252,6 +252,8 @@ class LoopKernel:
         self._nd: dict[int, object] = {}
         self.op = op  # the FusedOp, whose numpy reference runs what one loop cannot
         self._one_loop: dict[tuple, bool] = {}
+        # every loop generated so far, by what it serves: the code that ran, for users to read
+        self._generated: dict[str, str] = {}
 
     def one_loop(self, in_shapes) -> bool:
         """Whether every body value has the loop's shape (the inputs' broadcast shape) for these input
@@ -385,7 +387,10 @@ class LoopKernel:
         source = reduce_loop_source(REDUCE_HEADER, self.body, pattern, j, kind, isinstance(op, Mean))
         count = {"all": rows * cols, "cols": rows // repeat, "rows": cols}[kind]
         zero = accumulator_dtype(kind, dtype).type(0)
-        return load_module(source).kernel, rows, cols, repeat, dtype.type(count), zero, kind, inner
+        kernel = self._load(
+            f"flat loop with the {op.type_name} accumulated ({kind}), inputs {pattern!r}", source
+        )
+        return kernel, rows, cols, repeat, dtype.type(count), zero, kind, inner
 
     def _finish(self, outs):
         if self.reduction is not None:
@@ -394,16 +399,29 @@ class LoopKernel:
         return tuple(outs)
 
     def _load_flat(self, pattern: str):
-        fn = self._flat[pattern] = load_module(flat_source(self.body, pattern)).kernel
+        fn = self._flat[pattern] = self._load(
+            f"flat loop, inputs {pattern!r}", flat_source(self.body, pattern)
+        )
         return fn
 
     def _load_nd(self, rank: int):
-        fn = self._nd[rank] = load_module(broadcast_source(self.body, rank)).kernel
+        fn = self._nd[rank] = self._load(f"broadcast loop, rank {rank}", broadcast_source(self.body, rank))
         return fn
 
-    @property
+    def _load(self, serves: str, source: str):
+        self._generated[serves] = source
+        return load_module(source).kernel
+
     def source(self) -> str:
-        return flat_source(self.body, "a" * self.body.n_inputs)
+        """The loops generated so far, each under a line saying what it serves (how each input is
+        read: ``read_pattern``) and its module (which segments import); before any, the flat loop
+        over inputs of the output's shape."""
+        if not self._generated:
+            return flat_source(self.body, "a" * self.body.n_inputs)
+        return "\n\n".join(
+            f"# {serves}: module {module_name(source)}\n{source}"
+            for serves, source in list(self._generated.items())
+        )
 
 
 def _flat_inputs(ins, pattern: str) -> list | None:

@@ -83,7 +83,8 @@ class CpuExecutable:
                 self._rejected[shapes] = e  # with the shapes, which the error at run time may lack
             self._plans[shapes] = plan
             if plan is not None and self.dump_dir:
-                write_sources(os.path.join(self.dump_dir, "kernels"), self._plan_sources(shapes, plan))
+                # with the kernels again: binding them generated the loops these shapes run
+                write_sources(os.path.join(self.dump_dir, "kernels"), self.sources())
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
@@ -146,9 +147,9 @@ class CpuExecutable:
     def sources(self) -> dict[str, str]:
         """The generated source behind each node's kernel (empty for kernels with none), the driver
         that runs the schedule, and the driver and segments of every run plan made so far."""
-        out = {name: k.source for name, k in self.kernels.items() if k.source}
+        out = {name: text for name, k in self.kernels.items() if (text := k.source_text())}
         out["__driver__"] = self.driver_source
-        for shapes, plan in self._plans.items():
+        for shapes, plan in list(self._plans.items()):  # (another thread may add a plan meanwhile)
             if plan is not None:
                 out.update(self._plan_sources(shapes, plan))
         return out

@@ -277,7 +277,8 @@ def reduction_kernel(op, node: Node) -> Kernel:
     if fn is None:
         return _reference_kernel(op)
     into = reduce_into(op, x.dtype, x.ndim)
-    source = HEADER + SOURCES[_KIND[type(op)]][0]
+    # the row loop and the column loop: which one runs depends on the run-time shape (``reduce_into``)
+    source = "\n\n".join(HEADER + s for s in SOURCES[_KIND[type(op)]] if s is not None)
     return Kernel(lambda x: (fn(x),), f"loop[{op.type_name}]", source, bind=lambda ins, outs: into)
 
 

@@ -25,14 +25,20 @@ Builder = Callable[[object, Node], "Kernel"]
 
 @dataclass
 class Kernel:
-    """``fn(*arrays) -> tuple of arrays``; ``source`` is the generated code behind it (if any);
-    ``bind(in_shapes, out_shapes) -> step | None`` where it can write into given outputs."""
+    """``fn(*arrays) -> tuple of arrays``; ``source`` is the generated code behind it (if any), or a
+    function returning it where that code is generated per input layout as the kernel runs (the
+    elementwise loops: every loop generated so far); ``bind(in_shapes, out_shapes) -> step | None``
+    where it can write into given outputs."""
 
     fn: Callable
     name: str
-    source: str = ""
+    source: str | Callable[[], str] = ""
     notes: list[str] = field(default_factory=list)
     bind: Callable[[list, list], Callable | None] | None = None
+
+    def source_text(self) -> str:
+        """The generated code behind the kernel as it stands: what users read (``exe.sources()``)."""
+        return self.source() if callable(self.source) else self.source
 
 
 class KernelRegistry:

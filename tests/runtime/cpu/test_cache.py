@@ -235,6 +235,22 @@ def test_graphc_dump_writes_each_run_plan_and_its_segments(tmp_path, monkeypatch
     assert "__plan_4x3__" in f.executable.sources()
 
 
+def test_graphc_dump_rewrites_the_kernels_with_the_loops_a_run_plan_generated(
+    tmp_path, monkeypatch, cache_dir
+):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "dump"))
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (None, 3), name="x")
+        b = gc.placeholder("float32", (3,), name="b")
+        f = gc.function([x, b], gc.relu(x + b, name="out"))  # b is read as a row: not the loop shown first
+        f(np.ones((4, 3), np.float32), np.ones(3, np.float32))
+    (folder,) = (tmp_path / "dump").iterdir()
+    (fused,) = [name for name in f.executable.sources() if name.startswith("out")]
+    assert (folder / "kernels" / f"{fused}.py").read_text() == f.executable.sources()[fused]
+    assert "a1[c]" in f.executable.sources()[fused]
+
+
 def test_a_changed_backend_helper_changes_every_generated_module_name(tmp_path):
     from graphc.runtime.cpu import cache
 

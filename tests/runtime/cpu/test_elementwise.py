@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.runtime.cpu import elementwise
+from graphc.runtime.cpu import cache, elementwise
 
 
 def _both(inputs, build):
@@ -415,3 +415,24 @@ def test_fused_int64_arithmetic_wraps_around_as_numpy_before_the_next_op(graph):
     outs = [gc.greater(x + 1, x), gc.less(x - 1, x), (x * 2) // 2, gc.cast(gc.square(x), "bool"), (x + y) * y]
     for got, want in zip(*_cpu_and_reference([x, y], outs, xv, yv), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_loop_kernel_shows_every_loop_its_segments_run(graph):
+    # a bias read as a row and a sum accumulated in the loop: neither is the loop shown before a run
+    x = gc.placeholder("float32", (None, 4), name="x")
+    b = gc.placeholder("float32", (4,), name="b")
+    exe = gc.compile([gc.relu(x + b), gc.reduce_sum(gc.exp(x) * 2.0, axis=1)], feeds=[x, b])
+    with gc.Session() as sess:
+        sess.execute(exe, [np.ones((3, 4), np.float32), np.ones(4, np.float32)])
+    sources = exe.sources()
+    segments = [s for name, s in sources.items() if name.startswith("__plan_")]
+    imported = {
+        line.split()[1] for s in segments for line in s.splitlines() if line.startswith("from graphc_k_")
+    }
+    assert len(imported) == 2
+    for module in imported:
+        (shown,) = [s for name, s in sources.items() if not name.startswith("__") and module in s]
+        header = next(line for line in shown.splitlines() if module in line)
+        source = shown.split(header + "\n", 1)[1].split("\n\n# ", 1)[0]
+        assert cache.module_name(source) == module  # the code shown is the module that ran
+    assert "acc +=" in sources["sum_fused"] and "a1[c]" in sources["relu_fused"]

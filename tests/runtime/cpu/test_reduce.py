@@ -6,7 +6,7 @@ import pytest
 
 import graphc as gc
 from graphc.ops.reduce_grad import prod_others
-from graphc.runtime.cpu.reduce import MAX_ROW, exp_loop_wins
+from graphc.runtime.cpu.reduce import MAX_ROW, SOURCES, exp_loop_wins
 from graphc.runtime.cpu.registry import cpu_kernel
 
 
@@ -201,3 +201,12 @@ def test_logsumexp_rows_keep_terms_below_half_an_ulp_of_the_sum():
     got, name = _run(lambda t: gc.reduce_logsumexp(t, 1), x)
     assert name.startswith("loop[")
     np.testing.assert_allclose(got, np.log(np.exp(_f64(x)).sum(1)), rtol=1e-5)
+
+
+def test_a_reduction_kernel_shows_its_column_loop_too(graph):
+    # a sum over the leading axis runs the column loop, which the shown source left out
+    x = gc.placeholder("float32", (None, 3), name="x")
+    exe = gc.compile([gc.reduce_sum(x, axis=0, name="total")], feeds=[x])
+    with gc.Session() as sess:
+        sess.execute(exe, [np.ones((4, 3), np.float32)])
+    assert SOURCES["sum"][0] in exe.sources()["total"] and SOURCES["sum"][1] in exe.sources()["total"]
