@@ -34,7 +34,8 @@ Groups are grown greedily in graph order. Rules (each has a test in ``tests/pass
   member's position, or later if an input forces it), with edges between consecutive stateful nodes,
   so stateful nodes keep their relative order. A ``FusedOp`` node takes its last member's location and
   that node's name with a ``_fused`` suffix (made unique against every name of the input graph, so the
-  other nodes keep their names, which random streams depend on).
+  other nodes keep their names, which random streams depend on); its ``origins`` keep every member's
+  own context, so that an error in the body names the member that failed.
 
 Dependencies are tracked as ancestor bit sets per group, updated when groups merge: O(nodes^2 / 64)
 word operations at worst, milliseconds for training graphs of a few hundred nodes.
@@ -226,7 +227,8 @@ def _add_fused(builder: GraphBuilder, group: list[Node], exported: Sequence[Node
     for k, member in enumerate(group):
         body.append((member.op, tuple(index[t] for t in member.inputs)))
         index[member.outputs[0]] = len(inputs) + k
-    op = FusedOp(tuple(body), len(inputs), tuple(index[m.outputs[0]] for m in exported))
+    outputs = tuple(index[m.outputs[0]] for m in exported)
+    op = FusedOp(tuple(body), len(inputs), outputs, origins=tuple(member.where for member in group))
     name = _free_name(f"{last.name}_fused", taken)
     new = builder.graph.add_node(op, [builder.tensors[t] for t in inputs], name, last.location)
     for member, t in zip(exported, new.outputs, strict=True):

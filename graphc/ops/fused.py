@@ -10,11 +10,12 @@ can generate one loop nest from the ops' ``scalar`` expressions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
+from graphc.ir.errors import GraphcError, RunError
 from graphc.ir.op import Op
 from graphc.ir.types import TensorType
 from graphc.ops.elementwise import Elementwise
@@ -37,6 +38,10 @@ class FusedOp(Op):
     body: tuple[tuple[Op, tuple[int, ...]], ...]
     n_inputs: int
     outputs: tuple[int, ...]
+    #: the node context (``Node.where``) of the node each body op was fused from, or () : a body op that
+    #: fails is named in the error, not the fused node, which has its last member's name and line
+    #: (the user's ``a + b`` on one line failing as ``tanh(...)`` on the next). Not part of the value.
+    origins: tuple[str, ...] = field(default=(), compare=False)
 
     #: made by the compiler after ``graphc.grad`` has run: the gradient contract test skips it
     compiler_only: ClassVar[bool] = True
@@ -60,21 +65,34 @@ class FusedOp(Op):
             n_values += 1
         if not self.outputs or any(not 0 <= i < n_values for i in self.outputs):
             raise ValueError(f"FusedOp: outputs {self.outputs} must be non-empty indices below {n_values}")
+        if self.origins and len(self.origins) != len(self.body):
+            raise ValueError(f"FusedOp: {len(self.origins)} origins for {len(self.body)} body ops")
 
     def infer(self, *types: TensorType) -> tuple[TensorType, ...]:
         if len(types) != self.n_inputs:
             raise ValueError(f"FusedOp takes {self.n_inputs} inputs, got {len(types)}")
         values = list(types)
-        for op, args in self.body:
-            (t,) = op.infer(*(values[i] for i in args))
+        for k, (op, args) in enumerate(self.body):
+            try:
+                (t,) = op.infer(*(values[i] for i in args))
+            except GraphcError as e:  # run-time shapes a body op rejects: that op's node is named
+                raise (e.with_context(self.origins[k]) if self.origins else e) from None
             values.append(t)
         return tuple(values[i] for i in self.outputs)
 
     def reference(self, *arrays):
         # each body op's own reference, in body order: the same arithmetic as the unfused nodes
         values = list(arrays)
-        for op, args in self.body:
-            values.append(op.reference(*(values[i] for i in args)))
+        for k, (op, args) in enumerate(self.body):
+            try:
+                values.append(op.reference(*(values[i] for i in args)))
+            except Exception as e:
+                if not self.origins:
+                    raise
+                if isinstance(e, GraphcError):
+                    raise e.with_context(self.origins[k]) from None
+                shapes = ", ".join(str(np.shape(values[i])) for i in args)
+                raise RunError(f"{type(e).__name__}: {e} (inputs {shapes})", self.origins[k]) from e
         if len(self.outputs) == 1:
             return values[self.outputs[0]]
         return tuple(values[i] for i in self.outputs)

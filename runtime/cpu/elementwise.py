@@ -275,6 +275,27 @@ class LoopKernel:
         return ok
 
     def __call__(self, *arrays):
+        if self.body.may_raise and self.op is not None:
+            return self._named(self._call, len(arrays))(*arrays)
+        return self._call(*arrays)
+
+    def _named(self, run, n_in: int):
+        """``run`` whose error (an integer power's, raised inside the loop, which cannot tell which
+        body op raised it) names the fused body op's own node: the FusedOp's reference, op by op,
+        raises it again naming that op (``FusedOp.origins``)."""
+        reference = self.op.reference
+
+        def named(*arrays):
+            try:
+                return run(*arrays)
+            except Exception:
+                with np.errstate(all="ignore"):
+                    reference(*arrays[:n_in])
+                raise
+
+        return named
+
+    def _call(self, *arrays):
         shape = arrays[0].shape
         for a in arrays:
             if a.shape != shape:
@@ -353,8 +374,8 @@ class LoopKernel:
                 into(scratch, reduced)
 
         layouts = None if pattern is None else tuple("" if k == "s" else "C" for k in pattern)
-        if self.body.may_raise:
-            return step  # its error names this node only when it runs on its own
+        if self.body.may_raise:  # its error names its node only when it runs on its own
+            return self._named(step, n_in) if self.op is not None else step
         # a parallel loop stays out of segments: Numba cannot cache a function calling one
         if flat is not None and j is None and not parallel:
             step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)

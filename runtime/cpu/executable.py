@@ -140,8 +140,9 @@ class CpuExecutable:
         if isinstance(e, GraphcError):
             raise e.with_context(node.where) from None
         rejected = self._rejected.get(tuple(a.shape for a in feed_values)) if plan is None else None
-        if rejected is not None and rejected.where == node.where:  # inference said why, with shapes
-            raise RunError(rejected.message, node.where) from e
+        # inference said why, with shapes, naming the node (a fused node's member, FusedOp.origins)
+        if rejected is not None and rejected.where in (node.where, *getattr(node.op, "origins", ())):
+            raise RunError(rejected.message, rejected.where) from e
         raise RunError(f"{type(e).__name__}: {e}", node.where) from e
 
     def sources(self) -> dict[str, str]:
