@@ -13,6 +13,7 @@ with its inputs; peak_bytes <= naive_bytes and live_peak_bytes <= peak_bytes.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -150,8 +151,10 @@ def _concrete_types(graph: Graph, input_shapes: Sequence[tuple[int, ...]]) -> di
             f"the program has {len(graph.inputs)} inputs but {len(input_shapes)} shapes were given"
         )
     types: dict[Tensor, TensorType] = {}
-    for t, shape in zip(graph.inputs, input_shapes, strict=True):
-        shape = tuple(int(d) for d in shape)
+    for t, given in zip(graph.inputs, input_shapes, strict=True):
+        shape = _dims(given)
+        if shape is None:  # int() made (2.7,) a plan for 2 elements and (-3,) one of -12 bytes
+            raise ValueError(f"shape {given!r} for input {t.name} must be a tuple of ints >= 0")
         if not t.type.is_compatible(shape) or types.get(t, TensorType(shape, t.dtype)).shape != shape:
             raise ValueError(f"shape {shape} does not fit input {t.name} of type {t.type}")
         types[t] = TensorType(shape, t.dtype)
@@ -166,6 +169,15 @@ def _concrete_types(graph: Graph, input_shapes: Sequence[tuple[int, ...]]) -> di
             raise e.with_context(node.where) from None
         types.update(zip(node.outputs, inferred, strict=True))
     return types
+
+
+def _dims(shape) -> tuple[int, ...] | None:
+    """``shape`` as a tuple of ints >= 0 (numpy ints too, as array shapes hold), else None."""
+    try:
+        dims = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        return None
+    return dims if all(d >= 0 for d in dims) else None
 
 
 def _nbytes(t: TensorType) -> int | None:

@@ -115,7 +115,7 @@ class Executable:
             missing = [t.name for t in self.feeds if t not in input_shapes]
             if missing:
                 raise ValueError(f"memory_plan: no shape given for the fed tensors {', '.join(missing)}")
-            input_shapes = [tuple(input_shapes[t]) for t in self.feeds]
+            input_shapes = [input_shapes[t] for t in self.feeds]  # checked by plan_memory
         n = len(self.updates)
         update_tensors = self.program.outputs[len(self.program.outputs) - n :] if n else ()
         updates = [(var.var_name, t) for (var, _), t in zip(self.updates, update_tensors, strict=True)]

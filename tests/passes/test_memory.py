@@ -226,6 +226,14 @@ def test_input_shapes_must_fit_the_inputs(graph):
         plan_memory(prog, [(5, 3), (1,)])
 
 
+@pytest.mark.parametrize("shape", [(2.7, 3), (-3, 3), ("4", 3), (None, 3), 5])
+def test_input_shapes_that_are_not_sizes_are_refused(graph, shape):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    prog = program([gc.exp(x)], [x])
+    with pytest.raises(ValueError, match=r"for input x:0 must be a tuple of ints >= 0"):
+        plan_memory(prog, [shape])
+
+
 def _sgd_program(read_old_w_after=False, fetch_old_w=False):
     x = gc.placeholder("float32", (None, 4), name="x")
     w = gc.Variable(gc.init.glorot_uniform((4, 3)), name="w")
