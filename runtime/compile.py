@@ -215,6 +215,8 @@ def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Exe
 
 
 _dumps = itertools.count(1)
+#: the characters of the first fetch's name a dump folder keeps (its number tells folders apart)
+MAX_DUMP_NAME = 80
 
 
 def _dump_dir(fetches, updates) -> str | None:
@@ -227,6 +229,7 @@ def _dump_dir(fetches, updates) -> str | None:
     root = os.path.abspath(root)
     first = [*fetches, *(value for _, value in updates)][:1]
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", first[0].name if first else "program").strip("_") or "program"
+    name = name[:MAX_DUMP_NAME]  # deep name scopes made names past the file system's 255 bytes
     while True:
         path = os.path.join(root, f"{next(_dumps):03d}-{name}")
         try:

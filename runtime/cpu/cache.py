@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import re
 import sys
 import tempfile
 import threading
@@ -27,6 +28,8 @@ _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()
 #: the bytes of the sha256 after each Numba data file (``_checksum_data_files``)
 _DIGEST_SIZE = 32
+#: the longest kernel source file name ``write_sources`` writes, less ``.py`` (file systems: 255 bytes)
+MAX_FILE_NAME = 120
 
 
 def _new_lock_in_child() -> None:
@@ -250,8 +253,21 @@ def _clear_numba_index(directory: str, name: str) -> None:
 
 
 def write_sources(folder: str, sources: dict[str, str]) -> None:
-    """Write ``name -> source`` as ``folder/<name>.py`` files (``/`` in names becomes ``__``), each
+    """Write ``name -> source`` as ``folder/<name>.py`` files (``source_file_name``), each
     atomically: what ``GRAPHC_DUMP`` shows of the generated code."""
     os.makedirs(folder, exist_ok=True)
     for name, source in sources.items():
-        _write_atomically(os.path.join(folder, name.replace("/", "__") + ".py"), source)
+        _write_atomically(os.path.join(folder, source_file_name(name)), source)
+
+
+def source_file_name(name: str) -> str:
+    """``<name>.py`` with ``/`` (name scopes) as ``__``. A name that is not a plain file name as it is
+    (other characters, a leading ``.``, more than ``MAX_FILE_NAME`` characters: deep name scopes
+    passed the file system's 255 bytes and failed the compile) is cut to what is plain, with a hash
+    of the whole name, so that two names never share a file."""
+    stem = name.replace("/", "__")
+    plain = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)
+    if plain != stem or len(stem) > MAX_FILE_NAME or stem.startswith("."):
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        stem = f"{plain[: MAX_FILE_NAME - 13].lstrip('.')}-{digest}"
+    return stem + ".py"

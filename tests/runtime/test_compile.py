@@ -1,5 +1,6 @@
 """graphc.compile: what it takes, and the errors for what it does not."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -69,3 +70,16 @@ def test_graphc_dump_shows_the_program_that_runs_unoptimized(graph, tmp_path, mo
     (folder,) = tmp_path.iterdir()
     assert exe.program is exe.source and exe.stats == []
     assert "Multiply" in (folder / "00-input.txt").read_text()
+
+
+def test_graphc_dump_of_a_fetch_named_past_file_name_limits_still_compiles(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path))
+    x = gc.placeholder("float32", (None,), name="x")
+    with contextlib.ExitStack() as scopes:  # deep name scopes: a name of 300 characters
+        for k in range(10):
+            scopes.enter_context(gc.name_scope(f"a_long_scope_name_number_{k}"))
+        y = gc.exp(x, name="out")
+    assert len(y.node.name) > 255
+    gc.compile([y], feeds=[x], device="reference")
+    (folder,) = tmp_path.iterdir()
+    assert folder.name.split("-", 1)[1].startswith("a_long_scope_name_number_0") and len(folder.name) < 100

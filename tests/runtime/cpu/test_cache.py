@@ -365,3 +365,27 @@ def test_a_child_forked_while_another_thread_loads_a_kernel_loads_its_own(cache_
         done.set()
         thread.join()
     assert status == 0
+
+
+def test_kernel_source_files_of_long_or_odd_node_names_are_plain_and_apart():
+    long = "/".join(f"a_long_scope_name_number_{k}" for k in range(10))
+    names = ["dense/matmul", "dense_matmul", "..", "new\nline", "new_line", long, long + "x"]
+    files = [cache.source_file_name(n) for n in names]
+    assert files[0] == "dense__matmul.py"  # plain names keep their file name
+    assert len(set(files)) == len(files)
+    assert all(len(f) <= 255 and not f.startswith(".") and "\n" not in f for f in files)
+
+
+def test_graphc_dump_writes_the_kernel_of_a_node_named_past_file_name_limits(
+    tmp_path, monkeypatch, cache_dir
+):
+    monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "dump"))
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (None,), name="x")
+        y = gc.exp(x, name="/".join(f"a_long_scope_name_number_{k}" for k in range(10)))
+        exe = gc.compile([y], feeds=[x])
+    (folder,) = (tmp_path / "dump").iterdir()
+    assert (folder / "kernels" / cache.source_file_name(y.node.name)).read_text() == exe.sources()[
+        y.node.name
+    ]
