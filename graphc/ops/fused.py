@@ -41,7 +41,7 @@ class FusedOp(Op):
     #: the node context (``Node.where``) of the node each body op was fused from, or () : a body op that
     #: fails is named in the error, not the fused node, which has its last member's name and line
     #: (the user's ``a + b`` on one line failing as ``tanh(...)`` on the next). Not part of the value.
-    origins: tuple[str, ...] = field(default=(), compare=False)
+    origins: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     #: made by the compiler after ``graphc.grad`` has run: the gradient contract test skips it
     compiler_only: ClassVar[bool] = True
