@@ -108,6 +108,10 @@ def _as_input(a) -> np.ndarray:
 def _projected(outputs, phs, arrays, sess, rng) -> Tensor:
     """sum_k <outputs_k, r_k> with fixed random r_k: a scalar whose gradient checks every output."""
     outs = outputs if isinstance(outputs, (list, tuple)) else (outputs,)
+    for o in outs:
+        if o is not None and not isinstance(o, Tensor):  # a dict or an array failed on a missing .dtype
+            got = f"{type(o).__name__} {o!r:.60}"
+            raise TypeError(f"check_grad's fn must return a tensor or a tuple of tensors, got {got}")
     outs = [o for o in outs if o is not None and dtypes.is_float(o.dtype)]
     if not outs:
         raise ValueError("the function has no float output to differentiate")

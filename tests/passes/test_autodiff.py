@@ -294,3 +294,9 @@ def test_check_grad_detects_a_wrong_gradient_through_random_ops():
 
     with pytest.raises(AssertionError, match="finite differences"):
         check_grad(wrong, [np.array([0.3, -1.2, 0.5])])
+
+
+@pytest.mark.parametrize("result", [lambda x: {"y": x * 2.0}, lambda x: np.ones(3)])
+def test_check_grad_of_a_function_returning_no_tensors_says_what_it_takes(result):
+    with pytest.raises(TypeError, match="fn must return a tensor or a tuple of tensors, got"):
+        check_grad(result, [np.ones(3)])
