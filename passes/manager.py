@@ -61,6 +61,8 @@ class PassManager:
             hits: Counter = Counter()
             before, start = len(graph.nodes), time.perf_counter()
             graph = p(graph, hits) if isinstance(p, RulePass) else p(graph)
+            if not isinstance(graph, Graph):  # a pass that forgot its return failed on None.nodes
+                raise TypeError(f"pass {name!r} returned {type(graph).__name__}, not a Graph")
             stats.append(PassStat(name, before, len(graph.nodes), time.perf_counter() - start, dict(hits)))
             if check:
                 try:

@@ -84,6 +84,17 @@ def test_verify_names_the_pass_whose_node_cannot_be_re_inferred(graph):
         manager.run(prog)
 
 
+def _forgot_return(graph: Graph) -> Graph:
+    """A broken pass: builds nothing and returns nothing."""
+
+
+def test_a_pass_that_returns_no_graph_is_named(graph):
+    x = gc.placeholder("float32", (3,), name="x")
+    prog = program([gc.exp(x)], [x])
+    with pytest.raises(TypeError, match="pass '_forgot_return' returned NoneType, not a Graph"):
+        PassManager([_forgot_return]).run(prog)
+
+
 def test_session_runs_through_the_pipeline_by_default(graph):
     x = gc.placeholder("float32", (None,), name="x")
     y = x * (gc.constant(2.0) * 3.0)
