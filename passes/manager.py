@@ -51,7 +51,7 @@ class PassManager:
     dump_dir: str | None = None
 
     def run(self, graph: Graph) -> tuple[Graph, list[PassStat]]:
-        check = self.verify if self.verify is not None else os.environ.get("GRAPHC_VERIFY") == "1"
+        check = self.verify if self.verify is not None else env_flag("GRAPHC_VERIFY", False)
         dump_dir = self.dump_dir if self.dump_dir is not None else os.environ.get("GRAPHC_DUMP")
         stats: list[PassStat] = []
         if dump_dir:
@@ -76,6 +76,31 @@ class PassManager:
             lines = [f"{s.name}: {rule} {k}" for s in stats for rule, k in sorted(s.hits.items())]
             _write(os.path.join(dump_dir, "rules.txt"), "\n".join(lines) + "\n")
         return graph, stats
+
+
+_FLAGS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """The on/off setting in environment variable ``name`` (``1``/``0``, or true/false, yes/no,
+    on/off), ``default`` when unset or empty. Another value is a ValueError naming the variable:
+    ``GRAPHC_OPTIMIZE=false`` optimized and ``GRAPHC_VERIFY=true`` verified nothing, silently."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    flag = _FLAGS.get(value.lower())
+    if flag is None:
+        raise ValueError(f"{name}={value!r} is not an on/off setting: use 1 or 0")
+    return flag
 
 
 def _dump(directory: str, stem: str, graph: Graph) -> None:

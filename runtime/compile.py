@@ -22,7 +22,7 @@ from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
 from graphc.ops.shape import broadcast_to
 from graphc.ops.state import Assign, Variable
-from graphc.passes.manager import PassManager, PassStat
+from graphc.passes.manager import PassManager, PassStat, env_flag
 from graphc.passes.memory import plan_memory
 from graphc.passes.pipeline import PIPELINE
 from graphc.passes.program import extract_program
@@ -196,7 +196,7 @@ def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Exe
     targets = [f for f in fetches if isinstance(f, Node)]
     source = extract_program(graph, outputs, targets, feeds)
     if optimize is None:
-        optimize = os.environ.get("GRAPHC_OPTIMIZE", "1") != "0"
+        optimize = env_flag("GRAPHC_OPTIMIZE", True)
     dump_dir = _dump_dir(fetches, updates)
     # no passes when not optimizing, but the manager still dumps the program that runs (00-input)
     manager = PassManager(PIPELINE if optimize else (), dump_dir=dump_dir or "")

@@ -125,3 +125,25 @@ def test_graphc_dump_writes_a_file_name_python_could_not_decode_as_its_escape(gr
     (folder,) = tmp_path.iterdir()
     assert not [f for f in os.listdir(folder) if ".tmp" in f]
     assert "tr\\udce9in.py:3" in (folder / "00-input.txt").read_text(encoding="utf-8")
+
+
+def test_graphc_optimize_false_spelled_out_turns_the_pipeline_off(graph, monkeypatch):
+    monkeypatch.setenv("GRAPHC_OPTIMIZE", "false")
+    x = gc.placeholder("float32", (None,), name="x")
+    exe = gc.compile([x * (gc.constant(2.0) * 3.0)], feeds=[x], device="reference")
+    assert exe.stats == [] and exe.program is exe.source
+
+
+def test_graphc_verify_true_spelled_out_verifies(graph, monkeypatch):
+    monkeypatch.setenv("GRAPHC_VERIFY", "true")
+    x = gc.placeholder("float32", (3,), name="x")
+    with pytest.raises(VerifyError, match="after pass '_break_types'"):
+        PassManager([_break_types]).run(program([gc.exp(x)], [x]))
+
+
+@pytest.mark.parametrize("variable", ["GRAPHC_OPTIMIZE", "GRAPHC_VERIFY"])
+def test_a_setting_that_is_not_on_or_off_is_refused_naming_it(graph, monkeypatch, variable):
+    monkeypatch.setenv(variable, "sometimes")
+    x = gc.placeholder("float32", (None,), name="x")
+    with pytest.raises(ValueError, match=rf"{variable}='sometimes' is not an on/off setting"):
+        gc.compile([x * 2.0], feeds=[x], device="reference")
