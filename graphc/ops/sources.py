@@ -88,9 +88,12 @@ def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:
         >>> x.shape
         (None, 784)
     """
-    if shape is None:
-        raise ShapeError("placeholder needs a shape (use None for dimensions known at run time)")
-    op = Placeholder(dtypes.as_dtype(dtype), make_shape(shape))
+    try:
+        if shape is None:
+            raise ShapeError("placeholder needs a shape (use None for dimensions known at run time)")
+        op = Placeholder(dtypes.as_dtype(dtype), make_shape(shape))
+    except (DTypeError, ShapeError) as e:  # the node is not made yet: name the one being made
+        raise e.with_context(where_to_be("Placeholder", name or "placeholder")) from None
     return get_default_graph().apply(op, (), name or "placeholder").outputs[0]
 
 

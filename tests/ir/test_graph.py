@@ -1,5 +1,6 @@
 """The graph IR: default graphs, names, scopes, source locations, control dependencies, printing."""
 
+import re
 import threading
 
 import numpy as np
@@ -284,3 +285,17 @@ def test_print_graph_of_something_that_is_not_a_graph_or_tensor_says_so(graph, w
     gc.placeholder("float32", (2,), name="x")
     with pytest.raises(TypeError, match="print_graph takes a graph, a compiled executable, or tensors/ops"):
         gc.print_graph(what)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "node"),
+    [
+        (lambda: gc.placeholder("float16", (2,), name="p"), gc.DTypeError, "'p' (Placeholder)"),
+        (lambda: gc.placeholder("float32", (-1,), name="p"), gc.ShapeError, "'p' (Placeholder)"),
+        (lambda: gc.placeholder("float32", None, name="p"), gc.ShapeError, "'p' (Placeholder)"),
+        (lambda: gc.cast(gc.constant(1.0), "float16", name="c"), gc.DTypeError, "'c' (Cast)"),
+    ],
+)
+def test_a_placeholder_or_cast_refused_for_its_attributes_names_the_node_and_line(graph, make, error, node):
+    with pytest.raises(error, match=rf"^node {re.escape(node)} created at .*test_graph.py:\d+: "):
+        make()
