@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.graph import Graph, Tensor
+from graphc.ir.errors import DTypeError, GraphcError, ShapeError
+from graphc.ir.graph import Graph, Tensor, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType
 from graphc.ops.core import apply, graph_of
@@ -119,7 +119,7 @@ class RandomNormal(_Random):
 
 def _check_finite(op: str, dtype, **params) -> None:
     """Parameters the dtype represents as finite numbers (1e39 is inf in float32)."""
-    d = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    d = _float_dtype(dtype)  # first: np.dtype("bogus") raised numpy's bare TypeError
     for name, value in params.items():
         with np.errstate(over="ignore"):
             finite = np.isfinite(d.type(value))
@@ -234,8 +234,11 @@ def random_uniform(
     """
     if not maxval >= minval:
         raise ValueError(f"random_uniform needs minval <= maxval, got {minval} and {maxval}")
-    _check_finite("random_uniform", dtype, minval=minval, maxval=maxval)
-    return _random(RandomUniform, shape, dtype, (float(minval), float(maxval)), seed, name)
+    try:
+        _check_finite("random_uniform", dtype, minval=minval, maxval=maxval)
+        return _random(RandomUniform, shape, dtype, (float(minval), float(maxval)), seed, name)
+    except GraphcError as e:  # a dtype or shape refused before the node exists: name the one being made
+        raise e.with_context(where_to_be("RandomUniform", name)) from None
 
 
 def random_normal(
@@ -267,8 +270,11 @@ def random_normal(
     """
     if not stddev >= 0:
         raise ValueError(f"random_normal needs stddev >= 0, got {stddev}")
-    _check_finite("random_normal", dtype, mean=mean, stddev=stddev)
-    return _random(RandomNormal, shape, dtype, (float(mean), float(stddev)), seed, name)
+    try:
+        _check_finite("random_normal", dtype, mean=mean, stddev=stddev)
+        return _random(RandomNormal, shape, dtype, (float(mean), float(stddev)), seed, name)
+    except GraphcError as e:  # a dtype or shape refused before the node exists: name the one being made
+        raise e.with_context(where_to_be("RandomNormal", name)) from None
 
 
 __all__ = ["random_normal", "random_uniform"]

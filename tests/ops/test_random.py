@@ -188,6 +188,21 @@ def test_negative_static_dim_is_a_shape_error(graph):
         gc.random_uniform((2, -1))
 
 
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda: gc.random_uniform((2, -1), name="r"), gc.ShapeError),
+        (lambda: gc.random_normal((2,), dtype="int32", name="r"), gc.DTypeError),
+        (lambda: gc.random_uniform((2,), dtype="bogus", name="r"), gc.DTypeError),  # was numpy's TypeError
+    ],
+)
+def test_a_shape_or_dtype_a_random_op_refuses_names_the_node_and_line(graph, make, error):
+    with pytest.raises(
+        error, match=r"^node 'r' \(Random(Uniform|Normal)\) created at .*test_random.py:\d+: "
+    ):
+        make()
+
+
 def test_negative_run_time_dim_is_a_run_error_naming_the_node(graph):
     n = gc.placeholder("int64", (), name="n")
     r = gc.random_uniform((n,))
