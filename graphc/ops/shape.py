@@ -194,10 +194,10 @@ class BroadcastTo(Op):
 def _same_rank_and_dtype(types: tuple[TensorType, ...], what: str) -> None:
     if not types:
         raise ShapeError(f"{what} needs at least one tensor")
-    if len({t.dtype for t in types}) > 1:
-        raise DTypeError(f"{what} inputs must have one dtype, got {', '.join(str(t) for t in types)}")
     if len({t.ndim for t in types}) > 1:
         raise ShapeError(f"{what} inputs must have one rank, got {', '.join(str(t) for t in types)}")
+    if len({t.dtype for t in types}) > 1:
+        raise DTypeError(f"{what} inputs must have one dtype, got {', '.join(str(t) for t in types)}")
 
 
 @dataclass(frozen=True)
@@ -360,6 +360,8 @@ def _one_dtype(values) -> list[Tensor]:
     if isinstance(values, Tensor) or not isinstance(values, (list, tuple)):
         raise TypeError("expected a list or tuple of tensors")
     tensors = as_tensors_like(*values)
+    if len({t.ndim for t in tensors}) > 1:  # refused by the op: with the user's types, not promoted ones
+        return tensors
     dtype = dtypes.result_type(*(t.dtype for t in tensors)) if tensors else None
     return [cast(t, dtype) for t in tensors]
 

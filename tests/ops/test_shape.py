@@ -177,6 +177,14 @@ def test_concat_of_different_ranks_raises_shape_error(graph):
         gc.concat([a, b])
 
 
+@pytest.mark.parametrize("join", [gc.concat, gc.stack])
+def test_joining_different_ranks_shows_the_inputs_own_dtypes(graph, join):
+    a = gc.placeholder("float32", (2, 3))
+    b = gc.placeholder("int32", (3,))
+    with pytest.raises(gc.ShapeError, match=r"one rank, got f32\[2,3\], i32\[3\]$"):  # not promoted f64s
+        join([a, b])
+
+
 def test_concat_unknown_dims_that_disagree_fail_at_run_time(graph):
     a = gc.placeholder("float32", (None, 3))
     b = gc.placeholder("float32", (None, 3))
