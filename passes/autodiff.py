@@ -68,7 +68,11 @@ def grad(cost: Tensor, wrt, grad_cost=None, unconnected: str = "raise"):
                 )
             g = _in_gradient_scope(cost, lambda t=t: zeros_like(t)) if unconnected == "zero" else None
         results.append(g)
-    return results[0] if single else type(wrt)(results) if isinstance(wrt, tuple) else results
+    if single:
+        return results[0]
+    if isinstance(wrt, tuple):  # a namedtuple takes its fields one by one, as Session.run rebuilds them
+        return type(wrt)(*results) if hasattr(wrt, "_fields") else type(wrt)(results)
+    return results
 
 
 def _check(cost: Tensor, wrt: Sequence[Tensor], grad_cost) -> Tensor:

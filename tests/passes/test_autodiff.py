@@ -1,6 +1,8 @@
 """graphc.grad: the driver's behaviour (structure, errors, accumulation, scopes, growth) and composite
 gradients checked against finite differences and analytic formulas."""
 
+import collections
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,15 @@ def test_result_mirrors_wrt(graph):
     assert isinstance(gc.grad(cost, x), gc.Tensor)
     assert isinstance(gc.grad(cost, [x, y]), list)
     assert isinstance(gc.grad(cost, (x, y)), tuple)
+
+
+def test_result_mirrors_a_namedtuple_wrt(graph):
+    params = collections.namedtuple("Params", "w b")
+    w = gc.placeholder("float64", (2,), name="w")
+    b = gc.placeholder("float64", (), name="b")
+    grads = gc.grad(gc.reduce_sum(w * 2.0) + b, params(w, b))
+    assert type(grads) is params
+    np.testing.assert_array_equal(_run(grads.w, {w: [1.0, 1.0], b: 0.0}), [2.0, 2.0])
 
 
 def test_no_wrt_gives_no_gradients(graph):
