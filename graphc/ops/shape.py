@@ -184,11 +184,17 @@ class BroadcastTo(Op):
         target = self.normalize(x.type).shape
         lead = len(target) - x.ndim
         pairs = list(zip(x.shape, target[lead:], strict=True))
-        if any(d is None and t != 1 for d, t in pairs):
-            return (sum_like(gy, x),)  # only the run time tells whether x was 1 there
-        g = reduce_sum(gy, axis=tuple(range(lead))) if lead else gy
-        axes = tuple(i for i, (d, t) in enumerate(pairs) if d == 1 and t != 1)
-        return (reduce_sum(g, axis=axes, keepdims=True) if axes else g,)
+        # an unknown dim is checked (1 or the target's size) only when this node runs: a gradient run
+        # without it gave x of (3,) broadcast to (1,) a (1,) gradient
+        checked = None in x.shape
+        with node.graph.control_dependencies([node] if checked else []):
+            if any(d is None and t != 1 for d, t in pairs):
+                return (sum_like(gy, x),)  # only the run time tells whether x was 1 there
+            g = reduce_sum(gy, axis=tuple(range(lead))) if lead else gy
+            axes = tuple(i for i, (d, t) in enumerate(pairs) if d == 1 and t != 1)
+            g = reduce_sum(g, axis=axes, keepdims=True) if axes else g
+            # nothing summed: gy itself, so a reshape_like (a view) is the node that waits
+            return (reshape_like(g, x) if checked and g is gy else g,)
 
 
 def _same_rank_and_dtype(types: tuple[TensorType, ...], what: str) -> None:

@@ -391,3 +391,23 @@ def test_split_into_one_piece_gradient_alone_checks_its_size(graph, device):
     dx = gc.grad(gc.squeeze(whole, 1) @ np.array([1.0, 2.0, 3.0]), x)
     with pytest.raises(gc.RunError, match=r"'whole'.*test_shape.py"):
         _gradient_run(device, dx, {x: np.ones((5, 1))})
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_broadcast_to_gradient_alone_checks_the_unknown_dim_fits(graph, device):
+    x = gc.placeholder("float64", (None,), name="x")
+    one = gc.broadcast_to(x, (1,), name="one")
+    dx = gc.grad(gc.reduce_sum(one), x)
+    with pytest.raises(gc.RunError, match=r"'one'.*test_shape.py"):
+        _gradient_run(device, dx, {x: np.ones(3)})
+    np.testing.assert_array_equal(_gradient_run(device, dx, {x: np.ones(1)}), np.ones(1))
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_broadcast_to_gradient_alone_checks_the_unknown_dim_under_new_axes(graph, device):
+    x = gc.placeholder("float64", (None,), name="x")
+    rows = gc.broadcast_to(x, (2, 1), name="rows")
+    dx = gc.grad(gc.reduce_sum(gc.matmul(np.array([[1.0, 2.0]]), rows)), x)
+    with pytest.raises(gc.RunError, match=r"'rows'.*test_shape.py"):
+        _gradient_run(device, dx, {x: np.ones(3)})
+    np.testing.assert_array_equal(_gradient_run(device, dx, {x: np.ones(1)}), [3.0])
