@@ -206,6 +206,11 @@ def _same_rank_and_dtype(types: tuple[TensorType, ...], what: str) -> None:
         raise DTypeError(f"{what} inputs must have one dtype, got {', '.join(str(t) for t in types)}")
 
 
+def _off_axis(t: Tensor, axis: int) -> tuple:
+    """``t``'s static dims other than ``axis``."""
+    return t.shape[:axis] + t.shape[axis + 1 :]
+
+
 @dataclass(frozen=True)
 class Concat(Op):
     """The inputs joined along ``axis``; the other dimensions agree. One dtype (``concat`` casts)."""
@@ -232,11 +237,15 @@ class Concat(Op):
     def vjp(self, node, gy):
         axis = self.normalize(*(t.type for t in node.inputs)).axis
         sizes = [t.shape[axis] for t in node.inputs]
-        if None not in sizes:
-            return tuple(split(gy, sizes, axis))
         from graphc.ops.indexing_grad import split_like  # the gradient ops build on this module
 
-        return tuple(split_like(gy, node.inputs, axis))
+        # unknown dims off the axis are checked against the other inputs' only when this node runs: a
+        # gradient run without it gave y of (4, 3), joined on axis 1 to x of (2, 3), a (2, 3) gradient
+        checked = len(node.inputs) > 1 and any(d is None for t in node.inputs for d in _off_axis(t, axis))
+        with node.graph.control_dependencies([node] if checked else []):
+            if None not in sizes:
+                return tuple(split(gy, sizes, axis))
+            return tuple(split_like(gy, node.inputs, axis))
 
 
 @dataclass(frozen=True)
@@ -260,7 +269,11 @@ class Stack(Op):
         return np.stack(xs, axis=self.axis)
 
     def vjp(self, node, gy):
-        return tuple(unstack(gy, self.normalize(*(t.type for t in node.inputs)).axis))
+        # unknown dims are checked against the other inputs' only when this node runs: a gradient run
+        # without it gave y of (4, 3), stacked with x of (2, 3), a (2, 3) gradient
+        checked = len(node.inputs) > 1 and any(None in t.shape for t in node.inputs)
+        with node.graph.control_dependencies([node] if checked else []):
+            return tuple(unstack(gy, self.normalize(*(t.type for t in node.inputs)).axis))
 
 
 @dataclass(frozen=True)

@@ -411,3 +411,25 @@ def test_broadcast_to_gradient_alone_checks_the_unknown_dim_under_new_axes(graph
     with pytest.raises(gc.RunError, match=r"'rows'.*test_shape.py"):
         _gradient_run(device, dx, {x: np.ones(3)})
     np.testing.assert_array_equal(_gradient_run(device, dx, {x: np.ones(1)}), [3.0])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_concat_gradient_alone_checks_the_unknown_dims_off_the_axis_agree(graph, device):
+    x, y = gc.placeholder("float64", (2, 3), name="x"), gc.placeholder("float64", (None, 3), name="y")
+    joined = gc.concat([x, y], axis=1, name="joined")
+    dy = gc.grad(gc.reduce_sum(np.ones((1, 2)) @ joined @ np.ones((6, 1))), y)
+    with pytest.raises(gc.RunError, match=r"'joined'.*test_shape.py"):
+        _gradient_run(device, dy, {x: np.ones((2, 3)), y: np.ones((4, 3))})
+    fits = {x: np.ones((2, 3)), y: np.ones((2, 3))}
+    np.testing.assert_array_equal(_gradient_run(device, dy, fits), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_stack_gradient_alone_checks_the_unknown_dims_agree(graph, device):
+    x, y = gc.placeholder("float64", (2, 3), name="x"), gc.placeholder("float64", (None, 3), name="y")
+    stacked = gc.stack([x, y], axis=1, name="stacked")
+    dy = gc.grad(gc.reduce_sum(gc.reshape(stacked, (1, 12)) @ np.ones((12, 1))), y)
+    with pytest.raises(gc.RunError, match=r"'stacked'.*test_shape.py"):
+        _gradient_run(device, dy, {x: np.ones((2, 3)), y: np.ones((4, 3))})
+    fits = {x: np.ones((2, 3)), y: np.ones((2, 3))}
+    np.testing.assert_array_equal(_gradient_run(device, dy, fits), np.ones((2, 3)))
