@@ -105,12 +105,17 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
             "            for q in range(red.shape[0]):",
             "                total[q] += red[q]",
             "                red[q] = zero",
+        ]
+        # a mean divides the float64 sum before it is rounded, as the reference: a float32 sum of 300
+        # values of 3e36 is inf, their mean is not
+        finish = "(total[c] + red[c]) / count" if mean else "total[c] + red[c]"
+        lines += [
             "    if rows > flush:",
             "        for c in range(red.shape[0]):",
-            "            red[c] = total[c] + red[c]",
+            f"            red[c] = {finish}",
         ]
         if mean:
-            lines += ["    for c in range(red.shape[0]):", "        red[c] = red[c] / count"]
+            lines += ["    else:", "        for c in range(red.shape[0]):", "            red[c] /= count"]
     else:
         lines.append(f"            acc += {value}")
         finish = "acc / count" if mean else "acc"

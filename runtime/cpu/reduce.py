@@ -12,6 +12,8 @@ Row sums accumulate blocks of ``BLOCK`` elements in the input dtype (the vectori
 partial sums) and add the block sums in float64, one conversion per block, so 10^7-element float32
 sums stay near float64 accuracy. Column sums do the same per ``COL_BLOCK`` rows (numpy's running
 float32 sum over leading axes drifts by ~5e-4 relative at 10^5 rows; the reference sums in float64).
+A block whose float32 sum is not finite is added again in float64, as the reference adds it: 2048
+values of 3e35 overflow float32, their sum in a mean or beside negative values need not.
 Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does. Max and
 min propagate NaN as numpy does. ``reduce_kernel`` is usable on its own (a fused trailing reduction).
 
@@ -52,7 +54,8 @@ COL_BLOCK = {COL_BLOCK}
 '''
 
 # kernel(x, out, init, aux): x (A, R) -> out (A,) for rows, x (A, R, B) -> out (A, B) for columns.
-# ``init`` and ``aux`` are scalars of the output dtype (Numba types the accumulators from them).
+# ``init`` and ``aux`` are scalars of the output dtype (Numba types the accumulators from them), except
+# a mean's ``aux``: its count as a float64, which the float64 sum is divided by before it is rounded
 _SUM_ROW = """def kernel(x, out, init, aux):
     n = x.shape[1]
     for a in range(x.shape[0]):
@@ -62,9 +65,15 @@ _SUM_ROW = """def kernel(x, out, init, aux):
             acc = init
             for r in range(block.shape[0]):
                 acc {op}= block[r]
-            total {op}= acc
-        out[a] = total
-{finish}"""
+            if not np.isfinite(acc):  # overflowed in the input dtype (or met inf/NaN): again in float64
+                wide = {total}
+                for r in range(block.shape[0]):
+                    wide {op}= np.float64(block[r])
+                total {op}= wide
+            else:
+                total {op}= acc
+        out[a] = total{finish}
+"""
 
 _SUM_COL = """def kernel(x, out, init, aux):
     n_r, n_b = x.shape[1], x.shape[2]
@@ -79,10 +88,16 @@ _SUM_COL = """def kernel(x, out, init, aux):
                 for b in range(n_b):
                     out[a, b] {op}= x[a, r, b]
             for b in range(n_b):
-                total[b] {op}= out[a, b]
+                if np.isfinite(out[a, b]):
+                    total[b] {op}= out[a, b]
+                else:  # overflowed in the input dtype (or met inf/NaN): this block again, in float64
+                    wide = {total}
+                    for r in range(start, min(start + COL_BLOCK, n_r)):
+                        wide {op}= np.float64(x[a, r, b])
+                    total[b] {op}= wide
         for b in range(n_b):
-            out[a, b] = total[b]
-{finish}"""
+            out[a, b] = total[b]{finish}
+"""
 
 # a product's columns multiply straight into float64 (the reference's accumulator): float32 blocks
 # overflow midway where the product does not
@@ -154,14 +169,9 @@ _PROD_OTHERS = """def kernel(x, out, init, aux):
                 after[b] = after[b] * x[a, r, b]
 """
 
-# mean: the sum divided by the count (``aux``), in the output dtype as the reference
-_MEAN_ROW = """    for a in range(x.shape[0]):
-        out[a] = out[a] / aux
-"""
-_MEAN_COL = """    for a in range(x.shape[0]):
-        for b in range(x.shape[2]):
-            out[a, b] = out[a, b] / aux
-"""
+# mean: the float64 sum divided by the count (``aux``, float64) before rounding, as the reference: a
+# float32 sum of 300 values of 3e36 is inf, their mean is not
+_MEAN = " / aux"
 
 #: kind -> (row source, column source or None)
 SOURCES = {
@@ -170,8 +180,8 @@ SOURCES = {
         _SUM_COL.format(total="0.0", op="+", finish=""),
     ),
     "mean": (
-        _SUM_ROW.format(total="0.0", op="+", finish=_MEAN_ROW),
-        _SUM_COL.format(total="0.0", op="+", finish=_MEAN_COL),
+        _SUM_ROW.format(total="0.0", op="+", finish=_MEAN),
+        _SUM_COL.format(total="0.0", op="+", finish=_MEAN),
     ),
     "prod": (_SUM_ROW.format(total="1.0", op="*", finish=""), _PROD_COL),
     "max": (_EXTREMUM_ROW.format(cmp=">"), _EXTREMUM_COL.format(cmp=">")),
@@ -234,7 +244,7 @@ def reduce_into(op, x_dtype, ndim: int):
         ):
             out[...] = reference(x)
             return
-        aux = x_dtype.type(n_r) if kind == "mean" else aux0
+        aux = np.float64(n_r) if kind == "mean" else aux0
         if n_b == 1:
             row(x.reshape(n_a, n_r), out.reshape(n_a), init, aux)
         else:

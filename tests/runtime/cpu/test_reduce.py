@@ -82,6 +82,43 @@ def test_products_that_overflow_midway_in_float32_match_the_reference(axis):
     np.testing.assert_allclose(got, np.prod(_f64(x), axis), rtol=1e-6)
 
 
+def _reference(build, x, static=None):
+    g = gc.Graph()
+    with g.as_default():
+        ph = gc.placeholder(x.dtype, static if static is not None else x.shape, name="x")
+        return gc.Session(g, device="reference").run(build(ph), {ph: x})
+
+
+@pytest.mark.parametrize("axis", [1, 0], ids=["rows", "columns"])
+def test_means_of_values_whose_float32_sum_overflows_match_the_reference(axis):
+    # 3000 values of 3e36: their float32 sum (and a float32 block of 2048 of them) is inf, their mean
+    # 3e36; the reference sums in float64 and divides before rounding
+    x = np.full((3000, 2), 3e36, np.float32) if axis == 0 else np.full((2, 3000), 3e36, np.float32)
+    got, name = _run(lambda t: gc.reduce_mean(t, axis), x)
+    assert name == "loop[Mean]"
+    np.testing.assert_allclose(got, _reference(lambda t: gc.reduce_mean(t, axis), x), rtol=1e-6)
+    np.testing.assert_allclose(got, [3e36, 3e36], rtol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [1, 0], ids=["rows", "columns"])
+def test_sums_that_overflow_midway_in_float32_match_the_reference(axis):
+    # [3e38, 3e38, -3e38, ...]: inf in float32 after two terms, 3e38 in float64
+    x = np.array([[3e38, 3e38, -3e38, 1.0], [-3e38, -3e38, 3e38, 2.0]], np.float32)
+    x = x if axis == 1 else np.ascontiguousarray(x.T)
+    got, name = _run(lambda t: gc.reduce_sum(t, axis), x)
+    assert name == "loop[Sum]"
+    np.testing.assert_allclose(got, _reference(lambda t: gc.reduce_sum(t, axis), x), rtol=1e-6)
+    np.testing.assert_allclose(got, np.sum(_f64(x), axis), rtol=1e-6)
+
+
+def test_a_fused_column_mean_of_values_whose_float32_sum_overflows_matches_the_reference():
+    x = np.full((3000, 2), 3e36, np.float32)
+    build = lambda t: gc.reduce_mean(gc.abs(t) * 1.0, 0)  # noqa: E731
+    got, _ = _run(build, x, static=(None, 2))
+    np.testing.assert_allclose(got, _reference(build, x, static=(None, 2)), rtol=1e-6)
+    np.testing.assert_allclose(got, [3e36, 3e36], rtol=1e-6)
+
+
 def test_float64_stays_float64():
     x = np.random.default_rng(2).normal(size=(3, 1000))
     for build in (lambda t: gc.reduce_sum(t, 1), lambda t: gc.reduce_max(t, 0), gc.reduce_logsumexp):
