@@ -190,8 +190,12 @@ class LogSumExp(Reduce):
         return np.asarray(out, dtype=x.dtype)
 
     def vjp(self, node, gy):
-        x, y = node.inputs[0], node.outputs[0]  # d/dx = exp(x - out), the softmax over the axes
-        return (self.keep_reduced_dims(gy, x.ndim) * exp(x - self.keep_reduced_dims(y, x.ndim)),)
+        # d/dx = exp(x - out), the softmax over the axes, divided by its own sum: out is rounded to x's
+        # dtype, and exp(x - out) carried that rounding as a factor common to the group (each of the
+        # float32 [1000, 1000] got 0.49998, of [1e7, 1e7] 0.37, where the softmax is 0.5)
+        x, y = node.inputs[0], node.outputs[0]
+        p = exp(x - self.keep_reduced_dims(y, x.ndim))
+        return (self.keep_reduced_dims(gy, x.ndim) * (p / reduce_sum(p, self.axes, keepdims=True)),)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,20 @@ def test_prod_second_derivatives_are_exact_where_x_has_zeros(graph):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("scale", [1e3, 1e7])
+def test_logsumexp_gradient_is_the_softmax_where_the_result_rounds(graph, device, scale):
+    # float32 rounds logsumexp([s, s]) = s + log 2 to a multiple of s's ulp: exp(x - out) was
+    # 0.49998 at s = 1e3 and 0.37 at s = 1e7; the softmax is 0.5
+    x_value = np.array([[1.0, 1.0, 0.0], [2.0, -1.0, 0.5]], np.float32) + np.float32(scale)
+    x = gc.placeholder("float32", (None, 3))
+    dx = gc.grad(gc.reduce_sum(gc.reduce_logsumexp(x, axis=1)), x)
+    with gc.Session(device=device) as sess:
+        got = sess.run(dx, {x: x_value})
+    shifted = np.exp(x_value.astype(np.float64) - x_value.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got, shifted / shifted.sum(axis=1, keepdims=True), rtol=1e-6)
+
+
 def test_argmax_and_argmin_have_no_gradient(graph):
     x = gc.placeholder("float64", (3,))
     y = gc.reduce_sum(gc.cast(gc.argmax(x), "float64") + gc.cast(gc.argmin(x), "float64"))
