@@ -266,6 +266,14 @@ def test_unstack_needs_a_known_dim(graph):
         gc.unstack(x)
 
 
+def test_unstack_errors_name_the_node_and_the_users_line(graph):
+    x = gc.placeholder("float32", (None, 2))
+    with pytest.raises(gc.ShapeError, match=r"'pieces' \(Split\).*test_shape.py.*known size on axis 0"):
+        gc.unstack(x, name="pieces")
+    with pytest.raises(gc.AxisError, match=r"'split' \(Split\).*test_shape.py.*axis 2 is out of range"):
+        gc.unstack(x, axis=2)
+
+
 # --- shape, size ---------------------------------------------------------------------------------
 
 
