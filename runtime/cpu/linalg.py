@@ -63,6 +63,15 @@ def gemm_batched(a, b, out):
         blas.gemm(False, False, m, n, k, 1, a, i * m * k, k, b, i * k * n, n, 0, out, i * m * n, n)
 
 
+def _np_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul`` with numpy's floating-point warnings off, as the reference device runs it (and as
+    the Numba GEMMs, which never warn): a product overflowing to inf made numpy warn "overflow
+    encountered in matmul", a RunError under ``warnings.simplefilter("error")`` where the reference
+    gives inf."""
+    with np.errstate(all="ignore"):
+        return np.matmul(a, b, out=out)
+
+
 def _blas_layout(x: np.ndarray) -> np.ndarray:
     """``x`` if BLAS reads it in place (C or F order), else a C-contiguous copy."""
     return x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)
@@ -84,7 +93,7 @@ def matmul_floats(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> np.ndarray:
     count = math.prod(batch)
     if count * m * n * k >= NUMPY_ABOVE and k > 1:
         with hold:
-            return np.matmul(a, b)
+            return _np_matmul(a, b)
     if b2.ndim == 2:
         # a matrix, or a stack of matrices times one matrix: the stack's rows form one taller GEMM
         # the stack's reshape is a view where numpy can make one, strided where a is a broadcast
@@ -110,7 +119,7 @@ def _matmul_2d(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> tuple[np.ndarray]
     out = np.empty((m, n), a.dtype)
     if m * n * k >= NUMPY_ABOVE and k > 1:
         with hold:
-            np.matmul(a, b, out=out)
+            _np_matmul(a, b, out)
         return (out,)
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
         a = np.ascontiguousarray(a)
@@ -130,13 +139,13 @@ def _bind_2d(in_shapes, out_shapes, hold=NO_LIMIT):
 
             def big_held(a, b, out):
                 with hold:
-                    np.matmul(a, b, out=out)
+                    _np_matmul(a, b, out)
 
             big_held.one_thread = True  # a run plan may run it beside another kernel (threads.run_pair)
             return big_held
 
         def big(a, b, out):
-            np.matmul(a, b, out=out)
+            _np_matmul(a, b, out)
 
         return big
 

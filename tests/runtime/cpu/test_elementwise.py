@@ -126,6 +126,21 @@ def test_a_big_column_sum_runs_on_every_thread_with_the_reference_numbers(graph,
         assert not hasattr(reducing[0], "njit")  # a parallel loop stays out of segments
 
 
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="one thread: the column sum is not split")
+def test_a_big_column_sum_overflowing_to_inf_warns_no_more_than_the_reference(graph, monkeypatch):
+    # each thread's partial sum is finite and their total is not: numpy's sum of the partials warned
+    # "overflow encountered in reduce" (an error under simplefilter("error")) where the reference is quiet
+    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    monkeypatch.setattr(elementwise, "PARALLEL_SUM_ABOVE", 1)
+    h = gc.placeholder("float32", (None, 6), name="h")
+    cpu, ref = _both([h], lambda h: gc.reduce_sum(h * 2.0, axis=0))
+    a = np.full((600, 6), 4e35, np.float32)  # 300 rows per thread: 2.4e38 each, 4.8e38 in all
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, want = cpu(a), ref(a)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_a_big_column_sum_run_on_more_threads_than_when_bound_matches_the_reference():
     # bound at 2 threads, run at 3: the per-thread partial sums must have a row for every range
     # (a subprocess: Numba's thread count is fixed at its start, and it allows more than the cores)

@@ -2,6 +2,8 @@
 both sides of the Numba/numpy size threshold, transposed and strided operands, batched products with
 broadcast leading dims and 1-D operands, float64, integers, and empty inputs."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -139,6 +141,22 @@ def test_through_a_session():
         with gc.Session(g, device="cpu") as sess:
             got = sess.run(y, {xp: x})
     np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+
+
+def test_a_big_product_overflowing_to_inf_warns_no_more_than_the_reference(graph):
+    # numpy's GEMM (products of NUMPY_ABOVE multiply-adds and more) warned "overflow encountered in
+    # matmul" (an error under simplefilter("error")) where the reference device is quiet
+    a = gc.placeholder("float32", (None, 64), name="a")
+    b = gc.placeholder("float32", (None, 64, 64), name="b")
+    outs = [gc.matmul(a, b[0]), gc.matmul(a, b)]  # a bound 2-D step, and a batched product
+    cpu, ref = gc.function([a, b], outs), gc.function([a, b], outs, device="reference")
+    av, bv = np.full((256, 64), 1e30, np.float32), np.full((2, 64, 64), 1e30, np.float32)
+    assert NUMPY_ABOVE <= 256 * 64 * 64  # numpy's GEMM serves both
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, want = cpu(av, bv), ref(av, bv)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
 
 
 @pytest.mark.skipif(not numpy_blas.available, reason="numpy's OpenBLAS not found")
