@@ -111,6 +111,19 @@ def _mod(a, b):
     return np.mod(a, b)
 
 
+def _power(x, y):
+    out = np.power(x, y)
+    if out.dtype.kind == "f":
+        # numpy takes sqrt(x) for a power of one broadcast exponent 0.5 (its scalar fast path), which
+        # differs from pow at x = -inf (NaN, not inf) and x = -0.0 (-0.0, not 0.0); the same exponent
+        # given elementwise, C's pow (the CPU loops) and TF1 give pow's values. Here too, whatever the
+        # exponent's layout (``simplify`` turns a constant of repeated 0.5s into one scalar)
+        fix = (y == 0.5) & ((x == 0) | (x == -np.inf))
+        if fix.any():
+            out = np.where(fix, np.abs(x), out)
+    return out
+
+
 # --- unary -------------------------------------------------------------------------------------
 
 
@@ -493,6 +506,8 @@ class Mod(Binary):
 @dataclass(frozen=True)
 class Power(Binary):
     """x ** y. Integer tensors raised to negative integer powers are an error in numpy; avoid them.
+    Floats follow C's ``pow`` (and TF1): ``(-inf) ** 0.5`` is inf and ``(-0.0) ** 0.5`` is 0.0, not the
+    NaN and -0.0 of the ``sqrt`` numpy takes for a scalar exponent of 0.5.
 
     Example:
         >>> import graphc as gc
@@ -502,7 +517,7 @@ class Power(Binary):
     """
 
     scalar = "({0}) ** ({1})"
-    fn = np.power
+    fn = staticmethod(_power)
 
     def vjp(self, node, gy):
         x, y = node.inputs
