@@ -96,6 +96,11 @@ def scalar_dtype(value, like: np.dtype | None = None) -> np.dtype:
     if isinstance(value, (float, np.floating)):
         if like is not None and is_float(like):
             return like
+        if like is not None and is_int(like):
+            # as numpy 2: an integer tensor and a float promote to float64 (``result_type``) anyway, so
+            # the scalar keeps its float64 value; made float32 first it was rounded (16777217.0 became
+            # 16777216.0, so i == 16777217.0 was false at i = 16777217, and i * 0.1 was 1.5e-8 off)
+            return float64
         return DEFAULT_FLOAT
     raise DTypeError(f"cannot make a tensor from {type(value).__name__} {value!r}")
 

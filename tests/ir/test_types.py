@@ -71,6 +71,19 @@ def test_python_scalars_are_weak(x, scalar, out):
         assert gc.multiply(t, scalar).dtype == np.dtype(out)
 
 
+def test_a_python_float_meeting_an_integer_tensor_keeps_its_float64_value(graph):
+    # the result is float64 (as numpy 2); the scalar was made float32 first, which rounded it
+    i = gc.placeholder("int32", (3,), name="i")
+    outs = [gc.equal(i, 16777217.0), i * 0.1, gc.where(i > 0, i, 0.1)]
+    iv = np.array([16777217, 3, -7], np.int32)
+    want = [np.equal(iv, 16777217.0), iv * 0.1, np.where(iv > 0, iv, 0.1)]
+    for device in ("reference", "cpu"):
+        with gc.Session(device=device) as sess:
+            for got, w in zip(sess.run(outs, {i: iv}), want, strict=True):
+                assert got.dtype == w.dtype
+                np.testing.assert_array_equal(got, w)
+
+
 def test_tensor_promotion_follows_numpy():
     assert dtypes.result_type(dtypes.int32, dtypes.float32) == np.float64
     assert dtypes.result_type(dtypes.float32, dtypes.float64) == np.float64
