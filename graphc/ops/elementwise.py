@@ -757,12 +757,19 @@ class Where(Elementwise):
 
 @dataclass(frozen=True)
 class Clip(Elementwise):
-    """min(max(x, low), high); output dtype is x's."""
+    """min(max(x, low), high); output dtype is x's. Tensor bounds of another dtype are compared in the
+    promoted dtype, as numpy's ``np.clip``, and only the result is cast to x's dtype."""
 
     arity = 3
     scalar = "minimum(maximum({0}, {1}), {2})"
 
     def compute_dtype(self, x, low, high):
+        # the bounds converted to x's dtype first wrapped or overflowed: an int32 x clipped to float32
+        # bounds [0, inf] gave -2**31 everywhere on the CPU (inf as an int32), and int64 bounds
+        # [-2**40, 2**40] gave 0s, where the reference, comparing in the promoted dtype, gave x
+        return dtypes.result_type(x, low, high)
+
+    def out_dtype(self, x, low, high):
         return x
 
     def reference(self, x, low, high):

@@ -24,3 +24,26 @@ def test_a_power_of_one_half_is_pow_whatever_the_exponent_layout(graph, dtype):
                 for got in sess.run(outs, {x: xv, y: yv}):
                     np.testing.assert_array_equal(got, want)
                     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        (np.float32(0.0), np.float32(np.inf)),  # inf as an int32 was -2**31
+        (np.float32(-3e9), np.float32(3e9)),  # outside int32's range
+        (np.int64(-(2**40)), np.int64(2**40)),  # wrapped to 0 as int32s
+    ],
+    ids=["f32-inf", "f32-beyond-int32", "i64-beyond-int32"],
+)
+def test_clip_compares_with_tensor_bounds_of_another_dtype_in_the_promoted_dtype(graph, low, high):
+    x = gc.placeholder("int32", (None,), name="x")
+    lo = gc.placeholder(low.dtype, (), name="lo")
+    hi = gc.placeholder(high.dtype, (), name="hi")
+    y = gc.clip(x * 1, lo, hi)  # x * 1 is kept out of the feeds: the clip runs in a compiled loop
+    xv = np.array([-5, 0, 3, 7], np.int32)
+    want = np.clip(xv, low, high).astype(np.int32)
+    for device in ("reference", "cpu"):
+        with gc.Session(device=device) as sess:
+            got = sess.run(y, {x: xv, lo: low, hi: high})
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, want, err_msg=device)
