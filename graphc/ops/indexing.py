@@ -347,7 +347,10 @@ def one_hot(
     indices = as_tensor(indices)
     if isinstance(depth, Tensor):
         raise TypeError(f"one_hot needs a static depth, got the tensor {depth.name}")
-    d = dtypes.as_dtype(dtype)
+    try:
+        d = dtypes.as_dtype(dtype)
+    except DTypeError as e:  # the node is not made yet: name the one being made, as on_value's errors do
+        raise e.with_context(where_to_be("OneHot", name)) from None
     on, off = (_exact_scalar(v, d, "OneHot", name) for v in (on_value, off_value))
     return apply_normalized(OneHot(depth, axis, d, on, off), [indices], name).outputs[0]
 

@@ -191,6 +191,12 @@ def test_one_hot_value_an_int_dtype_cannot_hold_raises_dtype_error_naming_node(g
         gc.one_hot(labels, 4, dtype="int32", on_value=value)
 
 
+def test_one_hot_with_an_unsupported_dtype_raises_dtype_error_naming_node(graph):
+    labels = gc.placeholder("int64", (3,))
+    with pytest.raises(gc.DTypeError, match=r"'one_hot.*test_indexing.py.*unsupported dtype float16"):
+        gc.one_hot(labels, 4, dtype="float16")
+
+
 def test_one_hot_value_that_is_not_a_scalar_raises_shape_error_naming_node(graph):
     labels = gc.placeholder("int64", (3,))
     with pytest.raises(gc.ShapeError, match=r"'one_hot.*test_indexing.py.*scalar.*\(2,\)"):
