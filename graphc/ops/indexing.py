@@ -234,8 +234,18 @@ class Pad(Op):
 # --- user functions ------------------------------------------------------------------------------
 
 
+def _zero_d_int(item):
+    """A 0-d integer array as its int, as numpy reads it (``operator.index``): ``x[:, np.array(2)]`` is
+    ``x[:, 2]`` there, where it was refused here as an array index off the first axis; anything else as
+    it is."""
+    if isinstance(item, np.ndarray) and item.ndim == 0 and item.dtype.kind in "iu":
+        return int(item)
+    return item
+
+
 def _encode(item) -> tuple:
     """One entry of a user's index as a hashable attribute entry."""
+    item = _zero_d_int(item)
     if item is None:
         return ("newaxis",)
     if item is Ellipsis:
@@ -255,6 +265,7 @@ def _encode(item) -> tuple:
 
 
 def _static_bound(b):
+    b = _zero_d_int(b)
     if b is None or (isinstance(b, (int, np.integer)) and not isinstance(b, bool)):
         return None if b is None else int(b)
     if isinstance(b, Tensor):

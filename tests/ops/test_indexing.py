@@ -140,6 +140,23 @@ def test_tensor_slice_bounds_are_not_supported(graph):
         x[:n]
 
 
+@pytest.mark.parametrize(
+    "index",
+    [
+        (slice(None), np.array(2)),
+        (slice(np.array(1), None),),
+        (slice(None, np.array(-1, np.int32)), np.array(3, np.int32)),
+    ],
+    ids=["int-on-axis-1", "slice-start", "slice-stop-and-int"],
+)
+def test_zero_d_integer_arrays_index_as_ints_as_in_numpy(graph, index):
+    x = gc.placeholder("float32", (3, 4))
+    xv = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with gc.Session(device="reference") as sess:
+        got = sess.run(x[index], {x: xv})
+    np.testing.assert_array_equal(got, xv[index])
+
+
 def test_int_tensor_index_takes_along_the_first_axis(graph):
     x = gc.placeholder("float32", (None, 4))
     i = gc.placeholder("int32", (2, 3))
