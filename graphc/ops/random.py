@@ -117,6 +117,18 @@ class RandomNormal(_Random):
 # --- user functions ------------------------------------------------------------------------------
 
 
+def _check_static(op: str, **params) -> None:
+    """Distribution parameters are Python or numpy numbers fixed in the op; a tensor given for one
+    failed in the range check with 'the truth value of symbolic tensor greater_equal:0 is not known',
+    which told the user to use graphc.where for an ``if`` they never wrote."""
+    for name, value in params.items():
+        if isinstance(value, Tensor):
+            raise TypeError(
+                f"{op}: {name} must be a number, got the tensor {value.name}; scale and shift the "
+                f"result instead (e.g. low + (high - low) * random_uniform(shape))"
+            )
+
+
 def _check_finite(op: str, dtype, **params) -> None:
     """Parameters the dtype represents as finite numbers (1e39 is inf in float32)."""
     d = _float_dtype(dtype)  # first: np.dtype("bogus") raised numpy's bare TypeError
@@ -232,6 +244,7 @@ def random_uniform(
         ...         sess.run(r, {n: 3}).shape
         (3, 2)
     """
+    _check_static("random_uniform", minval=minval, maxval=maxval)
     if not maxval >= minval:
         raise ValueError(f"random_uniform needs minval <= maxval, got {minval} and {maxval}")
     try:
@@ -268,6 +281,7 @@ def random_normal(
         >>> a.dtype, a.shape, bool((a != b).all())
         (dtype('float64'), (2, 3), True)
     """
+    _check_static("random_normal", mean=mean, stddev=stddev)
     if not stddev >= 0:
         raise ValueError(f"random_normal needs stddev >= 0, got {stddev}")
     try:

@@ -166,6 +166,22 @@ def test_integer_dtype_is_a_dtype_error(graph):
         gc.random_uniform((3,), dtype="int32")
 
 
+@pytest.mark.parametrize(
+    ("make", "param"),
+    [
+        (lambda t: gc.random_uniform((2,), minval=t), "minval"),
+        (lambda t: gc.random_uniform((2,), maxval=t), "maxval"),
+        (lambda t: gc.random_normal((2,), mean=t), "mean"),
+        (lambda t: gc.random_normal((2,), stddev=t), "stddev"),
+    ],
+    ids=["minval", "maxval", "mean", "stddev"],
+)
+def test_a_tensor_distribution_parameter_is_a_type_error_naming_it(graph, make, param):
+    # it failed in the range check, telling the user to use graphc.where for an if never written
+    with pytest.raises(TypeError, match=f"{param} must be a number, got the tensor lo"):
+        make(gc.placeholder("float32", (), name="lo"))
+
+
 def test_float_run_time_dim_is_a_dtype_error_naming_the_node(graph):
     n = gc.placeholder("float32", (), name="n")
     with pytest.raises(gc.DTypeError, match=r"random_normal.*test_random.py.*int64"):
