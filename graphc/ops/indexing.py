@@ -380,6 +380,8 @@ def _exact_scalar(value, dtype: np.dtype, op_name: str, name: str | None) -> int
 
 def _nested_tuple(value):
     """Lists and arrays as (nested) tuples, so that attributes built from them are hashable."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()  # pad(x, np.array(1)), as np.pad takes it; iterating it raised a bare TypeError
     if isinstance(value, (list, tuple, np.ndarray)):
         return tuple(_nested_tuple(v) for v in value)
     return value

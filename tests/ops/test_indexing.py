@@ -157,6 +157,14 @@ def test_zero_d_integer_arrays_index_as_ints_as_in_numpy(graph, index):
     np.testing.assert_array_equal(got, xv[index])
 
 
+def test_pad_takes_a_zero_d_integer_array_as_numpy_does(graph):
+    x = gc.placeholder("float32", (2, 3))
+    xv = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with gc.Session(device="reference") as sess:
+        got = sess.run(gc.pad(x, np.array(1)), {x: xv})
+    np.testing.assert_array_equal(got, np.pad(xv, np.array(1)))
+
+
 def test_int_tensor_index_takes_along_the_first_axis(graph):
     x = gc.placeholder("float32", (None, 4))
     i = gc.placeholder("int32", (2, 3))
