@@ -510,7 +510,11 @@ def split(x, num_or_size_splits, axis: int = 0, name: str | None = None) -> list
     sizes = num_or_size_splits
     if isinstance(sizes, (bool, np.bool_)):
         pass  # not a number of pieces: Split.normalize refuses it, naming the node
-    elif isinstance(sizes, (int, np.integer)):
+    elif isinstance(sizes, (int, np.integer)) or (
+        isinstance(sizes, np.ndarray) and sizes.ndim == 0 and sizes.dtype.kind in "iu"
+    ):
+        # a 0-d integer array is a number of pieces, as for np.split and TF1: made a tuple of sizes,
+        # split(x, np.array(2)) on an axis of size 2 gave one piece of size 2, not two of size 1
         sizes = int(sizes)
     else:
         sizes = _as_tuple(sizes)

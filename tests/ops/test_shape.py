@@ -248,6 +248,18 @@ def test_split_returns_a_list_even_for_one_piece(graph):
     assert isinstance(pieces, list) and len(pieces) == 1 and pieces[0].shape == (3,)
 
 
+def test_split_takes_a_zero_d_integer_array_as_the_number_of_pieces(graph):
+    x = gc.placeholder("float32", (2, 3))
+    xv = np.arange(6, dtype=np.float32).reshape(2, 3)
+    pieces = gc.split(x, np.array(2), axis=0)
+    with gc.Session(device="reference") as sess:
+        got = sess.run(pieces, {x: xv})
+    want = np.split(xv, np.array(2), axis=0)  # two pieces of 1 row, not one piece of size 2
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_split_refuses_a_bool_as_the_number_of_pieces(graph):
     x = gc.placeholder("float32", (3,))
     with pytest.raises(gc.ShapeError, match=r"'split.*test_shape.py.*got True"):
