@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from graphc.ir.errors import GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor
 
 
@@ -104,6 +105,10 @@ def print_graph(x=None, file=None) -> str:
                     "print_graph takes a graph, a compiled executable, or tensors/ops, "
                     f"got {type(item).__name__} {item!r:.60}"
                 )
+        graphs = {id(item.graph): item for item in items}
+        if len(graphs) > 1:
+            a, b = list(graphs.values())[:2]
+            raise GraphMismatchError(f"print_graph: {a.name} and {b.name} belong to different graphs")
         nodes = ancestors(items)
         graph = nodes[0].graph if nodes else get_default_graph()
         text = format_graph(graph, nodes)

@@ -45,6 +45,9 @@ class Variable(Tensor):
     __slots__ = ("initial_value", "trainable", "var_name", "init_seed")
 
     def __init__(self, initial_value, dtype=None, name: str | None = None, trainable: bool = True):
+        if not isinstance(trainable, (bool, np.bool_)):
+            # trainable="no" is truthy: the variable would be trained against the user's wish
+            raise TypeError(f"Variable trainable must be True or False, got {trainable!r}")
         if isinstance(initial_value, Tensor):
             raise TypeError(
                 "Variable initial_value must be an array, a scalar or a graphc.init initializer, "
@@ -73,7 +76,7 @@ class Variable(Tensor):
         Tensor.__init__(self, node, 0, node.outputs[0].type)
         node.outputs = (self,)
         self.initial_value = initial_value
-        self.trainable = trainable
+        self.trainable = bool(trainable)
         self.var_name = node.name
         # an initializer's seed is fixed when the variable is made, as a random op's is (TF1): a graph
         # seed set later must not change the values of a re-initialization or of another session

@@ -299,3 +299,13 @@ def test_print_graph_of_something_that_is_not_a_graph_or_tensor_says_so(graph, w
 def test_a_placeholder_or_cast_refused_for_its_attributes_names_the_node_and_line(graph, make, error, node):
     with pytest.raises(error, match=rf"^node {re.escape(node)} created at .*test_graph.py:\d+: "):
         make()
+
+
+def test_print_graph_of_tensors_of_two_graphs_is_refused_naming_them():
+    g1, g2 = gc.Graph(), gc.Graph()
+    with g1.as_default():
+        a = gc.constant(1.0, name="a")
+    with g2.as_default():
+        b = gc.constant(2.0, name="b")
+    with pytest.raises(gc.GraphMismatchError, match="a:0 and b:0 belong to different graphs"):
+        gc.print_graph([a, b])

@@ -186,6 +186,13 @@ def test_failed_run_changes_no_variable(graph):
         assert sess.run(v) == 1.0
 
 
+@pytest.mark.parametrize("trainable", ["no", 0, None])
+def test_trainable_that_is_not_a_bool_is_refused(graph, trainable):
+    # "no" is truthy: the variable would have been trained
+    with pytest.raises(TypeError, match="trainable must be True or False"):
+        gc.Variable(1.0, name="v", trainable=trainable)
+
+
 def test_trainable_and_global_variables_are_listed_in_creation_order(graph):
     a = gc.Variable(0.0, name="a")
     b = gc.Variable(0.0, name="b", trainable=False)
