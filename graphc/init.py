@@ -20,7 +20,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.types import format_shape, make_shape
+from graphc.ir.types import broadcasts_to, format_shape, make_shape
 from graphc.ops.sources import exact_array
 
 
@@ -93,11 +93,8 @@ class _Constant(Initializer):
         # an array value fills the shape as ``np.full`` broadcasts it (leading 1s dropped): checked
         # here, not at the variable's first read
         lead = max(value.ndim - len(self.shape), 0)
-        dims = value.shape[lead:]
-        fits = all(d == 1 for d in value.shape[:lead]) and all(
-            d in (1, t) for d, t in zip(dims[::-1], self.shape[::-1], strict=False)
-        )
-        if not fits:
+        fits = all(d == 1 for d in value.shape[:lead])
+        if not (fits and broadcasts_to(value.shape[lead:], tuple(self.shape))):
             raise ShapeError(
                 f"the constant initializer's value of shape {format_shape(value.shape)} does not "
                 f"broadcast to its shape {format_shape(tuple(self.shape))}"

@@ -77,6 +77,13 @@ def make_shape(shape) -> Shape:
     return tuple(out)
 
 
+def broadcasts_to(shape: Shape, target: tuple[int, ...]) -> bool:
+    """Whether numpy broadcasts an array of ``shape`` to the known ``target``: each dimension 1 or the
+    target's (``None``, unknown, is checked when the graph runs)."""
+    lead = len(target) - len(shape)
+    return lead >= 0 and all(d in (1, None, t) for d, t in zip(shape, target[lead:], strict=True))
+
+
 def broadcast_shapes(*shapes: Shape) -> Shape:
     """numpy broadcasting of shapes that may hold ``None`` (unknown) dimensions.
 

@@ -18,7 +18,7 @@ from graphc.ir.graph import Tensor, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor, graph_of
-from graphc.ops.shape import apply_normalized, static_dims
+from graphc.ops.shape import apply_normalized, static_dims, zero_d_int
 from graphc.ops.sources import exact_array
 
 _FULL = ("slice", None, None, None)
@@ -234,18 +234,9 @@ class Pad(Op):
 # --- user functions ------------------------------------------------------------------------------
 
 
-def _zero_d_int(item):
-    """A 0-d integer array as its int, as numpy reads it (``operator.index``): ``x[:, np.array(2)]`` is
-    ``x[:, 2]`` there, where it was refused here as an array index off the first axis; anything else as
-    it is."""
-    if isinstance(item, np.ndarray) and item.ndim == 0 and item.dtype.kind in "iu":
-        return int(item)
-    return item
-
-
 def _encode(item) -> tuple:
     """One entry of a user's index as a hashable attribute entry."""
-    item = _zero_d_int(item)
+    item = zero_d_int(item)
     if item is None:
         return ("newaxis",)
     if item is Ellipsis:
@@ -265,7 +256,7 @@ def _encode(item) -> tuple:
 
 
 def _static_bound(b):
-    b = _zero_d_int(b)
+    b = zero_d_int(b)
     if b is None or (isinstance(b, (int, np.integer)) and not isinstance(b, bool)):
         return None if b is None else int(b)
     if isinstance(b, Tensor):

@@ -21,7 +21,7 @@ from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
 from graphc.ir.graph import Node, Tensor, where_to_be
 from graphc.ir.op import Op, not_differentiable
-from graphc.ir.types import TensorType, format_shape, normalize_axes, normalize_axis
+from graphc.ir.types import TensorType, broadcasts_to, format_shape, normalize_axes, normalize_axis
 from graphc.ops.core import apply_node, as_tensor, as_tensors_like
 from graphc.ops.elementwise import cast
 from graphc.ops.like import reshape_like, sum_like, zeros_like
@@ -164,9 +164,7 @@ class BroadcastTo(Op):
 
     def normalize(self, x: TensorType) -> BroadcastTo:
         target = static_dims(self.shape, "a broadcast_to target")
-        lead = len(target) - x.ndim
-        fits = lead >= 0 and all(d in (1, None, t) for d, t in zip(x.shape, target[lead:], strict=True))
-        if not fits or any(t < 0 for t in target):
+        if not broadcasts_to(x.shape, target) or any(t < 0 for t in target):
             raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(target)}")
         return replace(self, shape=target)
 
@@ -204,6 +202,14 @@ def _same_rank_and_dtype(types: tuple[TensorType, ...], what: str) -> None:
         raise ShapeError(f"{what} inputs must have one rank, got {', '.join(str(t) for t in types)}")
     if len({t.dtype for t in types}) > 1:
         raise DTypeError(f"{what} inputs must have one dtype, got {', '.join(str(t) for t in types)}")
+
+
+def zero_d_int(item):
+    """A 0-d integer array as its int, as numpy reads it (``operator.index``): ``x[:, np.array(2)]`` is
+    ``x[:, 2]`` and ``np.split(x, np.array(2))`` two pieces there; anything else as it is."""
+    if isinstance(item, np.ndarray) and item.ndim == 0 and item.dtype.kind in "iu":
+        return int(item)
+    return item
 
 
 def _off_axis(t: Tensor, axis: int) -> tuple:
@@ -510,9 +516,7 @@ def split(x, num_or_size_splits, axis: int = 0, name: str | None = None) -> list
     sizes = num_or_size_splits
     if isinstance(sizes, (bool, np.bool_)):
         pass  # not a number of pieces: Split.normalize refuses it, naming the node
-    elif isinstance(sizes, (int, np.integer)) or (
-        isinstance(sizes, np.ndarray) and sizes.ndim == 0 and sizes.dtype.kind in "iu"
-    ):
+    elif isinstance(sizes := zero_d_int(sizes), (int, np.integer)):
         # a 0-d integer array is a number of pieces, as for np.split and TF1: made a tuple of sizes,
         # split(x, np.array(2)) on an axis of size 2 gave one piece of size 2, not two of size 1
         sizes = int(sizes)

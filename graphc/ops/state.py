@@ -19,6 +19,7 @@ from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
 from graphc.ir.graph import Node, Tensor, get_default_graph, where_to_be
 from graphc.ir.op import Op, not_differentiable
+from graphc.ir.types import broadcasts_to
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
 from graphc.ops.sources import ReadVariable, exact_array
 
@@ -141,11 +142,7 @@ class _AssignBase(Op):
             )
         # numpy broadcasting of the value to the variable's (known) shape; an unknown dimension is
         # checked at run time, also against a 1 (a value of [?, 3] may be fed one row for a [1, 3])
-        lead = var.ndim - value.ndim
-        fits = lead >= 0 and all(
-            d in (1, None, t) for d, t in zip(value.shape, var.shape[lead:], strict=True)
-        )
-        if not fits:
+        if not broadcasts_to(value.shape, var.shape):
             raise ShapeError(f"cannot assign a value of type {value} to a variable of type {var}")
         return (var,)
 

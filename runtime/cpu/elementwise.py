@@ -275,22 +275,28 @@ class LoopKernel:
         return ok
 
     def __call__(self, *arrays):
+        try:
+            return self._call(*arrays)
+        except Exception:
+            self._name_the_failing_op(arrays)
+            raise
+
+    def _name_the_failing_op(self, inputs) -> None:
+        """Where a loop raised (an integer power's error, which cannot tell which body op raised it),
+        run the FusedOp's reference, op by op: it raises the error again naming the fused body op's
+        own node (``FusedOp.origins``); else nothing happens and the loop's error stands."""
         if self.body.may_raise and self.op is not None:
-            return self._named(self._call, len(arrays))(*arrays)
-        return self._call(*arrays)
+            with np.errstate(all="ignore"):
+                self.op.reference(*inputs)
 
     def _named(self, run, n_in: int):
-        """``run`` whose error (an integer power's, raised inside the loop, which cannot tell which
-        body op raised it) names the fused body op's own node: the FusedOp's reference, op by op,
-        raises it again naming that op (``FusedOp.origins``)."""
-        reference = self.op.reference
+        """``run`` (a bound step: inputs, then outputs) whose error names the failing body op."""
 
         def named(*arrays):
             try:
                 return run(*arrays)
             except Exception:
-                with np.errstate(all="ignore"):
-                    reference(*arrays[:n_in])
+                self._name_the_failing_op(arrays[:n_in])
                 raise
 
         return named

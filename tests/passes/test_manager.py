@@ -48,14 +48,24 @@ def test_graphc_dump_writes_the_graph_after_every_pass(graph, tmp_path, monkeypa
     assert "Multiply" in (tmp_path / f"{last}.dot").read_text()
 
 
-def _break_types(graph: Graph) -> Graph:
-    """A broken pass: swaps a node's op for one with a different output type."""
-    builder = GraphBuilder(graph)
-    for node in graph.nodes:
-        new = builder.copy(node)
-        if node.op.type_name == "Exp":
-            new.op = gc.ops.elementwise.Cast(np.dtype("float64"))
-    return builder.finish()
+def _exp_replaced_by(op, name: str):
+    """A broken pass named ``name``: it gives every Exp node ``op``, whose rule does not fit the node."""
+
+    def broken(graph: Graph) -> Graph:
+        builder = GraphBuilder(graph)
+        for node in graph.nodes:
+            new = builder.copy(node)
+            if node.op.type_name == "Exp":
+                new.op = op
+        return builder.finish()
+
+    broken.__name__ = name
+    return broken
+
+
+# a different output type; a rule that refuses the node's input
+_break_types = _exp_replaced_by(gc.ops.elementwise.Cast(np.dtype("float64")), "_break_types")
+_break_inputs = _exp_replaced_by(Reshape((4,)), "_break_inputs")
 
 
 def test_verify_names_the_pass_that_broke_the_graph(graph):
@@ -64,16 +74,6 @@ def test_verify_names_the_pass_that_broke_the_graph(graph):
     manager = PassManager([_break_types], verify=True)
     with pytest.raises(VerifyError, match=r"after pass '_break_types'.*stored types differ"):
         manager.run(prog)
-
-
-def _break_inputs(graph: Graph) -> Graph:
-    """A broken pass: gives a node an op whose rule refuses the node's input."""
-    builder = GraphBuilder(graph)
-    for node in graph.nodes:
-        new = builder.copy(node)
-        if node.op.type_name == "Exp":
-            new.op = Reshape((4,))
-    return builder.finish()
 
 
 def test_verify_names_the_pass_whose_node_cannot_be_re_inferred(graph):
