@@ -42,6 +42,27 @@ def where_to_be(op_name: str, name: str | None) -> str:
     return f"node {name or _snake(op_name)!r} ({op_name}) created at {file}:{line}"
 
 
+@contextlib.contextmanager
+def making(op_name: str, name: str | None) -> Iterator[None]:
+    """Checks made before a node exists: a GraphcError raised inside names the node being made
+    (``where_to_be``), unless it names a node already.
+
+    Example:
+        >>> import graphc as gc
+        >>> from graphc.ir.errors import ShapeError
+        >>> try:
+        ...     with making("Split", "pieces"):
+        ...         raise ShapeError("needs a known size")
+        ... except ShapeError as e:
+        ...     print(str(e).split(" created at")[0])
+        node 'pieces' (Split)
+    """
+    try:
+        yield
+    except GraphcError as e:
+        raise e.with_context(where_to_be(op_name, name)) from None
+
+
 class Tensor:
     """A symbolic value: output ``index`` of ``node``, with a static ``type`` (shape and dtype).
 

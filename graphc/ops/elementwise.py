@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError
-from graphc.ir.graph import where_to_be
+from graphc.ir.graph import making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcast_shapes
 from graphc.ops.core import apply, as_tensor, as_tensors_like, graph_of
@@ -916,10 +916,8 @@ def cast(x, dtype, name: str | None = None):
         True
     """
     x = as_tensor(x)
-    try:
+    with making("Cast", name):
         d = dtypes.as_dtype(dtype)
-    except DTypeError as e:  # the node is not made yet: name the one being made
-        raise e.with_context(where_to_be("Cast", name)) from None
     if x.dtype == d:
         return x
     return apply(Cast(d), [x], name)

@@ -14,7 +14,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import AxisError, DTypeError, ShapeError
-from graphc.ir.graph import Tensor, where_to_be
+from graphc.ir.graph import Tensor, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor, graph_of
@@ -349,10 +349,8 @@ def one_hot(
     indices = as_tensor(indices)
     if isinstance(depth, Tensor):
         raise TypeError(f"one_hot needs a static depth, got the tensor {depth.name}")
-    try:
+    with making("OneHot", name):  # as on_value's errors do
         d = dtypes.as_dtype(dtype)
-    except DTypeError as e:  # the node is not made yet: name the one being made, as on_value's errors do
-        raise e.with_context(where_to_be("OneHot", name)) from None
     on, off = (_exact_scalar(v, d, "OneHot", name) for v in (on_value, off_value))
     return apply_normalized(OneHot(depth, axis, d, on, off), [indices], name).outputs[0]
 
@@ -360,13 +358,11 @@ def one_hot(
 def _exact_scalar(value, dtype: np.dtype, op_name: str, name: str | None) -> int | float | bool:
     """``value`` as a Python scalar of ``dtype`` by the rule of constants: an integer dtype holds it
     exactly, or a DTypeError names the node (``astype`` turned 2**40 into 0 and 1.5 into 1)."""
-    try:
+    with making(op_name, name):
         arr = exact_array(value, dtype)
         if arr.size != 1:
             raise ShapeError(f"{op_name} takes a scalar here, got {value!r:.60} of shape {arr.shape}")
         return arr.item()
-    except (DTypeError, ShapeError) as e:
-        raise e.with_context(where_to_be(op_name, name)) from None
 
 
 def _nested_tuple(value):

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError, GraphcError, ShapeError
-from graphc.ir.graph import Graph, Tensor, where_to_be
+from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.graph import Graph, Tensor, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType
 from graphc.ops.core import apply, graph_of
@@ -247,11 +247,9 @@ def random_uniform(
     _check_static("random_uniform", minval=minval, maxval=maxval)
     if not maxval >= minval:
         raise ValueError(f"random_uniform needs minval <= maxval, got {minval} and {maxval}")
-    try:
+    with making("RandomUniform", name):  # a dtype or shape refused before the node exists
         _check_finite("random_uniform", dtype, minval=minval, maxval=maxval)
         return _random(RandomUniform, shape, dtype, (float(minval), float(maxval)), seed, name)
-    except GraphcError as e:  # a dtype or shape refused before the node exists: name the one being made
-        raise e.with_context(where_to_be("RandomUniform", name)) from None
 
 
 def random_normal(
@@ -284,11 +282,9 @@ def random_normal(
     _check_static("random_normal", mean=mean, stddev=stddev)
     if not stddev >= 0:
         raise ValueError(f"random_normal needs stddev >= 0, got {stddev}")
-    try:
+    with making("RandomNormal", name):  # a dtype or shape refused before the node exists
         _check_finite("random_normal", dtype, mean=mean, stddev=stddev)
         return _random(RandomNormal, shape, dtype, (float(mean), float(stddev)), seed, name)
-    except GraphcError as e:  # a dtype or shape refused before the node exists: name the one being made
-        raise e.with_context(where_to_be("RandomNormal", name)) from None
 
 
 __all__ = ["random_normal", "random_uniform"]

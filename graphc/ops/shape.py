@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
-from graphc.ir.graph import Node, Tensor, where_to_be
+from graphc.ir.graph import Node, Tensor, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcasts_to, format_shape, normalize_axes, normalize_axis
 from graphc.ops.core import apply_node, as_tensor, as_tensors_like
@@ -536,12 +536,10 @@ def unstack(x, axis: int = 0, name: str | None = None) -> list[Tensor]:
         [(None,), (None,)]
     """
     x = as_tensor(x)
-    try:
+    with making("Split", name):  # the split it was to make, and the line
         axis = normalize_axis(axis, x.ndim)
         if x.shape[axis] is None:
             raise ShapeError(f"unstack needs a known size on axis {axis}, got {x.name} of {x.type}")
-    except GraphcError as e:  # raised before any node exists: name the split it was to make, and the line
-        raise e.with_context(where_to_be("Split", name)) from None
     if x.shape[axis] == 0:
         return []  # no pieces, as TF1's unstack (split cannot make 0 pieces)
     return [squeeze(p, axis) for p in split(x, x.shape[axis], axis, name=name)]

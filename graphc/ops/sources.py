@@ -9,7 +9,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.graph import Graph, Tensor, get_default_graph, where_to_be
+from graphc.ir.graph import Graph, Tensor, get_default_graph, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, make_shape
 
@@ -88,12 +88,10 @@ def placeholder(dtype="float32", shape=None, name: str | None = None) -> Tensor:
         >>> x.shape
         (None, 784)
     """
-    try:
+    with making("Placeholder", name or "placeholder"):
         if shape is None:
             raise ShapeError("placeholder needs a shape (use None for dimensions known at run time)")
         op = Placeholder(dtypes.as_dtype(dtype), make_shape(shape))
-    except (DTypeError, ShapeError) as e:  # the node is not made yet: name the one being made
-        raise e.with_context(where_to_be("Placeholder", name or "placeholder")) from None
     return get_default_graph().apply(op, (), name or "placeholder").outputs[0]
 
 
@@ -152,9 +150,7 @@ def constant(value, dtype=None, name: str | None = None, graph: Graph | None = N
     """
     if isinstance(value, Tensor):
         raise TypeError(f"constant() got a tensor ({value.name}); use it directly or graphc.cast")
-    try:
+    with making("Constant", name or "const"):
         arr = exact_array(value, dtype)
-    except DTypeError as e:
-        raise e.with_context(where_to_be("Constant", name or "const")) from None
     graph = graph or get_default_graph()
     return graph.apply(Constant(arr), (), name or "const").outputs[0]

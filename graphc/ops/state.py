@@ -17,7 +17,7 @@ import numpy as np
 from graphc import init as initializers
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
-from graphc.ir.graph import Node, Tensor, get_default_graph, where_to_be
+from graphc.ir.graph import Node, Tensor, get_default_graph, making, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import broadcasts_to
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
@@ -62,10 +62,8 @@ class Variable(Tensor):
                 )
             d, shape = initial_value.dtype, initial_value.shape
         else:
-            try:
+            with making("ReadVariable", name or "variable"):
                 initial_value = exact_array(initial_value, dtype)
-            except DTypeError as e:
-                raise e.with_context(where_to_be("ReadVariable", name or "variable")) from None
             d, shape = initial_value.dtype, initial_value.shape
         graph = get_default_graph()
         # without the enclosing control dependencies (TF1 makes variables in an init_scope): every
