@@ -41,11 +41,15 @@ class Reduction(Op):
 
     def keep_reduced_dims(self, g: Tensor, ndim: int) -> Tensor:
         """``g``, shaped like this reduction's output on a rank-``ndim`` input, with the reduced axes
-        present as size 1 (so that it broadcasts against the input)."""
+        present as size 1, so that it broadcasts against the input. Reduced axes that lead (0, 1, ...)
+        are left out: numpy's broadcasting adds them on the left (a full reduction's gradient needs no
+        expand_dims node, one call fewer per step)."""
         if self.keepdims:
             return g
-        for axis in self.reduced_axes(ndim):  # ascending: each lands at its final position
-            g = expand_dims(g, axis)
+        axes = self.reduced_axes(ndim)
+        lead = next((i for i, a in enumerate(axes) if a != i), len(axes))
+        for axis in axes[lead:]:  # ascending: each lands at its final position
+            g = expand_dims(g, axis - lead)
         return g
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
@@ -129,7 +133,11 @@ class Mean(Reduce):
         x, y = node.inputs[0], node.outputs[0]
         dims = [x.shape[a] for a in self.axes]
         # a dim unknown at build time: counted when the graph runs (exact in int64; 0 only when x is empty)
-        count = float(math.prod(dims)) if None not in dims else cast(floor_divide(size(x), size(y)), gy.dtype)
+        if None not in dims:
+            count = float(math.prod(dims))
+        else:  # y's static size when known (not 0): one size node fewer
+            n = math.prod(y.shape) if None not in y.shape else 0
+            count = cast(floor_divide(size(x), n or size(y)) if n != 1 else size(x), gy.dtype)
         return (broadcast_like(self.keep_reduced_dims(gy / count, x.ndim), x),)
 
 

@@ -150,6 +150,31 @@ def test_mean_gradient_divides_by_the_run_time_count(graph):
     np.testing.assert_array_equal(got, np.full((5, 2, 3), 0.1))
 
 
+def _ancestor_ops(t):
+    seen, stack = set(), [t.node]
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(i.node for i in n.inputs)
+    return [type(n.op).__name__ for n in seen]
+
+
+def test_full_mean_gradient_needs_no_expand_dims_and_one_size(graph):
+    """The loss's mean over the batch: its gradient broadcasts the scalar (no expand_dims of it), and
+    divides by the input's size only (the output's static size 1 is not counted at run time)."""
+    x = gc.placeholder("float32", (None,), name="x")
+    ops = _ancestor_ops(gc.grad(gc.reduce_mean(x), x))
+    assert "ExpandDims" not in ops and ops.count("Size") == 1, ops
+
+
+@pytest.mark.parametrize("axes", [(0,), (0, 1), (0, 2), (1,), (1, 2)])
+def test_mean_gradient_over_axes_broadcasts_back_to_x(graph, axes):
+    value = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)
+    got = _grad_values(graph, lambda t: gc.reduce_mean(t * t, axis=axes), value, (None, 3, None))
+    np.testing.assert_allclose(got, 2 * value / np.prod([value.shape[a] for a in axes]), rtol=1e-12)
+
+
 def _others(row, skip):
     return np.prod([v for k, v in enumerate(row) if k not in skip])
 
