@@ -3,7 +3,8 @@
 Tensors are float32, float64, int32, int64 or bool. Promotion between two tensors follows numpy's
 ``result_type``. Python scalars are *weak*: they take the dtype of the tensor they meet when their kind
 fits (``x_f32 * 0.5`` stays float32, ``i_i32 + 1`` stays int32), as in numpy 2 (``i_i32 * 0.5`` is
-float64 there and here). Ops that need a
+float64 there and here). Numpy scalars are weak too, as TF1 and PyTorch treat them (numpy 2 makes them
+strong): ``x_f32 * np.float64(0.5)`` stays float32. Ops that need a
 float (true division, ``exp``, ``mean``...) turn integer and bool inputs into float32, the default float.
 """
 

@@ -30,3 +30,21 @@ def test_values_become_constants_in_their_tensors_graph_not_the_default_graph(bu
     feeds = {x: np.array([0.5, -1.0], np.float32), i: np.array([2, 0])}
     with gc.Session(g, device="reference") as sess:
         sess.run(y, feeds)
+
+
+@pytest.mark.parametrize(
+    ("tensor_dtype", "scalar", "expected"),
+    [
+        ("float32", np.float64(0.5), "float32"),
+        ("int32", np.int64(2), "int32"),
+        ("int32", np.float32(0.5), "float64"),  # a float meeting an integer tensor, as a Python float
+        ("float32", np.int64(3), "float32"),  # numpy 2: float64
+    ],
+)
+def test_numpy_scalars_are_weak_like_python_scalars(graph, tensor_dtype, scalar, expected):
+    t = gc.placeholder(tensor_dtype, (3,))
+    assert (t + scalar).dtype == expected and (scalar + t).dtype == expected
+
+
+def test_a_numpy_scalar_alone_keeps_its_dtype(graph):
+    assert gc.constant(np.float64(0.5)).dtype == "float64" and gc.constant(np.int32(3)).dtype == "int32"
