@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError
+from graphc.ir.errors import DTypeError, ShapeError
 from graphc.ir.graph import making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcast_shapes
@@ -51,6 +51,12 @@ class Elementwise(Op):
         return (cd,) * len(in_dtypes)
 
     def infer(self, *types: TensorType):
+        if len(types) != self.arity:
+            # the user functions pass ``arity`` inputs, but ``apply`` and loaded files may not: the
+            # reference hands the inputs to a numpy ufunc, which took a surplus one as its ``out``
+            # (exp(x, y) wrote exp(x) over y, a caller's fed array) while the CPU loops ignored it
+            takes = f"{self.arity} input{'s' if self.arity != 1 else ''}"
+            raise ShapeError(f"{self.type_name} takes {takes}, got {len(types)}")
         if not self.allow_bool and any(dtypes.is_bool(t.dtype) for t in types):
             raise DTypeError(
                 f"{self.type_name} does not take bool inputs "
@@ -741,10 +747,10 @@ class Where(Elementwise):
         cd = self.compute_dtype(cond, x, y)
         return (dtypes.bool_, cd, cd)
 
-    def infer(self, cond, x, y):
-        if not dtypes.is_bool(cond.dtype):
-            raise DTypeError(f"where condition must be bool, got {cond}")
-        return super().infer(cond, x, y)
+    def infer(self, *types: TensorType):
+        if len(types) == self.arity and not dtypes.is_bool(types[0].dtype):
+            raise DTypeError(f"where condition must be bool, got {types[0]}")
+        return super().infer(*types)
 
     def reference(self, cond, x, y):
         d = self.compute_dtype(cond.dtype, x.dtype, y.dtype)

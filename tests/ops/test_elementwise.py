@@ -47,3 +47,14 @@ def test_clip_compares_with_tensor_bounds_of_another_dtype_in_the_promoted_dtype
             got = sess.run(y, {x: xv, lo: low, hi: high})
         assert got.dtype == np.int32
         np.testing.assert_array_equal(got, want, err_msg=device)
+
+
+@pytest.mark.parametrize(
+    "op_name, n", [("Exp", 2), ("Negative", 2), ("Add", 3), ("Add", 1), ("Where", 2), ("Clip", 2)]
+)
+def test_an_elementwise_op_applied_to_another_number_of_inputs_is_refused(graph, op_name, n):
+    # gc.apply and loaded files build the op without its user function: the reference gave a surplus
+    # input to the numpy ufunc as its out, and exp(a, b) wrote exp(a) over b, the caller's fed array
+    xs = [gc.placeholder("float32", (3,), name=f"x{i}") for i in range(n)]
+    with pytest.raises(gc.ShapeError, match=rf"node 'y' \({op_name}\).*takes \d inputs?, got {n}"):
+        gc.apply(gc.ir.OPS[op_name](), xs, name="y")
