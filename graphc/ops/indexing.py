@@ -46,6 +46,28 @@ def _slice_length(start, stop, step, dim: int | None) -> int | None:
     return 0 if all(not range(n)[start:stop:step] for n in sizes if n >= 0) else None
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_entry(entry) -> None:
+    """One index entry in one of the four forms, its numbers ints. The user function encodes every
+    entry so; ``apply`` and loaded files give them as they are, and numpy reads a bool as a mask:
+    ``("int", False)`` was inferred as ``x[0]`` but ran as ``x[False]``, an empty array that the CPU
+    loop after it read as 4 floats of uninitialized memory."""
+    kind = entry[0] if isinstance(entry, tuple) and entry else None
+    ok = (
+        (kind == "int" and len(entry) == 2 and _is_int(entry[1]))
+        or (kind == "slice" and len(entry) == 4 and all(b is None or _is_int(b) for b in entry[1:]))
+        or (kind in ("newaxis", "ellipsis") and len(entry) == 1)
+    )
+    if not ok:
+        raise ShapeError(
+            f"invalid index entry {entry!r}: use ('int', i), ('slice', start, stop, step) with ints or "
+            "None, ('newaxis',) or ('ellipsis',)"
+        )
+
+
 def _normalize_entry(entry: tuple, dim: int | None) -> tuple:
     """An int or slice entry on an axis of size ``dim`` in canonical form (non-negative where known)."""
     if entry[0] == "int":
@@ -83,6 +105,10 @@ class GetItem(Op):
     index: tuple
 
     def normalize(self, x: TensorType) -> GetItem:
+        if not isinstance(self.index, tuple):
+            raise ShapeError(f"a GetItem index is a tuple of entries, got {self.index!r}")
+        for e in self.index:
+            _check_entry(e)
         kinds = [e[0] for e in self.index]
         if kinds.count("ellipsis") > 1:
             raise AxisError("an index can only have a single ellipsis ('...')")

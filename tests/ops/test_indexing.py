@@ -355,3 +355,24 @@ def test_an_empty_list_index_selects_nothing_as_in_numpy(graph):
     for y, want in ((x[[]], value[[]]), (gc.take(x, [], axis=1), np.take(value, [], axis=1))):
         for device in ("reference", "cpu"):
             np.testing.assert_array_equal(gc.function([x], y, device=device)(value), want)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (("int", False),),
+        (("int", np.True_),),
+        (("int", 1.5),),
+        (("slice", True, None, None),),
+        (("int", 1, 2),),
+        ("ab",),
+    ],
+    ids=["int-false", "int-np-true", "int-float", "slice-bool", "int-three-items", "not-a-tuple"],
+)
+def test_a_getitem_made_without_the_user_function_refuses_entries_it_cannot_read(graph, index):
+    # gc.apply and loaded files build GetItem from its attributes alone: ("int", False) was inferred as
+    # x[0], of shape (4,), but numpy read the bool as a mask, and the CPU multiply after it read the empty
+    # array as 4 floats of uninitialized memory
+    x = gc.placeholder("float32", (3, 4), name="x")
+    with pytest.raises(gc.ShapeError, match=r"node 'y' \(GetItem\).*invalid index entry"):
+        gc.apply(gc.ir.OPS["GetItem"](index), [x], name="y")
