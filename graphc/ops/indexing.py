@@ -14,7 +14,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import AxisError, DTypeError, ShapeError
-from graphc.ir.graph import Tensor, making
+from graphc.ir.graph import Tensor
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor, graph_of
@@ -173,6 +173,17 @@ class Take(Op):
         return apply(TakeGrad(self.normalize(x.type, indices.type).axis), [gy, indices, x]), None
 
 
+def _exact_scalar(value, dtype: np.dtype, op_name: str) -> int | float | bool:
+    """``value`` as a Python scalar of ``dtype`` by the rule of constants: an integer dtype holds it
+    exactly, or a DTypeError (``astype`` turned 2**40 into 0, 1.5 into 1 and NaN into -2**31, and a
+    float32 one_hot made 1e39 inf). The op's ``normalize`` checks its own values with it: ops made by
+    ``apply`` or from a loaded file never met their user function."""
+    arr = exact_array(value, dtype)
+    if arr.size != 1:
+        raise ShapeError(f"{op_name} takes a scalar here, got {value!r:.60} of shape {arr.shape}")
+    return arr.item()
+
+
 @dataclass(frozen=True)
 class OneHot(Op):
     """out[..., j, ...] = on_value if indices[...] == j else off_value, for j in [0, depth) along the
@@ -190,12 +201,15 @@ class OneHot(Op):
         (depth,) = static_dims((self.depth,), "one_hot depth")
         if depth < 0:
             raise ShapeError(f"one_hot depth must be >= 0, got {depth}")
-        return replace(self, depth=depth, axis=normalize_axis(self.axis, indices.ndim + 1))
+        d = dtypes.as_dtype(self.dtype)
+        on, off = (_exact_scalar(v, d, "OneHot") for v in (self.on_value, self.off_value))
+        axis = normalize_axis(self.axis, indices.ndim + 1)
+        return replace(self, depth=depth, axis=axis, dtype=d, on_value=on, off_value=off)
 
     def infer(self, indices: TensorType) -> tuple[TensorType]:
         op = self.normalize(indices)
         shape = indices.shape[: op.axis] + (op.depth,) + indices.shape[op.axis :]
-        return (TensorType(shape, self.dtype),)
+        return (TensorType(shape, op.dtype),)
 
     def reference(self, indices):
         axis = self.axis % (indices.ndim + 1)
@@ -235,7 +249,8 @@ class Pad(Op):
         for i, (d, p) in enumerate(zip(x.shape, pairs, strict=True)):
             if self.mode != "constant" and d == 0 and any(p):
                 raise ShapeError(f"pad mode {self.mode!r} cannot extend axis {i} of size 0")
-        return replace(self, paddings=pairs)
+        value = _exact_scalar(self.constant_values, x.dtype, "Pad")
+        return replace(self, paddings=pairs, constant_values=value)
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
         pairs = self.normalize(x).paddings
@@ -375,20 +390,9 @@ def one_hot(
     indices = as_tensor(indices)
     if isinstance(depth, Tensor):
         raise TypeError(f"one_hot needs a static depth, got the tensor {depth.name}")
-    with making("OneHot", name):  # as on_value's errors do
-        d = dtypes.as_dtype(dtype)
-    on, off = (_exact_scalar(v, d, "OneHot", name) for v in (on_value, off_value))
-    return apply_normalized(OneHot(depth, axis, d, on, off), [indices], name).outputs[0]
-
-
-def _exact_scalar(value, dtype: np.dtype, op_name: str, name: str | None) -> int | float | bool:
-    """``value`` as a Python scalar of ``dtype`` by the rule of constants: an integer dtype holds it
-    exactly, or a DTypeError names the node (``astype`` turned 2**40 into 0 and 1.5 into 1)."""
-    with making(op_name, name):
-        arr = exact_array(value, dtype)
-        if arr.size != 1:
-            raise ShapeError(f"{op_name} takes a scalar here, got {value!r:.60} of shape {arr.shape}")
-        return arr.item()
+    # the dtype and the values are checked by OneHot.normalize, which names the node
+    op = OneHot(depth, axis, dtype, on_value, off_value)
+    return apply_normalized(op, [indices], name).outputs[0]
 
 
 def _nested_tuple(value):
@@ -423,8 +427,7 @@ def pad(x, paddings, mode: str = "constant", constant_values=0, name: str | None
     x = as_tensor(x)
     if not np.isscalar(constant_values):
         raise TypeError(f"constant_values must be a scalar, got {constant_values!r}")
-    value = _exact_scalar(constant_values, x.dtype, "Pad", name)
-    return apply_normalized(Pad(_nested_tuple(paddings), str(mode), value), [x], name).outputs[0]
+    return apply_normalized(Pad(_nested_tuple(paddings), str(mode), constant_values), [x], name).outputs[0]
 
 
 __all__ = ["getitem", "one_hot", "pad", "take"]

@@ -376,3 +376,28 @@ def test_a_getitem_made_without_the_user_function_refuses_entries_it_cannot_read
     x = gc.placeholder("float32", (3, 4), name="x")
     with pytest.raises(gc.ShapeError, match=r"node 'y' \(GetItem\).*invalid index entry"):
         gc.apply(gc.ir.OPS["GetItem"](index), [x], name="y")
+
+
+@pytest.mark.parametrize(
+    "attrs, message",
+    [
+        ({"dtype": np.dtype("int32"), "on_value": 2**40}, "outside"),
+        ({"dtype": np.dtype("int32"), "on_value": float("nan")}, "non-finite"),
+        ({"dtype": np.dtype("int32"), "off_value": 1.5}, "not an integer"),
+        ({"dtype": np.dtype("float16")}, "unsupported dtype float16"),
+    ],
+    ids=["int32-2**40", "int32-nan", "int32-1.5", "float16"],
+)
+def test_a_one_hot_made_without_the_user_function_refuses_values_its_dtype_cannot_hold(graph, attrs, message):
+    # gc.apply and loaded files build the op from its attributes alone: int32 rows of 2**40 were 0 on
+    # both devices, of NaN -2**31, and a float16 one_hot ran on the reference device only
+    labels = gc.placeholder("int64", (3,), name="labels")
+    with pytest.raises(gc.DTypeError, match=rf"node 'y' \(OneHot\).*{message}"):
+        gc.apply(gc.ir.OPS["OneHot"](4, **attrs), [labels], name="y")
+
+
+def test_a_pad_made_without_the_user_function_refuses_a_fill_its_dtype_cannot_hold(graph):
+    # an int32 x padded with 1.5 was padded with 1 on both devices
+    x = gc.placeholder("int32", (3,), name="x")
+    with pytest.raises(gc.DTypeError, match=r"node 'y' \(Pad\).*int32 value from 1.5"):
+        gc.apply(gc.ir.OPS["Pad"](((1, 1),), "constant", 1.5), [x], name="y")
