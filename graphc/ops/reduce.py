@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import AxisError
+from graphc.ir.errors import AxisError, ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, normalize_axes, normalize_axis
@@ -53,6 +53,10 @@ class Reduction(Op):
         return g
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
+        if not isinstance(self.keepdims, bool):
+            # the user functions pass a bool; an op from ``apply`` or a loaded file may hold anything, and
+            # the CPU kernels kept the axes for a truthy keepdims='no' where numpy's reference refused it
+            raise ShapeError(f"{self.type_name} keepdims must be True or False, got {self.keepdims!r}")
         axes = self.reduced_axes(x.ndim)
         shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if self.keepdims or i not in axes)
         return (TensorType(shape, self.out_dtype(x.dtype)),)
@@ -263,9 +267,17 @@ def _axes_attr(axis, ndim: int) -> tuple:
         return axes
 
 
+def _keepdims(value):
+    """``keepdims`` as numpy reads it: a bool, or an integer (1 keeps the axes). Anything else (``'no'``,
+    which ``bool()`` made True, or ``None``) is left for the op to refuse, naming the node."""
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
+        return bool(value)
+    return value
+
+
 def _reduce(cls: type[Reduce], x, axis, keepdims: bool, name: str | None) -> Tensor:
     x = as_tensor(x)
-    return apply(cls(_axes_attr(axis, x.ndim), bool(keepdims)), [x], name)
+    return apply(cls(_axes_attr(axis, x.ndim), _keepdims(keepdims)), [x], name)
 
 
 def _arg_reduce(cls: type[ArgReduce], x, axis, keepdims: bool, name: str | None) -> Tensor:
@@ -273,7 +285,7 @@ def _arg_reduce(cls: type[ArgReduce], x, axis, keepdims: bool, name: str | None)
     if axis is not None:
         with contextlib.suppress(AxisError):  # else left as given: infer raises with the node's name
             axis = normalize_axis(axis, x.ndim)
-    return apply(cls(axis, bool(keepdims)), [x], name)
+    return apply(cls(axis, _keepdims(keepdims)), [x], name)
 
 
 def reduce_sum(x, axis=None, keepdims: bool = False, name: str | None = None) -> Tensor:

@@ -268,3 +268,23 @@ def test_the_reference_multiplies_float32_products_in_float64(graph):
         assert got[0].dtype == np.float32
         np.testing.assert_allclose(got[0], np.prod(value.astype(np.float64), 1), rtol=1e-6)
         np.testing.assert_allclose(got[1], np.prod(value.astype(np.float64), 0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "op", [gc.ir.OPS["Sum"]((1,), "no"), gc.ir.OPS["Max"]((1,), None), gc.ir.OPS["ArgMax"](1, 0.5)]
+)
+def test_a_reduction_made_without_the_user_function_refuses_a_keepdims_that_is_not_a_bool(graph, op):
+    # gc.apply and loaded files build the op from its attributes alone: the CPU kernels kept the axes
+    # for keepdims='no' (truthy) where the reference device failed with numpy's TypeError
+    x = gc.placeholder("float32", (2, 3), name="x")
+    with pytest.raises(gc.ShapeError, match=rf"node 'y' \({op.type_name}\).*keepdims must be True or False"):
+        gc.apply(op, [x], name="y")
+
+
+def test_reduce_sum_refuses_a_keepdims_numpy_would_not_read(graph):
+    # bool('no') is True: the axes were kept silently
+    x = gc.placeholder("float32", (2, 3))
+    with pytest.raises(
+        gc.ShapeError, match=r"'sum'.*test_reduce.py.*keepdims must be True or False, got 'no'"
+    ):
+        gc.reduce_sum(x, axis=0, keepdims="no")
