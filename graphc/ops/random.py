@@ -44,7 +44,32 @@ class _Random(Op):
     # for gradients w.r.t. a distribution's parameters, draw standard noise z and write mean + stddev * z
     vjp = not_differentiable("random draws; the only inputs are int dimensions")
 
+    def check_params(self, dtype: np.dtype) -> None:
+        """Raise ``ShapeError`` for distribution parameters the user function refuses (subclasses)."""
+        raise NotImplementedError
+
+    def _check_attributes(self) -> None:
+        """The attributes as the user functions make them. ``apply`` and loaded files make the op from
+        whatever it holds: minval > maxval drew from [maxval, minval), NaN or infinite bounds and a
+        NaN or negative stddev drew NaN, inf or reflected numbers, silently; an int32 dtype, a
+        dimension of 2.5 or a seed that is not a pair failed only at run time, with numpy's errors."""
+        if not isinstance(self.dtype, np.dtype):
+            raise DTypeError(f"{self.type_name} dtype must be a numpy dtype, got {self.dtype!r}")
+        d = _float_dtype(self.dtype)
+        if not isinstance(self.shape, tuple) or any(
+            n is not None and not (_is_int(n) and n >= 0) for n in self.shape
+        ):
+            raise ShapeError(
+                f"invalid shape {self.shape!r}: use a tuple of ints >= 0 and None (run-time dimensions)"
+            )
+        if self.seed is not None and not (
+            isinstance(self.seed, tuple) and len(self.seed) == 2 and all(_is_int(n) for n in self.seed)
+        ):
+            raise ShapeError(f"{self.type_name} seed must be None or a pair of ints, got {self.seed!r}")
+        self.check_params(d)
+
     def infer(self, *dims: TensorType) -> tuple[TensorType]:
+        self._check_attributes()
         for t in dims:
             if t.dtype != dtypes.int64:
                 raise DTypeError(f"run-time dimensions must be int64 tensors, got {t}")
@@ -87,6 +112,11 @@ class RandomUniform(_Random):
     seed: Seed = None
     stream: str | None = None
 
+    def check_params(self, dtype):
+        _check_finite(self.default_name, dtype, minval=self.minval, maxval=self.maxval)
+        if not self.maxval >= self.minval:
+            raise ShapeError(f"random_uniform needs minval <= maxval, got {self.minval} and {self.maxval}")
+
     def sample(self, rng, dims):
         lo, hi = self.dtype.type(self.minval), self.dtype.type(self.maxval)
         u = rng.random(dims, dtype=self.dtype)
@@ -109,6 +139,11 @@ class RandomNormal(_Random):
     seed: Seed = None
     stream: str | None = None
 
+    def check_params(self, dtype):
+        _check_finite(self.default_name, dtype, mean=self.mean, stddev=self.stddev)
+        if not self.stddev >= 0:
+            raise ShapeError(f"random_normal needs stddev >= 0, got {self.stddev}")
+
     def sample(self, rng, dims):
         z = rng.standard_normal(dims, dtype=self.dtype)
         return z * self.dtype.type(self.stddev) + self.dtype.type(self.mean)
@@ -129,14 +164,15 @@ def _check_static(op: str, **params) -> None:
             )
 
 
-def _check_finite(op: str, dtype, **params) -> None:
-    """Parameters the dtype represents as finite numbers (1e39 is inf in float32)."""
-    d = _float_dtype(dtype)  # first: np.dtype("bogus") raised numpy's bare TypeError
+def _check_finite(op: str, dtype: np.dtype, **params) -> None:
+    """Parameters that are numbers the dtype represents as finite numbers (1e39 is inf in float32)."""
     for name, value in params.items():
+        if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+            raise ShapeError(f"{op}: {name} must be a number, got {value!r}")
         with np.errstate(over="ignore"):
-            finite = np.isfinite(d.type(value))
+            finite = np.isfinite(dtype.type(value))
         if not finite:
-            raise ValueError(f"{op}: {name}={value} is not a finite {d} number")
+            raise ShapeError(f"{op}: {name}={value} is not a finite {dtype} number")
 
 
 def _is_int(d) -> bool:
@@ -245,10 +281,8 @@ def random_uniform(
         (3, 2)
     """
     _check_static("random_uniform", minval=minval, maxval=maxval)
-    if not maxval >= minval:
-        raise ValueError(f"random_uniform needs minval <= maxval, got {minval} and {maxval}")
+    # the bounds are checked by RandomUniform.infer, which names the node
     with making("RandomUniform", name):  # a dtype or shape refused before the node exists
-        _check_finite("random_uniform", dtype, minval=minval, maxval=maxval)
         return _random(RandomUniform, shape, dtype, (float(minval), float(maxval)), seed, name)
 
 
@@ -280,10 +314,8 @@ def random_normal(
         (dtype('float64'), (2, 3), True)
     """
     _check_static("random_normal", mean=mean, stddev=stddev)
-    if not stddev >= 0:
-        raise ValueError(f"random_normal needs stddev >= 0, got {stddev}")
+    # the parameters are checked by RandomNormal.infer, which names the node
     with making("RandomNormal", name):  # a dtype or shape refused before the node exists
-        _check_finite("random_normal", dtype, mean=mean, stddev=stddev)
         return _random(RandomNormal, shape, dtype, (float(mean), float(stddev)), seed, name)
 
 

@@ -270,3 +270,27 @@ def test_random_parameters_the_dtype_cannot_hold_are_refused(graph):
         gc.random_uniform((3,), minval=-1e39, maxval=1e39)
     with pytest.raises(ValueError, match="mean=1e\\+39"):
         gc.random_normal((3,), mean=1e39)
+
+
+_F32 = np.dtype("float32")
+
+
+@pytest.mark.parametrize(
+    ("op", "message"),
+    [
+        (gc.ir.OPS["RandomUniform"]((3,), _F32, 5.0, 1.0, (1, 2)), "minval <= maxval"),
+        (gc.ir.OPS["RandomUniform"]((3,), _F32, float("nan"), 1.0), "minval=nan is not a finite float32"),
+        (gc.ir.OPS["RandomNormal"]((3,), _F32, 0.0, -1.0), "stddev >= 0"),
+        (gc.ir.OPS["RandomNormal"]((3,), _F32, 0.0, float("inf")), "stddev=inf is not a finite float32"),
+        (gc.ir.OPS["RandomUniform"]((3,), np.dtype("int32")), "float32 or float64"),
+        (gc.ir.OPS["RandomUniform"]((2.5,), _F32), r"invalid shape \(2.5,\)"),
+        (gc.ir.OPS["RandomNormal"]((3,), _F32, seed=(1,)), "seed must be None or a pair of ints"),
+    ],
+    ids=["min-above-max", "nan-bound", "negative-stddev", "inf-stddev", "int-dtype", "float-dim", "one-seed"],
+)
+def test_a_random_op_made_without_the_user_function_checks_its_attributes(graph, op, message):
+    # gc.apply and loaded files build the op from its attributes alone: minval 5 > maxval 1 drew from
+    # [1, 5), NaN bounds and stddevs drew NaN, a negative stddev reflected numbers, silently; the rest
+    # failed only when run, with numpy's errors
+    with pytest.raises(gc.GraphcError, match=rf"node 'r' \({op.type_name}\).*{message}"):
+        gc.apply(op, [], name="r")
