@@ -43,6 +43,16 @@ def as_dtype(dtype) -> np.dtype:
     return d
 
 
+def check_attribute(dtype, op_name: str) -> None:
+    """An op's dtype attribute is what ``as_dtype`` makes (a supported numpy dtype in the machine's
+    byte order), as every user function makes it; ops made by ``apply`` or from a loaded file hold what
+    they were given: ``Cast("int32")`` ran on the reference device and failed on the CPU with a raw
+    AttributeError, a float16 ``Cast`` ran on the reference device only."""
+    if not isinstance(dtype, np.dtype) or as_dtype(dtype) != dtype:
+        names = ", ".join(str(s) for s in SUPPORTED)
+        raise DTypeError(f"{op_name} dtype must be a numpy dtype of {names}, got {dtype!r}")
+
+
 def made_infinite(arr: np.ndarray, converted: np.ndarray) -> float | None:
     """The first finite value of ``arr`` that its float conversion ``converted`` made +-inf (1e39 into
     float32), or None. Constants and feeds accept rounding but refuse such an overflow."""

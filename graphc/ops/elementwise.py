@@ -804,6 +804,10 @@ class Cast(Unary):
             d=self.dtype.name
         )
 
+    def infer(self, *types: TensorType):
+        dtypes.check_attribute(self.dtype, self.type_name)
+        return super().infer(*types)
+
     def compute_dtype(self, *in_dtypes):
         return in_dtypes[0]
 

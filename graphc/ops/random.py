@@ -53,8 +53,7 @@ class _Random(Op):
         whatever it holds: minval > maxval drew from [maxval, minval), NaN or infinite bounds and a
         NaN or negative stddev drew NaN, inf or reflected numbers, silently; an int32 dtype, a
         dimension of 2.5 or a seed that is not a pair failed only at run time, with numpy's errors."""
-        if not isinstance(self.dtype, np.dtype):
-            raise DTypeError(f"{self.type_name} dtype must be a numpy dtype, got {self.dtype!r}")
+        dtypes.check_attribute(self.dtype, self.type_name)
         d = _float_dtype(self.dtype)
         if not isinstance(self.shape, tuple) or any(
             n is not None and not (_is_int(n) and n >= 0) for n in self.shape

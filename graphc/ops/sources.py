@@ -23,6 +23,10 @@ class Placeholder(Op):
     pure = False  # its value comes from the feed, not from its (absent) inputs
 
     def infer(self):
+        # what placeholder() makes; a loaded file's placeholder of shape (-1,) refused every feed
+        dtypes.check_attribute(self.dtype, self.type_name)
+        if make_shape(self.shape) != self.shape:
+            raise ShapeError(f"invalid placeholder shape {self.shape!r}: use a tuple of ints >= 0 and None")
         return (TensorType(self.shape, self.dtype),)
 
     vjp = not_differentiable("a source: no inputs")
@@ -46,6 +50,9 @@ class Constant(Op):
         return hash((self.value.dtype.str, self.value.shape, self.value.tobytes()[:256]))
 
     def infer(self):
+        if not isinstance(self.value, np.ndarray):  # constant() makes arrays; a list failed deep inside
+            raise DTypeError(f"a Constant's value must be a numpy array, got {type(self.value).__name__}")
+        dtypes.check_attribute(self.value.dtype, self.type_name)  # a string array ran on both devices
         return (TensorType(self.value.shape, self.value.dtype),)
 
     vjp = not_differentiable("a source: no inputs")

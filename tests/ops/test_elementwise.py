@@ -58,3 +58,12 @@ def test_an_elementwise_op_applied_to_another_number_of_inputs_is_refused(graph,
     xs = [gc.placeholder("float32", (3,), name=f"x{i}") for i in range(n)]
     with pytest.raises(gc.ShapeError, match=rf"node 'y' \({op_name}\).*takes \d inputs?, got {n}"):
         gc.apply(gc.ir.OPS[op_name](), xs, name="y")
+
+
+@pytest.mark.parametrize("dtype", ["int32", np.int32, np.dtype("float16")], ids=["name", "type", "float16"])
+def test_a_cast_made_without_the_user_function_refuses_a_dtype_cast_would_not_make(graph, dtype):
+    # cast() takes its dtype through as_dtype; Cast("int32") from gc.apply ran on the reference device
+    # and failed on the CPU with a raw AttributeError, and a float16 Cast ran on the reference device only
+    x = gc.placeholder("float32", (3,), name="x")
+    with pytest.raises(gc.DTypeError, match=r"node 'y' \(Cast\).*dtype"):
+        gc.apply(gc.ir.OPS["Cast"](dtype), [x], name="y")

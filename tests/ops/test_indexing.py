@@ -390,7 +390,7 @@ def test_a_getitem_made_without_the_user_function_refuses_entries_it_cannot_read
 )
 def test_a_one_hot_made_without_the_user_function_refuses_values_its_dtype_cannot_hold(graph, attrs, message):
     # gc.apply and loaded files build the op from its attributes alone: int32 rows of 2**40 were 0 on
-    # both devices, of NaN -2**31, and a float16 one_hot ran on the reference device only
+    # both devices, of NaN -2**31, and a float16 one_hot ran (a dtype graphc does not support)
     labels = gc.placeholder("int64", (3,), name="labels")
     with pytest.raises(gc.DTypeError, match=rf"node 'y' \(OneHot\).*{message}"):
         gc.apply(gc.ir.OPS["OneHot"](4, **attrs), [labels], name="y")

@@ -1,0 +1,37 @@
+"""Placeholders and constants (graphc/ops/sources.py) made without their user functions, as ``apply``
+and loaded files make them: the op checks what ``placeholder`` and ``constant`` would refuse."""
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir import OPS
+
+
+@pytest.mark.parametrize(
+    ("op", "error", "message"),
+    [
+        (OPS["Placeholder"](np.dtype("float32"), (-1, 3)), gc.ShapeError, "invalid dimension -1"),
+        (OPS["Placeholder"](np.dtype("float32"), None), gc.ShapeError, "shape must be given"),
+        (OPS["Placeholder"]("float32", (3,)), gc.DTypeError, "dtype must be a numpy dtype"),
+        (OPS["Placeholder"](np.dtype("float16"), (3,)), gc.DTypeError, "unsupported dtype float16"),
+    ],
+    ids=["negative-dim", "no-shape", "dtype-name", "float16"],
+)
+def test_a_placeholder_made_without_the_user_function_refuses_what_placeholder_refuses(
+    graph, op, error, message
+):
+    # a placeholder of shape (-1, 3) refused every feed; no shape or a dtype name failed with raw errors
+    with pytest.raises(error, match=rf"node 'p' \(Placeholder\).*{message}"):
+        gc.apply(op, [], name="p")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(np.array(["a", "b"]), "unsupported dtype <U1"), ([1.0, 2.0], "must be a numpy array, got list")],
+    ids=["strings", "list"],
+)
+def test_a_constant_made_without_the_user_function_refuses_values_constant_refuses(graph, value, message):
+    # an array of strings ran on both devices; a list failed with AttributeError: no attribute 'shape'
+    with pytest.raises(gc.DTypeError, match=rf"node 'c' \(Constant\).*{message}"):
+        gc.apply(OPS["Constant"](value), [], name="c")
