@@ -326,9 +326,14 @@ class Split(Op):
         return tuple(TensorType(put(n), x.dtype) for n in op.sizes)
 
     def reference(self, x):
-        if sum(self.sizes) != x.shape[self.axis]:
-            raise ValueError(f"split sizes {self.sizes} do not add up to axis {self.axis} of {x.shape}")
-        parts = np.split(x, np.cumsum(self.sizes)[:-1], axis=self.axis)
+        sizes = self.sizes
+        if not isinstance(sizes, tuple) or -1 in sizes:
+            # the forms infer reads but only split() normalizes (gc.apply, a loaded file): n pieces, or a
+            # -1 for the rest; they failed here with "'int' object is not iterable" or "do not add up"
+            sizes = self.normalize(TensorType(x.shape, x.dtype)).sizes
+        if sum(sizes) != x.shape[self.axis]:
+            raise ValueError(f"split sizes {sizes} do not add up to axis {self.axis} of {x.shape}")
+        parts = np.split(x, np.cumsum(sizes)[:-1], axis=self.axis)
         return parts[0] if len(parts) == 1 else tuple(parts)
 
     def vjp(self, node, gy):

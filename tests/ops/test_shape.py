@@ -453,3 +453,17 @@ def test_stack_gradient_alone_checks_the_unknown_dims_agree(graph, device):
         _gradient_run(device, dy, {x: np.ones((2, 3)), y: np.ones((4, 3))})
     fits = {x: np.ones((2, 3)), y: np.ones((2, 3))}
     np.testing.assert_array_equal(_gradient_run(device, dy, fits), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("sizes", [2, (1, -1)], ids=["pieces", "rest"])
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_a_split_made_without_the_user_function_runs_the_sizes_it_infers(graph, sizes, device):
+    # infer reads a number of pieces and a -1, as split() does; made by gc.apply (or from a loaded file)
+    # the op kept them, and its reference failed with "'int' object is not iterable" or "do not add up"
+    x = gc.placeholder("float32", (3, 4), name="x")
+    pieces = gc.apply(gc.ir.OPS["Split"](1, sizes), [x])
+    value = np.arange(12, dtype=np.float32).reshape(3, 4)
+    want = np.split(value, 2 if sizes == 2 else [1], axis=1)
+    got = gc.function([x], list(pieces), device=device)(value)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
