@@ -156,6 +156,16 @@ class _AssignBase(Op):
 
     def execute(self, node, state, arrays):
         current = state.read(self.var_name)
+        var = node.outputs[0].type  # the variable input's type, which infer checked the value against
+        if current.dtype != var.dtype or not var.is_compatible(current.shape):
+            # assign() names the variable it is given; an op from apply or a loaded file may name another
+            # one than its input: the CPU returned variable b's int32[5] value as the input a's f32[2]
+            error = DTypeError if current.dtype != var.dtype else ShapeError
+            held = f"{current.dtype}{list(current.shape)}"
+            raise error(
+                f"{self.type_name} writes variable {self.var_name!r} of {held}, but its variable input "
+                f"{node.inputs[0].name} is {var}"
+            )
         new = self.reference(current, arrays[1])
         if new.dtype != current.dtype:
             new = new.astype(current.dtype)

@@ -310,3 +310,14 @@ def test_group_of_ops_alone_is_built_in_their_graph():
     with gc.Session(g, device="reference") as sess:
         sess.run(both)
         assert sess.run(a) == 1.0
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_an_assignment_naming_another_variable_than_its_input_fails_naming_the_node(graph, device):
+    # assign() takes the variable's name from the variable it is given; made by gc.apply or from a
+    # loaded file the op may name another one: the CPU returned b's int32[4] value as a's f64[4]
+    a = gc.Variable(np.zeros(4), name="a")
+    gc.Variable(np.arange(4, dtype=np.int32), name="b")
+    y = gc.apply(gc.ir.OPS["Assign"]("b"), [a, gc.constant(np.full(4, 7.0))], name="y")
+    with gc.Session(device=device) as sess, pytest.raises(gc.DTypeError, match=r"node 'y' \(Assign\).*'b'"):
+        sess.run(y)
