@@ -77,6 +77,16 @@ class ReadVariable(Op):
     def execute(self, node, state, arrays):
         return (state.read(self.var_name),)
 
+    def check_variable(self, var_type: TensorType) -> None:
+        """The variable read has this op's type, as ``Variable`` makes its reads; one made by ``apply``
+        or from an edited file may claim another (``compile`` checks each read against its variable:
+        the CPU handed an int32[4] variable on as the f64[4] it claimed, and an add with float64
+        zeros returned [0 1 2 3] as int32, where the reference device refused it)."""
+        claimed = TensorType(self.shape, self.dtype)
+        if claimed != var_type:
+            error = DTypeError if claimed.dtype != var_type.dtype else ShapeError
+            raise error(f"reads variable {self.var_name!r} as {claimed}, but the variable is {var_type}")
+
     vjp = not_differentiable("a source: no inputs")
 
 

@@ -83,3 +83,15 @@ def test_graphc_dump_of_a_fetch_named_past_file_name_limits_still_compiles(graph
     gc.compile([y], feeds=[x], device="reference")
     (folder,) = tmp_path.iterdir()
     assert folder.name.split("-", 1)[1].startswith("a_long_scope_name_number_0") and len(folder.name) < 100
+
+
+@pytest.mark.parametrize(("dtype", "shape"), [("float64", (4,)), ("int32", (2, 2))], ids=["dtype", "shape"])
+def test_a_variable_read_of_another_type_than_its_variable_is_refused_naming_the_node(graph, dtype, shape):
+    # Variable makes its reads of its own type; one made by gc.apply or from an edited file may claim
+    # another: the CPU handed b's int32[4] value on as f64[4], and r + zeros(4) returned int32 [0 1 2 3]
+    gc.Variable(np.arange(4, dtype=np.int32), name="b")
+    r = gc.apply(gc.ir.OPS["ReadVariable"]("b", np.dtype(dtype), shape), [], name="r")
+    with pytest.raises(
+        gc.ShapeError if dtype == "int32" else gc.DTypeError, match=r"node 'r' .*variable 'b'"
+    ):
+        gc.compile([r])
