@@ -123,6 +123,8 @@ class PadGrad(Op):
     mode: str = "constant"
 
     def normalize(self, g: TensorType) -> PadGrad:
+        if not isinstance(self.paddings, tuple):  # an int failed with a raw "not iterable"
+            raise ShapeError(f"pad_grad paddings must be a tuple of pairs, got {self.paddings!r}")
         pairs = tuple(static_dims(p, "paddings") for p in self.paddings)
         if len(pairs) != g.ndim or any(len(p) != 2 or min(p) < 0 for p in pairs):
             raise ShapeError(f"paddings {self.paddings!r} do not fit {format_shape(g.shape)}")

@@ -123,6 +123,8 @@ class Transpose(Op):
     axes: tuple[int, ...]
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
+        if not isinstance(self.axes, tuple):  # as transpose() makes it; an int was a raw TypeError
+            raise AxisError(f"Transpose axes must be a tuple of ints, got {self.axes!r}")
         perm = tuple(normalize_axis(a, x.ndim) for a in self.axes)  # rejects non-ints, out of range
         if perm != self.axes or sorted(perm) != list(range(x.ndim)):
             raise AxisError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError, GraphcError, ShapeError
+from graphc.ir.errors import AxisError, DTypeError, GraphcError, ShapeError
 from graphc.ir.graph import Node, Tensor, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcasts_to, format_shape, normalize_axes, normalize_axis
@@ -36,7 +36,12 @@ def apply_normalized(op: Op, inputs: list[Tensor], name: str | None) -> Node:
 
 
 def static_dims(dims, what: str) -> tuple[int, ...]:
-    """``dims`` as a tuple of ints (``-1`` allowed; callers check their own rules), else ShapeError."""
+    """``dims`` as a tuple of ints (``-1`` allowed; callers check their own rules), else ShapeError.
+    ``dims`` is an op's attribute, a tuple as the user functions make it: a list (from ``apply``) ran on
+    the reference device and failed on the CPU with "unhashable type: 'list'", an int with a raw
+    TypeError."""
+    if not isinstance(dims, tuple):
+        raise ShapeError(f"{what} must be a tuple of ints, got {dims!r}")
     out = []
     for d in dims:
         if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
@@ -99,6 +104,12 @@ class Reshape(Op):
             return (reshape_like(gy, x),)
 
 
+def _axes_tuple(op: Op) -> None:
+    """``op.axis`` is a tuple, as the user functions make it (see ``static_dims``)."""
+    if not isinstance(op.axis, tuple):
+        raise AxisError(f"{op.type_name} axes must be a tuple of ints, got {op.axis!r}")
+
+
 @dataclass(frozen=True)
 class ExpandDims(Op):
     """x with new size-1 axes at positions ``axis`` (positions in the output)."""
@@ -108,6 +119,7 @@ class ExpandDims(Op):
     axis: tuple
 
     def normalize(self, x: TensorType) -> ExpandDims:
+        _axes_tuple(self)
         return replace(self, axis=normalize_axes(self.axis, x.ndim + len(self.axis)))
 
     def infer(self, x: TensorType) -> tuple[TensorType]:
@@ -132,6 +144,7 @@ class Squeeze(Op):
     axis: tuple
 
     def normalize(self, x: TensorType) -> Squeeze:
+        _axes_tuple(self)
         axes = normalize_axes(self.axis, x.ndim)
         for a in axes:
             if x.shape[a] not in (1, None):

@@ -467,3 +467,30 @@ def test_a_split_made_without_the_user_function_runs_the_sizes_it_infers(graph, 
     got = gc.function([x], list(pieces), device=device)(value)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        gc.ir.OPS["Reshape"]([12]),
+        gc.ir.OPS["ExpandDims"]([0]),
+        gc.ir.OPS["Squeeze"]([0]),
+        gc.ir.OPS["Split"](0, [1, 2]),
+        gc.ir.OPS["ExpandDims"](0),
+        gc.ir.OPS["BroadcastTo"](4),
+    ],
+    ids=[
+        "reshape-list",
+        "expand-dims-list",
+        "squeeze-list",
+        "split-list",
+        "expand-dims-int",
+        "broadcast-int",
+    ],
+)
+def test_a_shape_op_made_without_the_user_function_takes_its_dims_as_a_tuple(graph, op):
+    # the user functions make tuples; from gc.apply a list ran on the reference device and failed on
+    # the CPU with "unhashable type: 'list'", an int failed to build with a raw TypeError
+    x = gc.placeholder("float32", (3, 4) if op.type_name != "Squeeze" else (1, 4), name="x")
+    with pytest.raises(gc.ShapeError, match=rf"node 'y' \({op.type_name}\).* must be a tuple of ints"):
+        gc.apply(op, [x], name="y")
