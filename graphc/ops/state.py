@@ -221,6 +221,10 @@ class InitVariables(Op):
     vjp = not_differentiable("no outputs")
 
     def infer(self):
+        if not isinstance(self.var_names, tuple) or not all(isinstance(n, str) for n in self.var_names):
+            # global_variables_initializer makes a tuple of names; a string (from apply or an edited
+            # file) was iterated letter by letter: InitVariables('ab') reset variables a and b
+            raise ShapeError(f"InitVariables takes a tuple of variable names, got {self.var_names!r}")
         return ()
 
     def execute(self, node, state, arrays):

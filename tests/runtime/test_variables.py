@@ -321,3 +321,11 @@ def test_an_assignment_naming_another_variable_than_its_input_fails_naming_the_n
     y = gc.apply(gc.ir.OPS["Assign"]("b"), [a, gc.constant(np.full(4, 7.0))], name="y")
     with gc.Session(device=device) as sess, pytest.raises(gc.DTypeError, match=r"node 'y' \(Assign\).*'b'"):
         sess.run(y)
+
+
+def test_an_initializer_made_without_the_user_function_takes_only_a_tuple_of_names(graph):
+    # a string of names was iterated letter by letter: InitVariables('ab') reset variables a and b
+    gc.Variable([1.0], name="a")
+    gc.Variable([2.0], name="b")
+    with pytest.raises(gc.ShapeError, match=r"node 'init' \(InitVariables\).*tuple of variable names"):
+        gc.apply(gc.ir.OPS["InitVariables"]("ab"), [], name="init")
