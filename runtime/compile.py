@@ -21,7 +21,6 @@ from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError, ShapeE
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
 from graphc.ops.shape import broadcast_to
-from graphc.ops.sources import ReadVariable
 from graphc.ops.state import Assign, Variable
 from graphc.passes.manager import PassManager, PassStat, env_flag
 from graphc.passes.memory import plan_memory
@@ -196,7 +195,7 @@ def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Exe
     outputs = [f for f in fetches if isinstance(f, Tensor)] + [value for _, value in updates]
     targets = [f for f in fetches if isinstance(f, Node)]
     source = extract_program(graph, outputs, targets, feeds)
-    _check_variable_reads(source, graph)
+    _check_variables(source, graph)
     if optimize is None:
         optimize = env_flag("GRAPHC_OPTIMIZE", True)
     dump_dir = _dump_dir(fetches, updates)
@@ -266,14 +265,15 @@ def _dump_sources(directory: str, exe: Executable) -> None:
         write_sources(os.path.join(directory, "kernels"), sources)
 
 
-def _check_variable_reads(program: Graph, graph: Graph) -> None:
-    """Each variable read of ``program`` has its variable's type (``ReadVariable.check_variable``); an
-    unknown variable is left to the run, which names it."""
+def _check_variables(program: Graph, graph: Graph) -> None:
+    """Each variable read and assignment of ``program`` has its variable's type (the ops'
+    ``check_variable``); an unknown variable is left to the run, which names it."""
     for node in program.nodes:
-        var = graph.variables.get(node.op.var_name) if isinstance(node.op, ReadVariable) else None
+        check = getattr(node.op, "check_variable", None)
+        var = graph.variables.get(node.op.var_name) if check is not None else None
         if var is not None:
             try:
-                node.op.check_variable(var.type)
+                check(node, var.type)
             except GraphcError as e:
                 raise e.with_context(node.where) from None
 

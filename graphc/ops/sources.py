@@ -9,7 +9,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.graph import Graph, Tensor, get_default_graph, making
+from graphc.ir.graph import Graph, Node, Tensor, get_default_graph, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, make_shape
 
@@ -77,7 +77,7 @@ class ReadVariable(Op):
     def execute(self, node, state, arrays):
         return (state.read(self.var_name),)
 
-    def check_variable(self, var_type: TensorType) -> None:
+    def check_variable(self, node: Node, var_type: TensorType) -> None:
         """The variable read has this op's type, as ``Variable`` makes its reads; one made by ``apply``
         or from an edited file may claim another (``compile`` checks each read against its variable:
         the CPU handed an int32[4] variable on as the f64[4] it claimed, and an add with float64

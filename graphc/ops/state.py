@@ -19,7 +19,7 @@ from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
 from graphc.ir.graph import Node, Tensor, get_default_graph, making, where_to_be
 from graphc.ir.op import Op, not_differentiable
-from graphc.ir.types import broadcasts_to
+from graphc.ir.types import TensorType, broadcasts_to
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
 from graphc.ops.sources import ReadVariable, exact_array
 
@@ -154,18 +154,21 @@ class _AssignBase(Op):
             new = self.update(current, value)
         return np.array(np.broadcast_to(new, current.shape), copy=True)
 
+    def check_variable(self, node: Node, var_type: TensorType) -> None:
+        """The variable written (of ``var_type``) has the type of ``node``'s variable input.
+        ``assign()`` names the variable it is given; one made by ``apply`` or from an edited file may
+        name another (the CPU returned variable b's int32[5] value as the input a's f32[2]).
+        ``compile`` checks each assignment it compiles, so a run pays nothing for it."""
+        var_input = node.inputs[0]
+        if var_type.dtype != var_input.dtype or not var_input.type.is_compatible(var_type.shape):
+            error = DTypeError if var_type.dtype != var_input.dtype else ShapeError
+            raise error(
+                f"{self.type_name} writes variable {self.var_name!r} of {var_type}, but its variable "
+                f"input {var_input.name} is {var_input.type}"
+            )
+
     def execute(self, node, state, arrays):
         current = state.read(self.var_name)
-        var = node.outputs[0].type  # the variable input's type, which infer checked the value against
-        if current.dtype != var.dtype or not var.is_compatible(current.shape):
-            # assign() names the variable it is given; an op from apply or a loaded file may name another
-            # one than its input: the CPU returned variable b's int32[5] value as the input a's f32[2]
-            error = DTypeError if current.dtype != var.dtype else ShapeError
-            held = f"{current.dtype}{list(current.shape)}"
-            raise error(
-                f"{self.type_name} writes variable {self.var_name!r} of {held}, but its variable input "
-                f"{node.inputs[0].name} is {var}"
-            )
         new = self.reference(current, arrays[1])
         if new.dtype != current.dtype:
             new = new.astype(current.dtype)
