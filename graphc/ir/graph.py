@@ -9,6 +9,7 @@ computed here.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import sys
 import threading
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError
+from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError, ShapeError
 from graphc.ir.op import Op, _snake
 from graphc.ir.types import TensorType
 
@@ -40,6 +41,19 @@ def where_to_be(op_name: str, name: str | None) -> str:
     first): ``node 'name' (Op) created at file:line``."""
     file, line = _user_location()
     return f"node {name or _snake(op_name)!r} ({op_name}) created at {file}:{line}"
+
+
+def _infer_arity(op: Op, count: int) -> str | None:
+    """How many inputs ``op.infer`` takes ("2 inputs", "1 to 3 inputs"), or None if it takes ``count``."""
+    try:
+        inspect.signature(op.infer).bind(*range(count))
+        return None
+    except TypeError:
+        params = inspect.signature(op.infer).parameters.values()
+        low = sum(p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        high = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        n = f"{low} to {high}" if high != low else f"{low}"
+        return f"{n} input{'s' if high != 1 else ''}"
 
 
 @contextlib.contextmanager
@@ -433,6 +447,13 @@ class Graph:
             types = op.infer(*(t.type for t in inputs))
         except GraphcError as e:
             raise e.with_context(node.where) from None
+        except TypeError as e:
+            # ``apply`` and loaded files may give an op another number of inputs than its ``infer``
+            # takes: a bare "infer() takes 2 positional arguments but 3 were given" named nothing
+            takes = _infer_arity(op, len(inputs))
+            if takes is None:
+                raise
+            raise ShapeError(f"{op.type_name} takes {takes}, got {len(inputs)}", node.where) from e
         node.outputs = tuple(Tensor(node, i, t) for i, t in enumerate(types))
         self._names.add(full_name)
         self.nodes.append(node)

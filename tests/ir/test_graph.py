@@ -309,3 +309,16 @@ def test_print_graph_of_tensors_of_two_graphs_is_refused_naming_them():
         b = gc.constant(2.0, name="b")
     with pytest.raises(gc.GraphMismatchError, match="a:0 and b:0 belong to different graphs"):
         gc.print_graph([a, b])
+
+
+@pytest.mark.parametrize(
+    ("op_name", "count", "takes"), [("MatMul", 1, "2 inputs"), ("Softmax", 2, "1 input")]
+)
+def test_an_op_applied_to_another_number_of_inputs_than_its_infer_takes_names_the_node(
+    graph, op_name, count, takes
+):
+    # gc.apply and loaded files may give any number of inputs: a bare TypeError about infer() named nothing
+    x = gc.placeholder("float32", (2, 2), name="x")
+    op = gc.ir.OPS[op_name](1) if op_name == "Softmax" else gc.ir.OPS[op_name]()
+    with pytest.raises(gc.ShapeError, match=rf"node 'n' \({op_name}\).*takes {takes}, got {count}"):
+        gc.apply(op, [x] * count, name="n")
