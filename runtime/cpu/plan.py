@@ -27,6 +27,7 @@ import threading
 
 import numpy as np
 
+from graphc.ir.errors import RunError
 from graphc.ir.graph import Node, Tensor
 from graphc.passes.memory import plan_memory
 from graphc.runtime.cpu import threads
@@ -105,7 +106,7 @@ class RunPlan:
         escape |= outputs
         roots = _view_roots(executable.schedule)
         escape |= {roots[t] for t in escape if t in roots}
-        buffers = [np.empty(-(-size // 64) * 64, np.uint8) for size in plan.buffers]
+        buffers = [_allocate(plan, i) for i in range(len(plan.buffers))]
         self.placement: dict[Tensor, object] = {}
         for node in steps:
             for t in node.outputs:
@@ -131,6 +132,23 @@ class RunPlan:
             self.segment_sources,
             types,
         )
+
+
+def _allocate(plan, index: int) -> np.ndarray:
+    """Arena buffer ``index`` (64-byte multiples); one that cannot be allocated raises a RunError naming
+    the largest tensor it holds, where numpy's bare MemoryError or "Maximum allowed dimension exceeded"
+    named nothing."""
+    size = plan.buffers[index]
+    try:
+        return np.empty(-(-size // 64) * 64, np.uint8)
+    except (MemoryError, ValueError) as e:
+        held = [t for t, i in plan.assignment.items() if i == index]
+        t = max(held, key=lambda t: plan.sizes[t])
+        raise RunError(
+            f"cannot allocate {size / 2**30:.2f} GiB of CPU memory for {t.name} of {plan.types[t]} "
+            f"at these input shapes ({type(e).__name__}: {e})",
+            t.node.where,
+        ) from None
 
 
 def _may_keep_inputs(node: Node, kernels) -> bool:

@@ -317,3 +317,12 @@ def test_errors_of_runs_in_several_threads_name_each_runs_own_node(graph):
     t.start()
     t.join()
     assert step[0] == 1 and seen == [2]
+
+
+def test_an_arena_too_large_to_allocate_names_a_node(graph):
+    # 2**64 floats: numpy refuses the arena buffer at once ("Maximum allowed dimension exceeded", which
+    # named nothing); the run names the node, as the reference device does
+    x = gc.placeholder("float32", (1,), name="x")
+    y = gc.broadcast_to(x, (2**32, 2**32)) * 2.0
+    with pytest.raises(gc.RunError, match=r"node '.*' \(\w+\) created at .*test_plan.py"):
+        gc.function([x], y, device="cpu")(np.ones(1, np.float32))
