@@ -42,6 +42,13 @@ def fold_constants(graph: Graph) -> Graph:
             builder.copy(node)
             continue
         results = (result,) if len(node.outputs) == 1 else tuple(result)
+        if len(results) != len(node.outputs) or not all(
+            t.type.is_compatible(np.shape(v)) for t, v in zip(node.outputs, results, strict=False)
+        ):
+            # a result its inferred type does not admit: a Constant of it would change the types the
+            # graph was checked with; left to run time, where the interpreter's result check names it
+            builder.copy(node)
+            continue
         outs = []
         for i, (t, value) in enumerate(zip(node.outputs, results, strict=True)):
             arr = np.array(value, dtype=t.dtype, copy=True)
