@@ -38,6 +38,14 @@ class Constant(Op):
 
     value: np.ndarray
 
+    def __post_init__(self):
+        if isinstance(self.value, np.ndarray) and self.value.flags.writeable:
+            # constant() makes read-only arrays; one given to the op directly (apply, a pass) stays the
+            # caller's: writing to it later would change the graph's value under its hash and kernels
+            value = self.value.copy()
+            value.setflags(write=False)
+            object.__setattr__(self, "value", value)
+
     def __eq__(self, other):
         return (
             type(other) is Constant

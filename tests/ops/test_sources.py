@@ -35,3 +35,12 @@ def test_a_constant_made_without_the_user_function_refuses_values_constant_refus
     # an array of strings ran on both devices; a list failed with AttributeError: no attribute 'shape'
     with pytest.raises(gc.DTypeError, match=rf"node 'c' \(Constant\).*{message}"):
         gc.apply(OPS["Constant"](value), [], name="c")
+
+
+def test_a_constant_made_from_a_writable_array_keeps_its_value_when_the_array_changes(graph):
+    arr = np.array([1.0, 2.0], np.float32)
+    c = gc.apply(OPS["Constant"](arr), [])
+    arr[0] = 5.0
+    with gc.Session(device="reference") as sess:
+        got = sess.run(c)
+    np.testing.assert_array_equal(got, [1.0, 2.0])
