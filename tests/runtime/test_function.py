@@ -319,3 +319,22 @@ def test_functions_made_at_once_in_threads_share_one_session(graph, monkeypatch)
     inc, read = made
     inc()
     assert inc.session is read.session and read() == 1.0
+
+
+def test_a_dropped_graph_with_functions_is_freed_with_its_variable_values():
+    # the per-graph session refers to its graph: kept in a dictionary keyed by the graph, it kept
+    # every graph given a function (and its variable values) alive for good
+    import gc as python_gc
+    import weakref
+
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (None,), name="x")
+        w = gc.Variable(np.ones(3, np.float32), name="w")
+        f = gc.function([x], x + w, device="reference")
+        f(np.ones(3, np.float32))
+    graph_ref, value_ref = weakref.ref(g), weakref.ref(f.session._values["w"])
+    del g, x, w, f
+    python_gc.collect()
+    assert graph_ref() is None
+    assert value_ref() is None
