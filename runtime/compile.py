@@ -101,11 +101,14 @@ class Executable:
             state.write(var.var_name, value)
         return out
 
-    def direct(self, shapes: tuple[tuple[int, ...], ...]):
-        """The backend's ``(driver, tokens, state, fail)`` for runs with feeds of these shapes that
-        need no ``RunState`` (fetches only, nothing written; ``runtime/direct.py``), or None."""
+    def direct(self, shapes: tuple[tuple[int, ...], ...], drivers: dict, key) -> None:
+        """Put in ``drivers[key]`` the backend's ``(driver, tokens, state, fail)`` for runs with feeds
+        of these shapes that need no ``RunState`` (fetches only, nothing written;
+        ``runtime/direct.py``), if it has one; the backend removes it again when it drops what the
+        driver runs (a CPU run plan and its arena)."""
         direct = getattr(self.backend, "direct", None)
-        return direct(shapes) if self._plain and direct is not None else None
+        if self._plain and direct is not None:
+            direct(shapes, drivers, key)
 
     def memory_plan(self, input_shapes: Sequence[tuple[int, ...]] | Mapping[Tensor, tuple[int, ...]]):
         """The buffer plan of the optimized program for concrete feed shapes (in ``feeds`` order, or a

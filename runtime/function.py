@@ -137,9 +137,7 @@ class Function:
         shapes = tuple(a.shape for a in feeds)
         key = shapes[0] if len(feeds) == 1 else shapes  # as direct_call's ``call`` looks it up
         if key not in self._drivers and len(self._drivers) < MAX_DRIVERS:
-            direct = self.executable.direct(shapes)
-            if direct is not None:
-                self._drivers[key] = direct
+            self.executable.direct(shapes, self._drivers, key)
         return values[0] if self._single else values
 
 

@@ -95,9 +95,7 @@ class Session:
                 return rebuild([owned(v) for v in values])
         values = self._execute(exe, feeds)
         if direct is None and len(drivers) < MAX_DRIVERS:
-            direct = exe.direct(shapes)
-            if direct is not None:
-                drivers[shapes] = direct
+            exe.direct(shapes, drivers, shapes)
         return rebuild(values)
 
     def execute(self, exe, feed_values) -> list:

@@ -86,22 +86,37 @@ class CpuExecutable:
                 # with the kernels again: binding them generated the loops these shapes run
                 write_sources(os.path.join(self.dump_dir, "kernels"), self.sources())
             if len(self._plans) > MAX_PLANS:
-                self._plans.popitem(last=False)
+                _, dropped = self._plans.popitem(last=False)
+                if dropped is not None:
+                    for drivers, key in dropped.direct_entries:
+                        drivers.pop(key, None)  # their driver holds the dropped plan's arena
         return plan
 
-    def direct(self, shapes: tuple[tuple[int, ...], ...]):
-        """``(driver, tokens, state, fail)`` for a run without a ``RunState`` (``runtime/direct.py``):
-        the plan's driver for these feed shapes, if one was made, where runs change no state and no
-        numpy kernel needs its warnings silenced; None otherwise. A caller runs the driver (with
-        ``state``, a ``ReadOnlyState``) only while it holds a token popped from ``tokens``, then gives
-        it back; ``fail(error, feed_values)``, called while it still holds the token, raises a failed
-        run's error as ``run`` does (naming the node)."""
+    def direct(self, shapes: tuple[tuple[int, ...], ...], drivers: dict, key) -> None:
+        """Put in ``drivers[key]`` the ``(driver, tokens, state, fail)`` of a run without a
+        ``RunState`` (``runtime/direct.py``): the plan's driver for these feed shapes, if one was made,
+        where runs change no state and no numpy kernel needs its warnings silenced. A caller runs the
+        driver (with ``state``, a ``ReadOnlyState``) only while it holds a token popped from
+        ``tokens``, then gives it back; ``fail(error, feed_values)``, called while it still holds the
+        token, raises a failed run's error as ``run`` does (naming the node).
+
+        The entry is removed again when the plan is dropped (``MAX_PLANS``): held by the caller, a
+        dropped plan's driver kept its arena and pooled outputs alive, and a function that ran 16
+        batch sizes held 16 plans where the executable keeps 8."""
         if not self.read_only or self.numpy_steps:
-            return None
+            return
         plan = self._plans.get(shapes)
         if plan is None:
-            return None
-        return plan.driver, self._free, self._read_only, functools.partial(self._fail, plan.driver, plan)
+            return
+        drivers[key] = (
+            plan.driver,
+            self._free,
+            self._read_only,
+            functools.partial(self._fail, plan.driver, plan),
+        )
+        plan.direct_entries.append((drivers, key))
+        if self._plans.get(shapes) is not plan:  # dropped meanwhile, by a run in another thread
+            drivers.pop(key, None)
 
     def run(self, feed_values: list[np.ndarray], state) -> list[np.ndarray]:
         shapes = (feed_values[0].shape,) if len(feed_values) == 1 else tuple([a.shape for a in feed_values])

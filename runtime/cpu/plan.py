@@ -121,6 +121,9 @@ class RunPlan:
                     self.placement[t] = view
         self.steps = steps
         self.arena_bytes = sum(b.nbytes for b in buffers)
+        #: (dict, key) of each direct-path entry running this plan's driver (``CpuExecutable.direct``),
+        #: removed when the executable drops the plan
+        self.direct_entries: list[tuple[dict, object]] = []
         self.segment_sources: dict[str, str] = {}
         self.source, self.driver = generate_driver(
             executable.schedule,

@@ -300,6 +300,45 @@ def test_the_plan_in_use_is_kept_when_new_shapes_crowd_the_executable(graph):
     assert plans[((5,),)] is hot and len(plans) == MAX_PLANS
 
 
+def _plans_alive_after_batch_sizes(run, backend) -> int:
+    """Run 2 * MAX_PLANS batch sizes twice each (the second call takes the direct path); the number of
+    run plans still alive afterwards."""
+    import gc as python_gc
+    import weakref
+
+    from graphc.runtime.cpu.executable import MAX_PLANS
+
+    plans = []
+    for n in range(1, 2 * MAX_PLANS + 1):
+        for _ in range(2):
+            run(np.ones(n, np.float32))
+        plans.append(weakref.ref(backend()._plans[((n,),)]))
+    python_gc.collect()
+    return sum(p() is not None for p in plans)
+
+
+def test_a_plan_the_executable_drops_is_freed_though_a_functions_direct_path_ran_it(graph):
+    from graphc.runtime.cpu.executable import MAX_PLANS
+
+    x = gc.placeholder("float32", (None,), name="x")
+    f = gc.function([x], gc.tanh(x) * 2.0 + 1.0)
+    assert _plans_alive_after_batch_sizes(f, lambda: _backend(f)) == MAX_PLANS
+
+
+def test_a_plan_the_executable_drops_is_freed_though_session_runs_direct_path_ran_it(graph):
+    from graphc.runtime.cpu.executable import MAX_PLANS
+
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.tanh(x) * 2.0 + 1.0
+    with gc.Session() as sess:
+
+        def backend():
+            ((exe, _, _),) = sess._cache.values()
+            return exe.backend
+
+        assert _plans_alive_after_batch_sizes(lambda a: sess.run(y, {x: a}), backend) == MAX_PLANS
+
+
 def test_errors_of_runs_in_several_threads_name_each_runs_own_node(graph):
     from graphc.runtime.cpu.plan import StepOfThread
 
