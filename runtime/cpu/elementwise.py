@@ -48,6 +48,10 @@ PARALLEL_ABOVE = 1 << 18
 #: 2^20 elements 0.35 -> 0.26 ms, 2^19 0.18 -> 0.15 ms, 2^18 no gain (0.09-0.12 ms either way, and the
 #: serial loop can join a segment: bench/NOTES.md)
 PARALLEL_SUM_ABOVE = 1 << 19
+#: input-shape signatures whose ``LoopKernel.one_loop`` answer a kernel remembers (every new run plan
+#: and every allocating call asks): unbounded, the memo grew by ~180 bytes per signature for as long
+#: as the executable lived (a function fed 2000 (batch, length) shapes: +390 KiB, and on)
+MAX_ONE_LOOP_SHAPES = 64
 #: elementwise loops vectorize without fast-math, and every flag changes numpy's results: "reassoc" +
 #: "nsz" let LLVM cancel (x + y) - y to x (numpy: NaN at y = inf, 0 at x = 1, y = 1e30), "arcp" turns
 #: x / s into x * (1 / s) (inf for a subnormal s), and "contract" makes x * x - y * y one fused
@@ -271,6 +275,8 @@ class LoopKernel:
                 out = broadcast_shape_of([shapes[i] for i in args])  # every body op is elementwise
                 shapes.append(out)
                 ok = ok and out == shape
+            if len(self._one_loop) >= MAX_ONE_LOOP_SHAPES:
+                self._one_loop.clear()
             self._one_loop[key] = ok
         return ok
 

@@ -311,6 +311,17 @@ def test_a_fused_body_is_one_loop_only_where_every_value_has_the_loop_shape(grap
     assert loop.one_loop([(5, 4) if s == (1, 4) else s for s in in_shapes])
 
 
+def test_a_fused_loop_remembers_a_bounded_number_of_input_shapes(graph):
+    # every new plan and allocating call asks one_loop: the memo grew with every shape ever fed
+    x = gc.placeholder("float32", (None, None), name="x")
+    exe = gc.compile([gc.tanh(x * 2.0) + x * x], [x])
+    (fused,) = [n for n in exe.program.nodes if n.op.type_name == "FusedOp"]
+    loop = exe.backend.kernels[fused.name].fn
+    for n in range(1, 3 * elementwise.MAX_ONE_LOOP_SHAPES):
+        assert loop.one_loop([(n, 3) if t.shape == (None, None) else t.shape for t in fused.inputs])
+    assert len(loop._one_loop) <= elementwise.MAX_ONE_LOOP_SHAPES
+
+
 @pytest.mark.parametrize("device", ["reference", "cpu"])
 def test_integer_power_with_a_negative_exponent_is_an_error_as_in_numpy(graph, device):
     x = gc.placeholder("int64", (3,), name="x")
