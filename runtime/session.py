@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,6 +22,18 @@ from graphc.runtime.feeds import check_feed
 from graphc.runtime.state import RunState, commit, owned
 
 _default_sessions = threading.local()
+#: every session alive, for ``_new_locks_in_child``
+_sessions: weakref.WeakSet = weakref.WeakSet()
+
+
+def _new_locks_in_child() -> None:
+    """In a forked child: a thread committing a run in the parent (holding its session's lock) does
+    not exist there, and the child's first run that changed a variable waited for it for good."""
+    for session in list(_sessions):
+        session._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_locks_in_child)
 
 
 class Session:
@@ -64,6 +77,7 @@ class Session:
         self._cache: dict = {}
         self._lock = threading.Lock()
         self._closed = False
+        _sessions.add(self)
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, fetches, feed_dict: Mapping | None = None):

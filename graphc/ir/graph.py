@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import itertools
+import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -22,6 +24,18 @@ from graphc.ir.op import Op, _snake
 from graphc.ir.types import TensorType
 
 _INTERNAL_PREFIXES = ("graphc.", "contextlib", "importlib")
+#: every graph alive, for ``_new_locks_in_child``
+_graphs: weakref.WeakSet = weakref.WeakSet()
+
+
+def _new_locks_in_child() -> None:
+    """In a forked child: a thread adding a node in the parent (holding its graph's lock) does not
+    exist there, and the child's first node in that graph waited for it for good."""
+    for graph in list(_graphs):
+        graph._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_locks_in_child)
 
 
 def _user_location() -> tuple[str, int]:
@@ -372,6 +386,7 @@ class Graph:
         # names kept for nodes still to be added under them (see reserve_names)
         self._reserved: set[str] = set()
         self._lock = threading.Lock()
+        _graphs.add(self)
         self.random_ops = 0  # op seeds handed out by next_random_seed (saved with the graph)
         # A program graph (what the compiler optimizes) names its interface: the fed tensors in feed
         # order, the tensors it computes, and the nodes it runs for their effects. User graphs leave

@@ -322,3 +322,41 @@ def test_an_op_applied_to_another_number_of_inputs_than_its_infer_takes_names_th
     op = gc.ir.OPS[op_name](1) if op_name == "Softmax" else gc.ir.OPS[op_name]()
     with pytest.raises(gc.ShapeError, match=rf"node 'n' \({op_name}\).*takes {takes}, got {count}"):
         gc.apply(op, [x] * count, name="n")
+
+
+def test_a_child_forked_while_another_thread_adds_a_node_can_add_nodes():
+    import os
+    import time
+
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder("float32", (2,), name="x")
+    adding, done = threading.Event(), threading.Event()
+
+    def add_in_progress():  # holds the lock as a thread adding a node does
+        with g._lock:
+            adding.set()
+            done.wait()
+
+    thread = threading.Thread(target=add_in_progress)
+    thread.start()
+    adding.wait()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if gc.add(x, 1.0, name="y").name == "y:0" else 1)
+            except BaseException:  # noqa: BLE001 - any failure is the child's status
+                os._exit(2)
+        deadline, status = time.monotonic() + 10, None
+        while status is None and time.monotonic() < deadline:
+            finished, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if finished else None
+            time.sleep(0.02)
+        if status is None:  # hung on the lock the parent's thread held
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    finally:
+        done.set()
+        thread.join()
+    assert status == 0

@@ -347,3 +347,43 @@ def test_a_run_that_ends_after_close_keeps_no_state_in_the_closed_session(graph,
     monkeypatch.setattr(exe, "run", closed_meanwhile)
     sess._execute(exe, [])
     assert sess._values == {}  # released, not refilled by the run's commit
+
+
+def test_a_child_forked_while_another_thread_commits_a_run_can_run_the_session(graph):
+    import os
+    import threading
+    import time
+
+    v = gc.Variable(np.float32(0), name="v")
+    inc = gc.assign_add(v, 1.0)
+    sess = gc.Session(device="reference")
+    sess.run(inc)
+    committing, done = threading.Event(), threading.Event()
+
+    def commit_in_progress():  # holds the lock as a run committing its variables does
+        with sess._lock:
+            committing.set()
+            done.wait()
+
+    thread = threading.Thread(target=commit_in_progress)
+    thread.start()
+    committing.wait()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if sess.run(inc) == 2.0 else 1)
+            except BaseException:  # noqa: BLE001 - any failure is the child's status
+                os._exit(2)
+        deadline, status = time.monotonic() + 10, None
+        while status is None and time.monotonic() < deadline:
+            finished, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if finished else None
+            time.sleep(0.02)
+        if status is None:  # hung on the lock the parent's thread held
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    finally:
+        done.set()
+        thread.join()
+    assert status == 0
