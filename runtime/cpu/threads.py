@@ -30,7 +30,7 @@ import glob
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numba
 
@@ -298,9 +298,25 @@ def _until(condition) -> None:
 
 def _hand_off(fn, args: tuple, started: _Started) -> None:
     """Start ``fn(*args)`` on another thread (the relay, or the pool while the relay is busy);
-    ``started`` learns how to wait for it."""
-    if not relay.start(fn, args, started):
+    ``started`` learns how to wait for it. Once the interpreter is exiting, the pool takes no more
+    work, though daemon threads still run: their runs failed with "cannot schedule new futures after
+    interpreter shutdown", a traceback at exit. The call then runs here, before the caller's part."""
+    if relay.start(fn, args, started):
+        return
+    try:
         started.future = workers().submit(fn, *args)
+    except RuntimeError:  # the pool refuses work (shut down): the ranges and pairs are independent
+        started.future = _run_here(fn, args)
+
+
+def _run_here(fn, args: tuple) -> Future:
+    """``fn(*args)`` run in this thread, as a finished future (its error raised by ``wait``)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as e:  # noqa: BLE001 - handed to the caller by ``wait``, as the pool's would be
+        future.set_exception(e)
+    return future
 
 
 def _wait_quietly(calls) -> None:

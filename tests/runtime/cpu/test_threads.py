@@ -311,3 +311,18 @@ def test_a_pair_runs_on_the_calling_thread_alone_where_it_is_held_to_one_numba_t
     finally:
         threads.numba.set_num_threads(before)
     assert first == second == threading.get_ident() and step == [4]
+
+
+def test_split_runs_every_range_once_the_pool_takes_no_more_work(monkeypatch):
+    # while the interpreter exits, the pool refuses work that daemon threads' runs still hand off
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graphc.runtime.cpu import threads
+
+    monkeypatch.setattr(threads.numba, "get_num_threads", lambda: 3)  # three ranges, two handed off
+    refusing = ThreadPoolExecutor(1)
+    refusing.shutdown()
+    monkeypatch.setattr(threads, "workers", lambda: refusing)
+    finished = []
+    assert threads.split(lambda lo, hi: finished.append(lo), 3, 1 << 30, False, ()) == 3
+    assert sorted(finished) == [0, 1, 2]
