@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import weakref
 from collections import OrderedDict
 from typing import NoReturn
 
@@ -36,6 +37,20 @@ from graphc.runtime.state import ReadOnlyState
 
 #: plans kept per executable (one per input-shape signature, least recently used dropped first)
 MAX_PLANS = 8
+#: every CPU executable alive, for ``_tokens_back_in_child``
+_executables: weakref.WeakSet = weakref.WeakSet()
+
+
+def _tokens_back_in_child() -> None:
+    """In a forked child: a run in another thread of the parent (holding an executable's token) does
+    not exist there to give it back, and every later run of that executable in the child took the
+    allocating driver, never its plans or the direct path."""
+    for executable in list(_executables):
+        executable._free[:] = [True]  # in place: direct-path entries hold the list itself
+        executable._read_only.values = None
+
+
+os.register_at_fork(after_in_child=_tokens_back_in_child)
 
 
 class CpuExecutable:
@@ -69,6 +84,7 @@ class CpuExecutable:
         self._read_only = ReadOnlyState({})  # what the token's holder gives a direct run
         self.dump_dir: str | None = None  # set by ``compile`` under GRAPHC_DUMP
         self._rejected: dict[tuple, GraphcError] = {}  # why shape signatures got no plan
+        _executables.add(self)
 
     def plan(self, shapes: tuple[tuple[int, ...], ...]) -> RunPlan | None:
         """The run plan for these feed shapes (made on first use), or None where none can be made."""

@@ -365,3 +365,37 @@ def test_an_arena_too_large_to_allocate_names_a_node(graph):
     y = gc.broadcast_to(x, (2**32, 2**32)) * 2.0
     with pytest.raises(gc.RunError, match=r"node '.*' \(\w+\) created at .*test_plan.py"):
         gc.function([x], y, device="cpu")(np.ones(1, np.float32))
+
+
+def test_a_child_forked_while_another_thread_runs_an_executable_runs_its_plans(graph):
+    import os
+    import time
+
+    x = gc.placeholder("float32", (None, 4), name="x")
+    f = gc.function([x], gc.tanh(x) * 2.0 + 1.0)
+    a = np.ones((3, 4), np.float32)
+    f(a)
+    f(a)
+    token = _backend(f)._free.pop()  # as a run in another thread holds it
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                general = []
+                execute = f.session._execute
+                f.session._execute = lambda *args: general.append(1) or execute(*args)
+                f(a)  # the direct path: the plan's driver, without the session
+                os._exit(0 if not general else 1)
+            except BaseException:  # noqa: BLE001 - any failure is the child's status
+                os._exit(2)
+        deadline, status = time.monotonic() + 10, None
+        while status is None and time.monotonic() < deadline:
+            finished, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if finished else None
+            time.sleep(0.02)
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    finally:
+        _backend(f)._free.append(token)
+    assert status == 0
