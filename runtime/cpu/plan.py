@@ -36,6 +36,12 @@ from graphc.runtime.cpu.segment import entry_point_after_first_call, segment_fun
 
 #: arrays kept per pooled output: two cover a double-buffered variable, one more a fetched value held
 POOL_SIZE = 3
+#: the most kernel calls one generated segment makes. Numba's compile of a segment grows faster than
+#: its length (typing and lowering every call's array arguments, then LLVM over the inlined kernel
+#: loops): 100 scalar updates in one segment took 9.6 s, 64 took 4.5 s, 16 took 0.45-0.8 s (28-51 ms a
+#: call, the least per call measured; 8 calls 64 ms a call, 48 calls 69-84 ms). The bench workloads'
+#: segments have at most 8 calls (bench/NOTES.md, "Long segments").
+MAX_SEGMENT_CALLS = 16
 
 
 def _refs_of_a_free_array() -> int:
@@ -179,18 +185,26 @@ def _hoistable(node: Node) -> bool:
 
 def _segments(schedule, steps) -> dict[Node, list[Node]]:
     """First node -> the nodes of each segment: consecutive steps with an ``njit`` form (hoistable
-    nodes between them included) where at least two such steps run together."""
+    nodes between them included) where at least two such steps run together, at most
+    ``MAX_SEGMENT_CALLS`` of them in one segment."""
     found: dict[Node, list[Node]] = {}
     current: list[Node] = []
+    calls = 0
 
     def flush():
-        if sum(1 for n in current if n in steps) >= 2:
+        nonlocal calls
+        if calls >= 2:
             found[current[0]] = list(current)
         current.clear()
+        calls = 0
 
     for node in schedule:
-        if getattr(steps.get(node), "njit", None) is not None or (current and _hoistable(node)):
+        njit = getattr(steps.get(node), "njit", None) is not None
+        if njit and calls == MAX_SEGMENT_CALLS:
+            flush()
+        if njit or (current and _hoistable(node)):
             current.append(node)
+            calls += njit
         else:
             flush()
     flush()

@@ -399,3 +399,19 @@ def test_a_child_forked_while_another_thread_runs_an_executable_runs_its_plans(g
     finally:
         _backend(f)._free.append(token)
     assert status == 0
+
+
+def test_a_long_run_of_kernels_is_cut_into_segments_of_at_most_max_segment_calls(graph, monkeypatch):
+    # Numba's compile of one segment grows faster than its length: 100 updates in one segment took
+    # 9.6 s to compile, in segments of 16 about half
+    from graphc.runtime.cpu import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "MAX_SEGMENT_CALLS", 3)
+    vs = [gc.Variable(np.float32(i), name=f"v{i}") for i in range(8)]
+    f = gc.function([], [], updates=[(v, v * 2.0 + 1.0) for v in vs])
+    f()
+    f()
+    sources = _backend(f).plan(()).segment_sources.values()
+    calls = sorted(sum(line.startswith("    f") for line in s.splitlines()) for s in sources)
+    assert calls == [2, 3, 3], calls
+    np.testing.assert_array_equal(gc.function([], vs)(), [(i * 2 + 1) * 2 + 1 for i in range(8)])
