@@ -11,7 +11,7 @@ result can be differentiated again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -52,6 +52,12 @@ def grad(cost: Tensor, wrt, grad_cost=None, unconnected: str = "raise"):
     if unconnected not in UNCONNECTED:
         raise ValueError(f"unconnected must be one of {UNCONNECTED}, got {unconnected!r}")
     single = isinstance(wrt, Tensor)
+    if not single and (isinstance(wrt, (Node, Mapping, str)) or not isinstance(wrt, Iterable)):
+        # list() of None or of an op (grad(loss, train_op)) said "'Node' object is not iterable", and
+        # of a dict took its keys: "got str" for a dict of tensors
+        raise TypeError(
+            f"grad wrt must be a tensor or a list/tuple of tensors, got {type(wrt).__name__} {wrt!r:.60}"
+        )
     wrt_list = [wrt] if single else list(wrt)
     grad_cost = _check(cost, wrt_list, grad_cost)
     # no wrt (a model without trainable variables): nothing to differentiate, as TF1's [] for []

@@ -40,6 +40,16 @@ def test_no_wrt_gives_no_gradients(graph):
     assert gc.grad(cost, ()) == ()
 
 
+@pytest.mark.parametrize("kind", ["none", "op", "dict", "int"])
+def test_wrt_that_is_not_tensors_is_a_type_error_naming_what_it_got(graph, kind):
+    w = gc.Variable(np.ones(2, np.float32), name="w")
+    cost = gc.reduce_sum(w * w)
+    wrt = {"none": None, "op": gc.group(gc.assign(w, w)), "dict": {"w": w}, "int": 3}[kind]
+    # list(wrt) said "'NoneType' object is not iterable" (an op: "'Node' ..."); a dict gave its keys
+    with pytest.raises(TypeError, match=r"grad wrt must be a tensor or a list/tuple of tensors, got"):
+        gc.grad(cost, wrt)
+
+
 def test_gradient_of_a_variable(graph):
     w = gc.Variable(np.array([1.0, 2.0]), name="w")
     dw = gc.grad(gc.reduce_sum(w * w * w), w)
