@@ -17,7 +17,7 @@ import numpy as np
 from graphc import init as initializers
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, GraphcError, ShapeError
-from graphc.ir.graph import Node, Tensor, get_default_graph, making, where_to_be
+from graphc.ir.graph import Graph, Node, Tensor, get_default_graph, making, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcasts_to
 from graphc.ops.core import apply, apply_node, as_tensor, graph_of
@@ -314,6 +314,25 @@ def group(*ops, name: str | None = None) -> Node:
         return apply_node(Group(), (), name or "group", graph=graph)
 
 
+def _graph_arg(graph, fname: str) -> Graph:
+    """``graph``, or the default graph for None. Anything else is a TypeError: TF1's
+    ``trainable_variables("D")`` takes a name scope there, which failed here with "'str' object has no
+    attribute 'variables'"."""
+    if graph is None:
+        return get_default_graph()
+    if not isinstance(graph, Graph):
+        hint = (
+            f"; to keep one name scope's variables, filter them: [v for v in gc.{fname}() if "
+            f"v.var_name.startswith({graph + '/'!r})]"
+            if isinstance(graph, str) and fname != "global_variables_initializer"
+            else ""
+        )
+        raise TypeError(
+            f"{fname} takes a graphc.Graph or None, got {type(graph).__name__} {graph!r:.60}{hint}"
+        )
+    return graph
+
+
 def global_variables_initializer(graph=None) -> Node:
     """An op that (re)sets every variable of the graph that exists now to its initial value.
 
@@ -329,7 +348,7 @@ def global_variables_initializer(graph=None) -> Node:
         ...         float(sess.run(v))
         1.0
     """
-    graph = graph or get_default_graph()
+    graph = _graph_arg(graph, "global_variables_initializer")
     return apply_node(InitVariables(tuple(graph.variables)), (), "init", graph=graph)
 
 
@@ -345,7 +364,7 @@ def global_variables(graph=None) -> list[Variable]:
         ...     gc.global_variables()
         [<Variable w f32[2,2]>, <Variable step i64[]>]
     """
-    return list((graph or get_default_graph()).variables.values())
+    return list(_graph_arg(graph, "global_variables").variables.values())
 
 
 def trainable_variables(graph=None) -> list[Variable]:
@@ -360,4 +379,4 @@ def trainable_variables(graph=None) -> list[Variable]:
         >>> gc.trainable_variables(g)
         [<Variable w f32[2,2]>]
     """
-    return [v for v in global_variables(graph) if v.trainable]
+    return [v for v in global_variables(_graph_arg(graph, "trainable_variables")) if v.trainable]

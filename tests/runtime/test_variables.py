@@ -200,6 +200,17 @@ def test_trainable_and_global_variables_are_listed_in_creation_order(graph):
     assert gc.trainable_variables() == [a]
 
 
+@pytest.mark.parametrize(
+    "listing", ["trainable_variables", "global_variables", "global_variables_initializer"]
+)
+def test_a_name_scope_given_for_the_graph_is_a_type_error_naming_it(graph, listing):
+    with gc.name_scope("D"):
+        gc.Variable(0.0, name="w")
+    # TF1's trainable_variables("D") habit: it failed with "'str' object has no attribute 'variables'"
+    with pytest.raises(TypeError, match=rf"{listing} takes a graphc.Graph or None, got str 'D'"):
+        getattr(gc, listing)("D")
+
+
 def test_assign_wrong_shape_is_rejected_naming_the_node(graph):
     v = gc.Variable(np.zeros((2, 2), np.float32), name="w")
     with pytest.raises(gc.ShapeError, match=r"node 'assign'.*test_variables.py"):
