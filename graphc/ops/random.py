@@ -197,6 +197,11 @@ def _split_shape(shape) -> tuple[tuple, list]:
         shape = shape.tolist()  # numpy ints (a 0-d array is one: iterating it is a TypeError)
     if _is_int(shape):
         shape = (shape,)
+    if isinstance(shape, str) or not isinstance(shape, Sequence):
+        # iterating None or a float failed with Python's "'NoneType' object is not iterable"
+        raise ShapeError(
+            f"invalid shape {shape!r}: use a tuple of ints >= 0 and int scalar tensors, or a 1-D int tensor"
+        )
     static, runtime = [], []
     for d in shape:
         if isinstance(d, Tensor):

@@ -204,6 +204,13 @@ def test_negative_static_dim_is_a_shape_error(graph):
         gc.random_uniform((2, -1))
 
 
+@pytest.mark.parametrize("shape", [None, 3.0])
+def test_a_shape_that_is_no_sequence_is_a_shape_error_naming_the_node(graph, shape):
+    # iterating it failed with Python's "'NoneType' object is not iterable"
+    with pytest.raises(gc.ShapeError, match=rf"^node 'r' \(RandomNormal\) .*: invalid shape {shape!r}"):
+        gc.random_normal(shape, name="r")
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [
