@@ -82,6 +82,7 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
 
     Raises:
         SerializationError: an attribute value of a type the format cannot hold.
+        TypeError: ``session`` is not a ``Session`` (a ``graphc.function``: pass its ``.session``).
         RuntimeError: ``session`` is closed (its variable values are gone).
 
     Example:
@@ -100,6 +101,11 @@ def save_graph(graph_or_fetches, path: str | os.PathLike, session=None) -> None:
         ...     sess.run(loaded.fetches[0], {"x": [[1.0, 1.0]]})
         array([[3.]], dtype=float32)
     """
+    if session is not None and not (hasattr(session, "graph") and hasattr(session, "_values")):
+        # a graphc.function (the Theano-style training step) failed with "'Function' object has no
+        # attribute 'graph'"; the serializer sits below the runtime, so a session is known by duck typing
+        hint = "; for a graphc.function, pass its .session" if hasattr(session, "session") else ""
+        raise TypeError(f"save_graph's session must be a graphc.Session, got {type(session).__name__}{hint}")
     json_path, npz_path = paths(path)
     _check_npz_not_shared(json_path, npz_path)
     graph, nodes, fetches = _select(graph_or_fetches)

@@ -303,6 +303,16 @@ def test_a_closed_session_is_refused_instead_of_saving_initial_values(graph, tmp
     assert os.listdir(tmp_path) == []
 
 
+def test_a_function_given_as_the_session_is_a_type_error_pointing_at_its_session(graph, tmp_path):
+    w = gc.Variable(1.0, name="w")
+    train = gc.function([], [], updates=[(w, w * 0.5)])
+    train()
+    # it failed with "'Function' object has no attribute 'graph'"
+    with pytest.raises(TypeError, match=r"session must be a graphc.Session, got Function; .* its .session"):
+        save_graph(graph, tmp_path / "model.json", session=train)
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("file", ["", ".."], ids=["empty", "parent"])
 def test_an_npz_name_that_is_no_file_name_reports_the_missing_npz(saved, file):
     path, npz = saved
