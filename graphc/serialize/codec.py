@@ -196,7 +196,8 @@ def write_pair_atomically(first: tuple[Path, bytes], second: tuple[Path, bytes])
     try:
         for path, data in (first, second):  # one at a time: a failed second write removes the first
             tmps.append(_temporary(path, data))
-        if path1.exists():
+        existed = path1.exists()
+        if existed:
             backup = _backup(path1)  # the old first file, kept until the second is in place
         os.replace(tmps[0], path1)
         try:
@@ -205,6 +206,9 @@ def write_pair_atomically(first: tuple[Path, bytes], second: tuple[Path, bytes])
             if backup is not None:
                 os.replace(backup, path1)
                 backup = None
+            elif not existed:  # a first save: its npz stayed behind, naming no JSON
+                with contextlib.suppress(OSError):
+                    os.unlink(path1)
             raise
     finally:
         for tmp in [*tmps, *([backup] if backup else [])]:

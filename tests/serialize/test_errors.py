@@ -228,6 +228,14 @@ def test_a_failed_save_leaves_the_previous_model_loadable(saved, graph, monkeypa
     assert "z" not in [n.name for n in loaded.graph.nodes] and "y" in [n.name for n in loaded.graph.nodes]
 
 
+def test_a_failed_first_save_leaves_no_npz(graph, tmp_path, monkeypatch):
+    gc.Variable(1.0, name="w")
+    path = tmp_path / "model.json"
+    # with no previous pair to restore, the new npz stayed behind, naming no JSON
+    _save_with_the_disk_full_at_the_json(graph, path, monkeypatch, os, "replace", lambda src, dst: dst)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_seed_that_is_not_an_integer_is_refused_before_writing(graph, tmp_path):
     gc.placeholder("float32", (2,), name="x")
     graph.seed = 1.5
