@@ -214,7 +214,11 @@ class AvgPool2D(_Pool2D):
     """
 
     def reference(self, x):
-        return self.windows(x, 0).mean(axis=(-2, -1), dtype=x.dtype)
+        # float32 windows add in float64 (dtypes.sum_dtype), as the CPU loops add windows of more than
+        # 64 taps: numpy's float32 mean adds the window's rows in a running float32 sum, 3.9e-5 off for
+        # a 4096 x 1 window of 0.1 (8e-5 at 9000 x 1)
+        acc = dtypes.sum_dtype(x.dtype, x.dtype)
+        return self.windows(x, 0).mean(axis=(-2, -1), dtype=acc).astype(x.dtype, copy=False)
 
     def vjp(self, node, gy):
         from graphc.ops.conv_grad import AvgPool2DGrad, apply_as

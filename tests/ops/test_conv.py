@@ -271,3 +271,14 @@ def test_gradient_ops_reject_a_gradient_of_the_wrong_shape(graph):
     wrong = r"conv2d_backprop_input.*f32\[1,3,3,3\] does not match the shape \(1, 3, 4, 4\)"
     with gc.Session() as sess, pytest.raises(gc.RunError, match=wrong):
         sess.run(gx, {gy: np.ones((1, 3, 3, 3), np.float32), w: np.ones((3, 2, 3, 3), np.float32), x: xv})
+
+
+def test_avg_pool_reference_of_a_tall_float32_window_stays_near_float64(graph):
+    # numpy's float32 mean adds a window's rows in a running float32 sum: 3.9e-5 off for 4096 x 1
+    value = np.full((1, 1, 4096, 2), 0.1, np.float32)
+    x = _ph(value.shape)
+    y = gc.avg_pool2d(x, (4096, 1))
+    with gc.Session(device="reference") as sess:
+        got = sess.run(y, {x: value})
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, value.astype(np.float64).mean(axis=2, keepdims=True), rtol=1e-6)
