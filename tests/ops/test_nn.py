@@ -183,3 +183,19 @@ def test_cross_entropy_gradient_leaves_its_one_hot_free_to_run_before_the_loss(g
     ops = {type(n.op).__name__: n for n in graph.nodes if n.name.startswith("gradients/xent_grad/")}
     assert not ops["OneHot"].control_inputs
     assert list(ops["Softmax"].control_inputs) == [loss.node]
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("fn", [gc.softmax, gc.log_softmax], ids=["softmax", "log_softmax"])
+def test_float32_softmax_along_a_leading_axis_stays_near_float64(graph, fn, device):
+    # 10^4 rows of exp(x - max) = 0.1: numpy's float32 sum along axis 0 is a running one, 1e-4 off
+    value = np.full((10_000, 3), np.log(0.1), np.float32)
+    value[0] = 0.0
+    x = gc.placeholder("float32", value.shape, name="x")
+    y = fn(x, axis=0)
+    with gc.Session(device=device) as sess:
+        got = sess.run(y, {x: value})
+    shifted = value.astype(np.float64)
+    log_sum = np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+    want = shifted - log_sum if fn is gc.log_softmax else np.exp(shifted - log_sum)
+    np.testing.assert_allclose(got, want, rtol=2e-6)
