@@ -131,7 +131,7 @@ class SoftmaxCrossEntropy(Op):
         s = _shifted(z, -1)
         picked = np.take_along_axis(s, labels[..., None].astype(np.intp), axis=-1)[..., 0]
         # -(s_l - log sum exp s): the same rounding as -log_softmax(z)[label], its unfused form
-        return np.asarray(-(picked - np.log(np.sum(np.exp(s), axis=-1))), dtype=z.dtype)
+        return np.asarray(-(picked - np.log(_sum_along(np.exp(s), -1)[..., 0])), dtype=z.dtype)
 
     def vjp(self, node, gy):
         z, labels = node.inputs

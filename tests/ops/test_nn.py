@@ -199,3 +199,18 @@ def test_float32_softmax_along_a_leading_axis_stays_near_float64(graph, fn, devi
     log_sum = np.log(np.exp(shifted).sum(axis=0, keepdims=True))
     want = shifted - log_sum if fn is gc.log_softmax else np.exp(shifted - log_sum)
     np.testing.assert_allclose(got, want, rtol=2e-6)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_float32_cross_entropy_of_transposed_logits_stays_near_float64(graph, device):
+    # 10^5 classes of exp(z - max) = 0.1 read across rows (a transposed view): numpy's float32 sum
+    # along that axis is a running one, 1e-4 off
+    value = np.full((100_000, 3), np.log(0.1), np.float32)
+    value[0] = 0.0
+    zt = gc.placeholder("float32", value.shape, name="zt")
+    loss = gc.sparse_softmax_cross_entropy(gc.transpose(zt), gc.constant([0, 1, 2]))
+    with gc.Session(device=device) as sess:
+        got = sess.run(loss, {zt: value})
+    z = value.T.astype(np.float64)
+    want = np.log(np.exp(z).sum(axis=1)) - z[np.arange(3), [0, 1, 2]]
+    np.testing.assert_allclose(got, want, rtol=2e-6)
