@@ -26,6 +26,26 @@ from graphc.ops.like import broadcast_like
 from graphc.ops.shape import expand_dims, size
 
 
+def _sum(x: np.ndarray, axes: tuple[int, ...], dtype, keepdims: bool) -> np.ndarray:
+    """``np.sum(x, axes, dtype=dtype, keepdims=keepdims)``, added pairwise along the reduced axes where
+    x is float64. numpy adds pairwise only along the innermost run of memory; over leading axes its
+    sum is a running one: float64 column sums over 10^6 rows of 0.1 were 1.3e-11 relative off (the
+    CPU loops: 1.4e-13). Such x is copied with the reduced axes last. float32 values add in float64
+    (``dtypes.sum_dtype``) and integers exactly: a running sum of them is accurate enough."""
+    if x.dtype != dtypes.float64 or (
+        axes == tuple(range(x.ndim - len(axes), x.ndim)) and x.flags.c_contiguous
+    ):
+        return np.sum(x, axis=axes, dtype=dtype, keepdims=keepdims)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    moved = np.ascontiguousarray(x.transpose(*kept, *axes))
+    total = np.sum(
+        moved.reshape(*moved.shape[: len(kept)], math.prod(x.shape[a] for a in axes)), axis=-1, dtype=dtype
+    )
+    if keepdims:
+        total = total.reshape(tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
+    return total
+
+
 class Reduction(Op):
     """Base of the reductions: drops the reduced axes (or keeps them as 1 with ``keepdims``)."""
 
@@ -87,7 +107,7 @@ class Sum(Reduce):
 
     def reference(self, x):
         out = self.out_dtype(x.dtype)
-        total = np.sum(x, axis=self.axes, dtype=dtypes.sum_dtype(x.dtype, out), keepdims=self.keepdims)
+        total = _sum(x, self.axes, dtypes.sum_dtype(x.dtype, out), self.keepdims)
         return np.asarray(total, dtype=out)
 
     def vjp(self, node, gy):
@@ -129,7 +149,7 @@ class Mean(Reduce):
         out = self.out_dtype(x.dtype)
         # every dtype (integers, float32, float64) is summed in float64, then rounded once
         count = math.prod(x.shape[a] for a in self.axes)
-        total = np.sum(x, axis=self.axes, dtype=dtypes.float64, keepdims=self.keepdims)
+        total = _sum(x, self.axes, dtypes.float64, self.keepdims)
         with np.errstate(invalid="ignore"):  # 0 / 0 over an empty axis is NaN, as numpy's mean
             return np.asarray(total / count, dtype=out)
 
@@ -195,7 +215,7 @@ class LogSumExp(Reduce):
         m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
         with np.errstate(divide="ignore"):  # log(0) = -inf when every term is exp(-inf)
             acc = dtypes.sum_dtype(x.dtype, None)
-            total = np.sum(np.exp(x - m), axis=self.axes, keepdims=True, dtype=acc)
+            total = _sum(np.exp(x - m), self.axes, acc, True)
             out = np.log(total).astype(x.dtype) + m
         if not self.keepdims:
             out = np.squeeze(out, axis=self.axes)
