@@ -401,3 +401,20 @@ def test_a_pad_made_without_the_user_function_refuses_a_fill_its_dtype_cannot_ho
     x = gc.placeholder("int32", (3,), name="x")
     with pytest.raises(gc.DTypeError, match=r"node 'y' \(Pad\).*int32 value from 1.5"):
         gc.apply(gc.ir.OPS["Pad"](((1, 1),), "constant", 1.5), [x], name="y")
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_float32_take_gradient_of_a_much_repeated_index_stays_near_float64(graph, device):
+    # 5 x 10^4 gradients of 0.1 onto each of two rows: a running float32 sum (np.add.at's) is 5e-4 off
+    x = gc.placeholder("float32", (4, 3), name="x")
+    idx = gc.placeholder("int64", (None,), name="idx")
+    g = gc.placeholder("float32", (None, 3), name="g")
+    (gx,) = gc.grad(gc.take(x, idx), [x], grad_cost=g)
+    rows = np.tile(np.array([0, 2]), 50_000)
+    gv = np.full((rows.size, 3), 0.1, np.float32)
+    with gc.Session(device=device) as sess:
+        got = sess.run(gx, {x: np.zeros((4, 3), np.float32), idx: rows, g: gv})
+    want = np.zeros((4, 3))
+    np.add.at(want, rows, gv.astype(np.float64))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-6)
