@@ -22,7 +22,7 @@ from graphc.ir.types import TensorType, format_shape, normalize_axis
 from graphc.ops.core import apply, as_tensor, graph_of
 from graphc.ops.elementwise import exp
 from graphc.ops.indexing import one_hot
-from graphc.ops.reduce import reduce_sum
+from graphc.ops.reduce import _sum, reduce_sum
 from graphc.ops.shape import expand_dims
 
 
@@ -34,12 +34,14 @@ def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
 
 def _sum_along(e: np.ndarray, axis: int) -> np.ndarray:
     """``e``'s sum along ``axis`` (kept as size 1), in e's dtype. numpy adds pairwise only along a
-    contiguous last axis; along another (a softmax over axis 0, or of a transposed input) its float32
-    sum is a running one, 1e-4 relative off at 10^4 rows of 0.1 and 1e-2 at 10^6, so those float32
-    sums add in float64 (``dtypes.sum_dtype``)."""
-    pairwise = axis % e.ndim == e.ndim - 1 and e.flags.c_contiguous
-    acc = None if pairwise else dtypes.sum_dtype(e.dtype, None)
-    return np.sum(e, axis=axis, keepdims=True, dtype=acc).astype(e.dtype, copy=False)
+    contiguous last axis; along another (a softmax over axis 0, or of a transposed input) its sum is a
+    running one, 1e-4 relative off at 10^4 rows of 0.1 in float32 and 1e-2 at 10^6 (float64: 1.3e-11),
+    so those float32 sums add in float64 (``dtypes.sum_dtype``) and float64 ones pairwise
+    (``reduce._sum``)."""
+    axis = axis % e.ndim
+    if axis == e.ndim - 1 and e.flags.c_contiguous:
+        return np.sum(e, axis=axis, keepdims=True)
+    return _sum(e, (axis,), dtypes.sum_dtype(e.dtype, None), True).astype(e.dtype, copy=False)
 
 
 class _AlongAxis(Op):

@@ -1,5 +1,7 @@
 """softmax and log_softmax: build-time errors, attribute normalization, shape inference, extremes."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -214,3 +216,16 @@ def test_float32_cross_entropy_of_transposed_logits_stays_near_float64(graph, de
     z = value.T.astype(np.float64)
     want = np.log(np.exp(z).sum(axis=1)) - z[np.arange(3), [0, 1, 2]]
     np.testing.assert_allclose(got, want, rtol=2e-6)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_float64_softmax_along_a_leading_axis_adds_pairwise(graph, device):
+    # 10^6 rows of exp(x - max) = 0.1: numpy's float64 sum along axis 0 is a running one, 1.3e-11 off
+    value = np.full((1_000_000, 2), np.log(0.1))
+    value[0] = 0.0
+    x = gc.placeholder("float64", value.shape, name="x")
+    y = gc.softmax(x, axis=0)
+    with gc.Session(device=device) as sess:
+        got = sess.run(y[:2], {x: value})
+    total = math.fsum(np.exp(value[:, 0]))
+    np.testing.assert_allclose(got, np.exp(value[:2]) / total, rtol=1e-13)
