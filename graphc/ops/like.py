@@ -52,11 +52,14 @@ class SumLike(Op):
         return (TensorType(like.shape, g.dtype),)
 
     def reference(self, g, like):
+        from graphc.ops.reduce import _sum  # reduce builds on this module's ops
+
         lead = g.ndim - like.ndim
         acc = dtypes.sum_dtype(g.dtype, None)  # None: numpy's own
-        out = g.sum(axis=tuple(range(lead)), dtype=acc) if lead else g
+        # _sum: float64 pairwise over leading axes too (numpy's column sums are running sums)
+        out = _sum(g, tuple(range(lead)), acc, False) if lead else g
         axes = tuple(i for i, d in enumerate(like.shape) if d == 1 and out.shape[i] != 1)
-        out = out.sum(axis=axes, keepdims=True, dtype=acc) if axes else out
+        out = _sum(out, axes, acc, True) if axes else out
         if out.shape != like.shape:
             raise ShapeError(f"cannot sum {format_shape(g.shape)} down to {format_shape(like.shape)}")
         out = np.asarray(out, dtype=g.dtype)
