@@ -27,7 +27,8 @@ class ProdOthers(Op):
     """y_j = prod_{k != j} x_k over each group of elements that ``axes`` reduce (exact with zeros).
 
     ``axes`` are sorted and non-negative, as ``Reduce.axes``. Output: x's shape and dtype; no axes gives
-    ones. The reference multiplies exclusive prefix and suffix products, never dividing.
+    ones. The reference multiplies exclusive prefix and suffix products, never dividing (float32 in
+    float64).
     """
 
     axes: tuple[int, ...]
@@ -44,10 +45,14 @@ class ProdOthers(Op):
         moved = np.transpose(x, rest + self.axes)
         n = int(np.prod([x.shape[a] for a in self.axes], dtype=np.int64))
         flat = moved.reshape(*moved.shape[: len(rest)], n)
-        ones = np.ones((*flat.shape[:-1], 1), x.dtype)
+        # float32 factors multiply in float64, as reduce_prod's reference: a float32 prefix product of
+        # [1e30, 1e30, 1e-30, 1e-30] overflows midway (inf, where every product of three is finite), and
+        # drifts (9e-5 after 10^5 factors near 1)
+        acc = dtypes.sum_dtype(x.dtype, x.dtype)
+        ones = np.ones((*flat.shape[:-1], 1), acc)
         # before[j] = x_0 ... x_{j-1}, after[j] = x_{j+1} ... x_{n-1}
-        before = np.cumprod(np.concatenate([ones, flat], -1), -1, dtype=x.dtype)[..., :-1]
-        after = np.cumprod(np.concatenate([ones, flat[..., ::-1]], -1), -1, dtype=x.dtype)[..., -2::-1]
+        before = np.cumprod(np.concatenate([ones, flat], -1), -1, dtype=acc)[..., :-1]
+        after = np.cumprod(np.concatenate([ones, flat[..., ::-1]], -1), -1, dtype=acc)[..., -2::-1]
         out = (before * after).reshape(moved.shape)
         return np.asarray(np.transpose(out, np.argsort(rest + self.axes)), dtype=x.dtype)
 

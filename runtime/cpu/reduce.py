@@ -14,8 +14,9 @@ sums stay near float64 accuracy. Column sums do the same per ``COL_BLOCK`` rows 
 float32 sum over leading axes drifts by ~5e-4 relative at 10^5 rows; the reference sums in float64).
 A block whose float32 sum is not finite is added again in float64, as the reference adds it: 2048
 values of 3e35 overflow float32, their sum in a mean or beside negative values need not.
-Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does. Max and
-min propagate NaN as numpy does. ``reduce_kernel`` is usable on its own (a fused trailing reduction).
+Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does, and
+so do ``ProdOthers``' prefix and suffix products. Max and min propagate NaN as numpy does.
+``reduce_kernel`` is usable on its own (a fused trailing reduction).
 
 numpy (the op's reference) stays where it is as fast or where the loops do not apply: integer and bool
 inputs, axes that are not one contiguous run, inputs that are not C-contiguous (numpy's strided loops
@@ -151,21 +152,23 @@ _LOGSUMEXP_ROW = """def kernel(x, out, init, aux):
 """
 
 _PROD_OTHERS = """def kernel(x, out, init, aux):
-    # exclusive prefix product, then times the exclusive suffix product: the reference's arithmetic
+    # exclusive prefix product, then times the exclusive suffix product: the reference's arithmetic,
+    # in float64 as the reference's (a float32 prefix product overflows midway where the result does not)
     n_b = x.shape[2]
     if x.shape[1] == 0:
         return
-    after = np.empty(n_b, out.dtype)
+    before = np.empty((x.shape[1], n_b), np.float64)
+    after = np.empty(n_b, np.float64)
     for a in range(x.shape[0]):
         for b in range(n_b):
-            out[a, 0, b] = init
+            before[0, b] = init
             after[b] = init
         for r in range(1, x.shape[1]):
             for b in range(n_b):
-                out[a, r, b] = out[a, r - 1, b] * x[a, r - 1, b]
+                before[r, b] = before[r - 1, b] * x[a, r - 1, b]
         for r in range(x.shape[1] - 1, -1, -1):
             for b in range(n_b):
-                out[a, r, b] = out[a, r, b] * after[b]
+                out[a, r, b] = before[r, b] * after[b]
                 after[b] = after[b] * x[a, r, b]
 """
 

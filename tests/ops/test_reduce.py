@@ -207,6 +207,19 @@ def test_prod_second_derivatives_are_exact_where_x_has_zeros(graph):
 
 
 @pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_float32_prod_gradient_does_not_overflow_midway(graph, device):
+    # a float32 prefix product of [1e30, 1e30, 1e-30, 1e-30] overflows at 1e60: the gradient was
+    # [0, 0, inf, inf], where every product of three is finite
+    rows = np.array([[1e30, 1e30, 1e-30, 1e-30], [1e-30, 1e-30, 1e30, 1e30]], np.float32)
+    x = gc.placeholder("float32", (None, 4))
+    dx = gc.grad(gc.reduce_sum(gc.reduce_prod(x, axis=1)), x)
+    with gc.Session(device=device) as sess:
+        got = sess.run(dx, {x: rows})
+    expected = [[_others(row, {j}) for j in range(4)] for row in rows.astype(np.float64)]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
 @pytest.mark.parametrize("scale", [1e3, 1e7])
 def test_logsumexp_gradient_is_the_softmax_where_the_result_rounds(graph, device, scale):
     # float32 rounds logsumexp([s, s]) = s + log 2 to a multiple of s's ulp: exp(x - out) was
