@@ -94,9 +94,11 @@ def max_pool_grad(x, src, out, p0, p1):
 @njit(**OPTIONS)
 def avg_pool(src, out, grad, count, p0, p1):
     """Planes p0..p1. Forward: out = the sum of each window's pixels of src / count (padding counts
-    as zeros). grad: out (the image's shape) = 0, then each window's src / count added at its pixels."""
+    as zeros). grad: out (the image's shape) = 0, then each window's src / count added at its pixels
+    (into ``acc``, float64, where more than AVG_FLOAT32_TAPS windows overlap: ``pool_source``)."""
     h, w = (out.shape[1], out.shape[2]) if grad else (src.shape[1], src.shape[2])
     oh, ow = (src.shape[1], src.shape[2]) if grad else (out.shape[1], out.shape[2])
+    acc = np.zeros((h, w) if grad and {WIDE_GRAD} else (0, 0), np.float64)
     for p in range(p0, p1):
         if grad:
             for r in range(h):
@@ -117,6 +119,11 @@ def avg_pool(src, out, grad, count, p0, p1):
                         for b in range({KW}):
 {AVG_TAP}
                     out[p, i, j] = total / count
+        if grad and {WIDE_GRAD}:
+            for r in range(h):
+                for s in range(w):
+                    out[p, r, s] = acc[r, s]
+                    acc[r, s] = 0
 '''
 _TAPS = {  # (unpadded, padded) tap bodies; padded ones read a clamped pixel (r, s) and mask it out
     "MAX_TAP": (
@@ -167,7 +174,13 @@ def pool_source(kernel, stride, padding) -> str:
     # the average's sum of the window's taps: a running float32 sum of n taps is off by up to n - 1
     # ulps (64 taps: 3.8e-6; a 64x64 window of 0.1 was 3.9e-5 off), so larger windows add in float64
     values["AVG_ZERO"] = "np.float64(0)" if kernel[0] * kernel[1] > AVG_FLOAT32_TAPS else "out.dtype.type(0)"
+    # the gradient adds a share of every window over a pixel: where more than AVG_FLOAT32_TAPS overlap,
+    # in float64 too (a pixel under 4096 windows of 64x64, stride 1, was 3.9e-5 off in float32)
+    overlap = -(-kernel[0] // stride[0]) * -(-kernel[1] // stride[1])
+    values["WIDE_GRAD"] = overlap > AVG_FLOAT32_TAPS
     values["R0"], values["S0"] = ("max(r0, 0)", "max(s0, 0)") if padded else ("r0", "s0")
+    if values["WIDE_GRAD"]:
+        taps["AVG_GRAD_TAP"] = taps["AVG_GRAD_TAP"].replace("out[p, ", "acc[")
     for name, body in taps.items():
         lines = body.format(**values).strip().splitlines()
         indent = " " * (24 if name == "MAX_TAP" else 28)

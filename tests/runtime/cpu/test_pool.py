@@ -99,3 +99,22 @@ def test_global_average_pool_of_a_large_window_stays_near_float64():
         ph = gc.placeholder("float32", x.shape)  # a placeholder: a constant would be folded by numpy
         got = sess.run(gc.avg_pool2d(ph, 64), {ph: x})
     np.testing.assert_allclose(got, x.astype("float64").mean(axis=(2, 3), keepdims=True), rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_average_pool_gradient_under_many_overlapping_windows_stays_near_float64(device):
+    # a 64x64 window at stride 1: the middle pixels take a share of 4096 windows, which a running
+    # float32 sum added 3.9e-5 off
+    k, h = 64, 128
+    gy_value = np.full((1, 1, h - k + 1, h - k + 1), 0.1, "float32")
+    g = gc.Graph()
+    with g.as_default(), gc.Session(g, device=device) as sess:
+        x = gc.placeholder("float32", (1, 1, h, h))
+        gy = gc.placeholder("float32", gy_value.shape)
+        (gx,) = gc.grad(gc.avg_pool2d(x, k, stride=1), [x], grad_cost=gy)
+        got = sess.run(gx, {x: np.zeros((1, 1, h, h), "float32"), gy: gy_value})
+    want = np.zeros((h, h))
+    for a in range(k):
+        for b in range(k):
+            want[a : a + h - k + 1, b : b + h - k + 1] += gy_value[0, 0].astype("float64") / (k * k)
+    np.testing.assert_allclose(got[0, 0], want, rtol=1e-6)
