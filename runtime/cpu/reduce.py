@@ -11,7 +11,9 @@ A reduction over a contiguous run of axes of a C-contiguous array is a reduction
 Row sums accumulate blocks of ``BLOCK`` elements in the input dtype (the vectorized part: 16 lanes x 4
 partial sums) and add the block sums in float64, one conversion per block, so 10^7-element float32
 sums stay near float64 accuracy. Column sums do the same per ``COL_BLOCK`` rows (numpy's running
-float32 sum over leading axes drifts by ~5e-4 relative at 10^5 rows; the reference sums in float64).
+float32 sum over leading axes drifts by ~5e-4 relative at 10^5 rows; the reference sums in float64),
+and add every ``COL_BLOCK`` block sums into a grand total (one running float64 sum of the blocks was
+2.1e-13 relative off at 10^6 rows of 0.1, 1.4e-12 at 5 x 10^6).
 A block whose float32 sum is not finite is added again in float64, as the reference adds it: 2048
 values of 3e35 overflow float32, their sum in a mean or beside negative values need not.
 Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does, and
@@ -79,10 +81,16 @@ _SUM_ROW = """def kernel(x, out, init, aux):
 _SUM_COL = """def kernel(x, out, init, aux):
     n_r, n_b = x.shape[1], x.shape[2]
     total = np.empty(n_b, np.float64)  # the blocks' results, across blocks of COL_BLOCK rows
+    grand = np.empty(n_b, np.float64)  # the totals of every COL_BLOCK blocks
     for a in range(x.shape[0]):
         for b in range(n_b):
             total[b] = {total}
+            grand[b] = {total}
         for start in range(0, n_r, COL_BLOCK):
+            if start > 0 and start % (COL_BLOCK * COL_BLOCK) == 0:
+                for b in range(n_b):
+                    grand[b] {op}= total[b]
+                    total[b] = {total}
             for b in range(n_b):
                 out[a, b] = init
             for r in range(start, min(start + COL_BLOCK, n_r)):
@@ -97,7 +105,7 @@ _SUM_COL = """def kernel(x, out, init, aux):
                         wide {op}= np.float64(x[a, r, b])
                     total[b] {op}= wide
         for b in range(n_b):
-            out[a, b] = total[b]{finish}
+            out[a, b] = (grand[b] {op} total[b]){finish}
 """
 
 # a product's columns multiply straight into float64 (the reference's accumulator): float32 blocks
