@@ -54,9 +54,13 @@ def segment_function(
         # declares "C" (the driver checks those that come from outside the plan)
         c_names = set(outs) | {name for name, layout in zip(ins, call.layouts, strict=True) if layout == "C"}
         for expr in call.args(ins, outs):
-            if expr.isidentifier() or expr.isdigit():
+            if expr.isidentifier():
                 args.append(expr)
                 continue
+            if expr.lstrip("-").isdigit():
+                # a bare 128 is typed Literal[int](128) in the call, and Numba compiles the kernel
+                # once more for that literal where Python's calls (int64) already compiled it
+                expr = f"np.int64({expr})"
             # a view or a size is the same wherever it is taken; an element (``[0]``) is a value an
             # earlier call of this segment may write, so it is read at its call
             view, element = (expr[:-3], "[0]") if expr.endswith("[0]") else (expr, "")

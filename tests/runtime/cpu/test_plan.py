@@ -1,9 +1,11 @@
 """Run plans (runtime/cpu/plan.py): buffers reused across runs, and never while someone still holds them."""
 
+import sys
 import threading
 
 import numpy as np
 import pytest
+from numba.core import types
 
 import graphc as gc
 from graphc.runtime.cpu.plan import POOL_SIZE, OutputPool
@@ -415,3 +417,24 @@ def test_a_long_run_of_kernels_is_cut_into_segments_of_at_most_max_segment_calls
     calls = sorted(sum(line.startswith("    f") for line in s.splitlines()) for s in sources)
     assert calls == [2, 3, 3], calls
     np.testing.assert_array_equal(gc.function([], vs)(), [(i * 2 + 1) * 2 + 1 for i in range(8)])
+
+
+def test_a_kernel_called_with_a_constant_inside_a_segment_is_compiled_once(graph):
+    # a bare integer in a segment's call is typed Literal[int](4) there, and Numba compiled the kernel
+    # a second time for it, 0.1-0.3 s each, beside the int64 version Python's calls use
+    x = gc.placeholder("float32", (None, 6), name="x")
+    w = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4), name="w")
+    b = gc.Variable(np.full(4, 0.5, np.float32), name="b")
+    loss = gc.reduce_mean(gc.relu(gc.matmul(x, w) + b))
+    gw, gb = gc.grad(loss, [w, b])
+    f = gc.function([x], loss, updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)])
+    f(np.ones((4, 6), np.float32))
+    kernels = []
+    for source in _backend(f).plan(((4, 6),)).segment_sources.values():
+        for line in source.splitlines():
+            if line.startswith("from graphc_k_"):
+                module, name = line.split()[1], line.split()[3]
+                kernels.append(getattr(sys.modules[module], name))
+    assert kernels
+    literal = [s for k in kernels for s in k.signatures if any(isinstance(t, types.Literal) for t in s)]
+    assert literal == []
