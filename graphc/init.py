@@ -99,6 +99,11 @@ class _Constant(Initializer):
                 f"the constant initializer's value of shape {format_shape(value.shape)} does not "
                 f"broadcast to its shape {format_shape(tuple(self.shape))}"
             )
+        if value.ndim:
+            # the checked, read-only copy, not the caller's list or array: the variable is initialized
+            # at its first read in each session, and a row changed after the Variable was made was
+            # read then (its initial value, and every re-initialization, followed the caller's edits)
+            object.__setattr__(self, "value", value)
 
     def sample(self, rng):
         return np.full(self.shape, self.value)
@@ -175,8 +180,9 @@ def ones(shape, dtype="float32") -> Initializer:
     return _init(_Constant, shape, dtype, None, value=1.0)
 
 
-def constant(shape, value: float, dtype="float32") -> Initializer:
-    """Every element ``value``."""
+def constant(shape, value, dtype="float32") -> Initializer:
+    """Every element ``value`` (a scalar, or an array broadcast to ``shape``, copied when the
+    initializer is made)."""
     return _init(_Constant, shape, dtype, None, value=value)
 
 

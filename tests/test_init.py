@@ -49,6 +49,17 @@ def test_a_constant_initializer_value_that_does_not_broadcast_fails_when_the_ini
         gc.init.constant((2,), [1.0, 2.0, 3.0])
 
 
+def test_a_constant_initializer_keeps_its_array_as_it_was_when_made():
+    row = np.array([1.0, 2.0, 3.0], np.float32)
+    g = gc.Graph()
+    with g.as_default():
+        w = gc.Variable(gc.init.constant((2, 3), row), name="w")
+        expected = np.broadcast_to(row, (2, 3)).copy()
+        row[:] = -7.0  # the variable is initialized at its first read, after this
+        with gc.Session(device="reference") as sess:
+            np.testing.assert_array_equal(sess.run(w), expected)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
