@@ -39,9 +39,10 @@ class Constant(Op):
     value: np.ndarray
 
     def __post_init__(self):
-        if isinstance(self.value, np.ndarray) and self.value.flags.writeable:
+        if isinstance(self.value, np.ndarray) and (self.value.flags.writeable or self.value.base is not None):
             # constant() makes read-only arrays; one given to the op directly (apply, a pass) stays the
-            # caller's: writing to it later would change the graph's value under its hash and kernels
+            # caller's: writing to it later would change the graph's value under its hash and kernels.
+            # A read-only view (np.broadcast_to's) is no safer: its base may be the caller's writable array
             value = self.value.copy()
             value.setflags(write=False)
             object.__setattr__(self, "value", value)

@@ -44,3 +44,13 @@ def test_a_constant_made_from_a_writable_array_keeps_its_value_when_the_array_ch
     with gc.Session(device="reference") as sess:
         got = sess.run(c)
     np.testing.assert_array_equal(got, [1.0, 2.0])
+
+
+def test_a_constant_made_from_a_read_only_view_keeps_its_value_when_the_viewed_array_changes(graph):
+    row = np.array([1.0, 2.0, 3.0], np.float32)
+    c = gc.apply(OPS["Constant"](np.broadcast_to(row, (2, 3))), [])  # read-only, but row is writable
+    expected = np.broadcast_to(row, (2, 3)).copy()
+    row[:] = 100.0
+    with gc.Session(device="reference") as sess:
+        got = sess.run(c)
+    np.testing.assert_array_equal(got, expected)
