@@ -21,11 +21,17 @@ from graphc.ir.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.types import TensorType
 from graphc.ops.elementwise import Elementwise
+from graphc.ops.like import ReshapeLike, StopGradient
+from graphc.ops.shape import ExpandDims, Reshape, Squeeze
 from graphc.ops.sources import Constant, Placeholder, ReadVariable
 from graphc.ops.state import Assign, AssignAdd, AssignSub
 
 # outputs of these live in the variable's storage (an assignment's result is the variable's new value)
 _STATE_OPS = (ReadVariable, Assign, AssignAdd, AssignSub)
+# views whose element i (in C order) is element i of their source: an elementwise update reading the
+# old value through one reads each element where it writes it; through a transpose or a reversed slice
+# it reads elements it already overwrote
+_ORDER_KEEPING_VIEWS = (Reshape, ExpandDims, Squeeze, ReshapeLike, StopGradient)
 
 
 @dataclass(frozen=True)
@@ -223,16 +229,20 @@ def _in_place_updates(
 ) -> dict[str, Tensor]:
     """The variables whose new value can be written into their own storage, with that value: it is an
     arena intermediate, and no reader of the old value runs after the node that makes the new one."""
-    readers: dict[str, list[Node]] = {}
+    readers: dict[str, list[tuple[Node, bool]]] = {}
     old_values: dict[str, list[Tensor]] = {}
     root = _view_root(graph)
+    in_order: set[Tensor] = set()  # variable reads, and views of them that keep the element order
     for node in graph.nodes:
         for t in node.inputs:
-            t = root.get(t, t)  # reading a view (a transpose of the variable) reads the variable
-            if isinstance(t.node.op, ReadVariable):
-                readers.setdefault(t.node.op.var_name, []).append(node)
+            source = root.get(t, t)  # reading a view (a transpose of the variable) reads the variable
+            if isinstance(source.node.op, ReadVariable):
+                readers.setdefault(source.node.op.var_name, []).append((node, t in in_order))
         if isinstance(node.op, ReadVariable):
             old_values.setdefault(node.op.var_name, []).append(node.outputs[0])
+            in_order.add(node.outputs[0])
+        elif isinstance(node.op, _ORDER_KEEPING_VIEWS) and node.inputs[0] in in_order:
+            in_order.update(node.outputs)
     fetched = set(graph.outputs)
     chosen: dict[str, Tensor] = {}
     for name, value in updates:
@@ -243,17 +253,20 @@ def _in_place_updates(
             root[t] in old_values.get(name, ()) for t in fetched if t in root
         ):
             continue  # the old value is fetched (or a view of it): it must survive the run
-        if all(_safe_reader(reader, producer, position) for reader in readers.get(name, ())):
+        if all(
+            _safe_reader(reader, in_order, producer, position) for reader, in_order in readers.get(name, ())
+        ):
             chosen[name] = value
     return chosen
 
 
-def _safe_reader(reader: Node, producer: Node, position: dict[Node, int]) -> bool:
-    """True when ``reader`` of a variable's old value is done before ``producer`` overwrites it."""
+def _safe_reader(reader: Node, in_order: bool, producer: Node, position: dict[Node, int]) -> bool:
+    """True when ``reader`` of a variable's old value is done before ``producer`` overwrites it;
+    ``in_order``: it reads the value itself or an order-keeping view of it (``_ORDER_KEEPING_VIEWS``)."""
     if reader is producer:
         # `w - lr * g`: an elementwise kernel reads w[i] before writing out[i]; others (matmul, ...)
-        # may read w[j] after out[i] was written
-        return _index_aligned(producer.op)
+        # may read w[j] after out[i] was written, and so does any kernel reading `transpose(w)`
+        return in_order and _index_aligned(producer.op)
     return position[reader] < position[producer]
 
 

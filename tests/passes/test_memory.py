@@ -277,6 +277,26 @@ def test_an_update_whose_op_reads_the_old_value_across_elements_is_not_in_place(
     assert plan_memory(prog, [], [("w", prog.outputs[0])]).in_place == ()
 
 
+@pytest.mark.parametrize(
+    "view",
+    [lambda w: gc.transpose(w), lambda w: w[::-1]],
+    ids=["transpose", "reversed"],
+)
+def test_an_elementwise_update_reading_a_reordered_view_of_the_old_value_is_not_in_place(graph, view):
+    # written into w's storage element by element, out[0, 1] = 2 * w[1, 0] would read w[1, 0] after
+    # out[1, 0] had replaced it
+    w = gc.Variable(np.arange(9, dtype=np.float32).reshape(3, 3), name="w")
+    prog = program([], [], [(w, view(w) * 2.0)])
+    assert plan_memory(prog, [], [("w", prog.outputs[0])]).in_place == ()
+
+
+def test_an_elementwise_update_reading_a_reshape_of_the_old_value_is_in_place(graph):
+    w = gc.Variable(np.arange(6, dtype=np.float32), name="w")
+    new_w = gc.reshape(gc.reshape(w, (2, 3)), (6,)) * 2.0  # element i is w[i] again
+    prog = program([], [], [(w, new_w)])
+    assert plan_memory(prog, [], [("w", prog.outputs[0])]).in_place == ("w",)
+
+
 def test_an_update_is_not_in_place_when_a_split_piece_of_the_old_value_is_read_after(graph):
     x = gc.placeholder("float32", (4,), name="x")
     w = gc.Variable(np.arange(4, dtype=np.float32), name="w")
