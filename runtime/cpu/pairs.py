@@ -70,8 +70,11 @@ def find_pairs(
 
 
 def _overlaps(first: Node, second: Node, roots, placement) -> bool:
-    """Whether an output buffer of ``second`` may share memory with what ``first`` reads."""
-    read = [placement.get(roots.get(t, t)) for t in first.inputs]
+    """Whether an output buffer of ``second`` may share memory with what ``first`` reads or writes: an
+    output nobody reads (a product fetched as an op, or only a control input) dies where it is made,
+    and ``plan_memory`` gives its buffer to the next output, which in a pair is written at the same
+    time."""
+    read = [placement.get(roots.get(t, t)) for t in (*first.inputs, *first.outputs)]
     read = [a for a in read if isinstance(a, np.ndarray)]
     written = [placement.get(t) for t in second.outputs]
     return any(isinstance(w, np.ndarray) and np.may_share_memory(w, r) for w in written for r in read)

@@ -276,6 +276,34 @@ def test_a_product_never_runs_beside_one_whose_output_takes_the_buffer_it_reads(
     assert _pair_lines(cpu) == []
 
 
+def test_a_product_never_runs_beside_one_whose_output_takes_the_buffer_it_writes(graph):
+    # the first product is only a control input: its output, read by nobody, dies where it is made,
+    # and plan_memory gives its buffer to the second's output (tanh(x) and tanh(y) are read later);
+    # run at once, both GEMMs wrote one buffer, and the second's numbers were off by up to 1e4
+    rng = np.random.default_rng(8)
+    x = gc.placeholder("float32", (64, 512), name="x")
+    y = gc.placeholder("float32", (64, 512), name="y")
+    img = gc.placeholder("float32", (2, 1, 8, 8), name="img")
+    w1 = gc.Variable(rng.standard_normal((512, 512)).astype(np.float32) * 0.05, name="w1")
+    w2 = gc.Variable(rng.standard_normal((512, 512)).astype(np.float32) * 0.05, name="w2")
+    k = gc.Variable(np.ones((1, 1, 3, 3), np.float32), name="k")
+    t, u = gc.tanh(x * 0.5), gc.tanh(y * 0.5)
+    a, b = gc.matmul(t, w1), gc.matmul(u, w2)
+    with gc.control_dependencies([a]):
+        total = gc.reduce_sum(b * 2.0 + t + u, axis=0)
+    outs = [total, gc.reduce_sum(gc.conv2d(img, k))]
+    cpu, ref = gc.function([x, y, img], outs), gc.function([x, y, img], outs, device="reference")
+    feeds = (
+        np.full((64, 512), 3.0, np.float32),
+        rng.standard_normal((64, 512)).astype(np.float32),
+        np.ones((2, 1, 8, 8), np.float32),
+    )
+    for _ in range(3):
+        for got, want in zip(cpu(*feeds), ref(*feeds), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    assert _pair_lines(cpu) == []
+
+
 def test_a_constant_of_another_layout_in_a_segment_gives_the_reference_numbers(graph):
     x = gc.placeholder("float32", (5, 6), name="x")
     w = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4), name="w")
