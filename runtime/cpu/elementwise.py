@@ -21,7 +21,7 @@ import numpy as np
 from numba import get_num_threads
 
 from graphc.ir.graph import Node
-from graphc.ops.elementwise import Add, Elementwise, FloorDivide, Multiply, Power, Square, Subtract
+from graphc.ops.elementwise import Add, Cast, Elementwise, FloorDivide, Multiply, Power, Square, Subtract
 from graphc.ops.fused import FusedOp
 from graphc.ops.reduce import Mean, Reduce
 from graphc.runtime.cpu.cache import load_module, module_name
@@ -66,7 +66,8 @@ import numpy as np
 from numba import njit
 
 from graphc.runtime.cpu.scalar import (
-    int_floor_divide, int_power, maximum, minimum, relu, sigmoid, sign, softplus,
+    float_to_int32, float_to_int64, int_floor_divide, int_power, maximum, minimum, relu, sigmoid,
+    sign, softplus,
 )
 
 OPTIONS = dict(cache=True, error_model="numpy", fastmath={FASTMATH}, nogil=True)
@@ -104,13 +105,20 @@ class Body:
             operands = [f"{_ctor(d)}(v{i})" for i, d in zip(args, operand_dtypes, strict=True)]
             if isinstance(op, _WRAPPING) and operand_dtypes[0] == np.int64:
                 operands = [f"np.uint64({v})" for v in operands]  # the same bits, no "nsw" (see _WRAPPING)
+            out = self.dtypes[self.n_inputs + k]
+            # a float made an integer (a cast, an int32 clipped to float bounds) goes through the helper
+            # defined for NaN and out-of-range values, as numpy's cast is (``scalar.float_to_int32``)
+            to_int = out.kind == "i" and op.compute_dtype(*operand_dtypes).kind == "f"
             scalar = op.scalar
             if self._int_power(k):
                 scalar = "int_power({0}, {1})"
-            if isinstance(op, FloorDivide) and self.dtypes[self.n_inputs + k].kind in "iu":
+            if isinstance(op, FloorDivide) and out.kind in "iu":
                 scalar = "int_floor_divide({0}, {1})"  # Numba's // gives 0 for the lowest int // -1
+            if isinstance(op, Cast) and to_int:
+                scalar = "{0}"  # Cast's own ``np.int32(x)`` is the undefined conversion
             expr = scalar.format(*operands)
-            lines.append(f"v{self.n_inputs + k} = {_ctor(self.dtypes[self.n_inputs + k])}({expr})")
+            ctor = f"float_to_{out.name}" if to_int else _ctor(out)
+            lines.append(f"v{self.n_inputs + k} = {ctor}({expr})")
         return lines
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 _OPTIONS = {"inline": "always", "error_model": "numpy", "cache": True}
@@ -77,3 +78,42 @@ def int_floor_divide(x, y):
     if y == -1:
         return -x  # wraps: -(-2**63) is -2**63, as in numpy
     return x // y
+
+
+def _numpy_casts(dtype) -> tuple[int, int, int]:
+    """What numpy's ``astype(dtype)`` makes of NaN, +inf and -inf on this machine: the C cast numpy
+    compiles, which on x86 gives the lowest integer for all three (and for any float out of range)."""
+    with np.errstate(invalid="ignore"):
+        return tuple(int(v) for v in np.array([np.nan, np.inf, -np.inf]).astype(dtype))
+
+
+_I32_NAN, _I32_HIGH, _I32_LOW = _numpy_casts(np.int32)
+_I64_NAN, _I64_HIGH, _I64_LOW = _numpy_casts(np.int64)
+
+
+# float -> int conversions defined for every float. LLVM's ``fptosi`` (Numba's ``np.int32(x)``) is
+# poison for NaN and values out of range, and LLVM folds with that: in a fused loop
+# ``cast(cast(x, int32), float32) == x`` became "x is integral", True at inf and 3e9, where numpy's
+# -2**31 differs from x. Only values whose truncation fits reach the conversion here.
+
+
+@njit(**_OPTIONS)
+def float_to_int32(x):
+    if x != x:
+        return np.int32(_I32_NAN)
+    if x >= 2147483648.0:
+        return np.int32(_I32_HIGH)
+    if x <= -2147483649.0:  # above it, x truncates to -2**31 or more
+        return np.int32(_I32_LOW)
+    return np.int32(x)
+
+
+@njit(**_OPTIONS)
+def float_to_int64(x):
+    if x != x:
+        return np.int64(_I64_NAN)
+    if x >= 9223372036854775808.0:
+        return np.int64(_I64_HIGH)
+    if x < -9223372036854775808.0:  # the next float64 below -2**63 is 2048 lower: it does not fit
+        return np.int64(_I64_LOW)
+    return np.int64(x)

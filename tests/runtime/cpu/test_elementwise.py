@@ -443,6 +443,25 @@ def test_fused_int64_arithmetic_wraps_around_as_numpy_before_the_next_op(graph):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("src", ["float32", "float64"])
+@pytest.mark.parametrize("dst", ["int32", "int64"])
+def test_a_fused_float_to_int_cast_of_nan_or_out_of_range_values_is_numpy_s(graph, src, dst):
+    # LLVM's float -> int conversion is undefined (poison) for NaN and values out of range, and it
+    # folded cast(cast(x, int32), float32) == x to "x is integral": True at inf and 3e9, where numpy
+    # makes them -2**31, which differs from x
+    x = gc.placeholder(src, (None,), name="x")
+    lo = gc.placeholder(src, (), name="lo")
+    xv = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, 1e19, -1e19, 2.5, -2.5, 7.0, -2147483648.0], src)
+    outs = [
+        gc.equal(gc.cast(gc.cast(x, dst), src), x),
+        gc.cast(x * 2.0, dst) + 1,
+        gc.clip(gc.cast(x, dst), lo, 5.0),  # an integer clipped to float bounds is converted back
+    ]
+    got, want = _cpu_and_reference([x, lo], outs, xv, np.array(np.nan, src))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_a_loop_kernel_shows_every_loop_its_segments_run(graph):
     # a bias read as a row and a sum accumulated in the loop: neither is the loop shown before a run
     x = gc.placeholder("float32", (None, 4), name="x")
