@@ -6,7 +6,7 @@ and leaves the old ones in place.
 
 from __future__ import annotations
 
-from graphc.ir.errors import GraphMismatchError, ShapeError
+from graphc.ir.errors import DTypeError, GraphMismatchError, ShapeError
 from graphc.ir.graph import Node, Tensor
 from graphc.ir.printing import ancestors
 
@@ -20,7 +20,9 @@ def replace_inputs(targets: list, replace: dict[Tensor, Tensor]) -> list:
         # known sizes must agree too: the replacement stands for a value ``old`` could have had (a
         # (4,) value for a (3,) placeholder would be a feed error; here it would compute silently)
         if new.dtype != old.dtype or not _compatible(old.shape, new.shape):
-            raise ShapeError(
+            # a DTypeError where the dtypes differ, as a feed of that dtype would be
+            error = DTypeError if new.dtype != old.dtype else ShapeError
+            raise error(
                 f"cannot replace {old.name} ({old.type}) with {new.name} ({new.type})", old.node.where
             )
     memo: dict[Node, Node] = {}

@@ -212,6 +212,13 @@ def test_givens_value_of_another_size_than_the_tensor_is_refused(graph):
         gc.function([], x * 3.0, givens={x: np.array([1.0, 2.0, 3.0, 4.0], np.float32)})
 
 
+def test_givens_value_of_another_dtype_than_the_tensor_is_a_dtype_error(graph):
+    i = gc.placeholder("int32", (3,), name="i")  # fed an int64 array it would be a DTypeError
+    j = gc.placeholder("int64", (3,), name="j")
+    with pytest.raises(gc.DTypeError, match=r"cannot replace i:0 \(i32\[3\]\) with j:0 \(i64\[3\]\)"):
+        gc.function([j], i * 2, givens={i: j})
+
+
 def test_givens_replacement_of_unknown_size_fits_a_known_one(graph):
     x = gc.placeholder("float32", (2,), name="x")
     y = gc.placeholder("float32", (None,), name="y")
