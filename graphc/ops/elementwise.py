@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.ir import dtypes
 from graphc.ir.errors import DTypeError, ShapeError
-from graphc.ir.graph import making
+from graphc.ir.graph import Tensor, making
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcast_shapes
 from graphc.ops.core import apply, as_tensor, as_tensors_like, graph_of
@@ -892,8 +892,9 @@ def where(cond, x, y, name: str | None = None):
 
 
 def clip(x, low, high, name: str | None = None):
-    """``x`` limited to ``[low, high]``; the bounds take x's dtype and broadcast. A bound of None is
-    no bound, as in ``np.clip`` (``clip(x, None, 3.0)`` is ``minimum(x, 3.0)``).
+    """``x`` limited to ``[low, high]``, in x's dtype; scalar bounds take x's dtype (tensor bounds are
+    compared in the promoted dtype, as ``Clip``) and broadcast. A bound of None is no bound, as in
+    ``np.clip`` (``clip(x, None, 3.0)`` is ``minimum(x, 3.0)``).
 
     Example:
         >>> import graphc as gc
@@ -904,13 +905,22 @@ def clip(x, low, high, name: str | None = None):
     x = as_tensor(x)
     if low is None and high is None:
         raise ValueError("clip needs at least one bound (low or high), as np.clip does")
-    if low is None:
-        return minimum(x, high, name=name)
-    if high is None:
-        return maximum(x, low, name=name)
-    low = as_tensor(low, dtype=x.dtype, graph=x.graph) if not hasattr(low, "node") else low
-    high = as_tensor(high, dtype=x.dtype, graph=x.graph) if not hasattr(high, "node") else high
-    return apply(Clip(), [x, low, high], name)
+    if low is None or high is None:
+        # one bound: taken and compared as Clip takes it, the result in x's dtype. ``minimum(x, 3.5)``
+        # of an int32 x was a float64 3.5 where clip(x, 0, 3.5) refuses the 3.5, and a float64 tensor
+        # bound made a float32 x's clip float64 only where the other bound was None
+        bound = _clip_bound(high if low is None else low, x)
+        fn = minimum if low is None else maximum
+        if dtypes.result_type(x.dtype, bound.dtype) == x.dtype:
+            return fn(x, bound, name=name)
+        return cast(fn(x, bound), x.dtype, name=name)
+    return apply(Clip(), [x, _clip_bound(low, x), _clip_bound(high, x)], name)
+
+
+def _clip_bound(bound, x: Tensor):
+    """A bound of ``clip``: a tensor as it is (compared in the promoted dtype), else a constant of
+    x's dtype, which must hold it exactly."""
+    return bound if hasattr(bound, "node") else as_tensor(bound, dtype=x.dtype, graph=x.graph)
 
 
 def cast(x, dtype, name: str | None = None):

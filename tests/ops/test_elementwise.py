@@ -49,6 +49,31 @@ def test_clip_compares_with_tensor_bounds_of_another_dtype_in_the_promoted_dtype
         np.testing.assert_array_equal(got, want, err_msg=device)
 
 
+@pytest.mark.parametrize("x_dtype", ["int32", "float32"])
+@pytest.mark.parametrize("missing", ["low", "high"])
+def test_clip_with_one_bound_keeps_x_dtype_as_with_two(graph, x_dtype, missing):
+    # clip(x, None, hi) was minimum(x, hi): a float64 result for a float64 tensor bound, where
+    # clip(x, lo, hi) gives x's dtype, and a Python 3.5 for an int32 x gave float64 where it is refused
+    x = gc.placeholder(x_dtype, (None,), name="x")
+    bound = gc.placeholder("float64", (), name="bound")
+    low, high = (None, bound) if missing == "low" else (bound, None)
+    y = gc.clip(x, low, high)
+    assert y.dtype == np.dtype(x_dtype)
+    xv, bv = np.array([-5, 0, 3, 7], x_dtype), np.float64(2.5)
+    want = np.clip(xv, None if missing == "low" else bv, bv if missing == "low" else None).astype(x_dtype)
+    for device in ("reference", "cpu"):
+        with gc.Session(device=device) as sess:
+            np.testing.assert_array_equal(sess.run(y, {x: xv, bound: bv}), want, err_msg=device)
+
+
+@pytest.mark.parametrize("bounds", [(None, 3.5), (3.5, None), (0, 3.5)], ids=["high", "low", "both"])
+def test_clip_refuses_a_scalar_bound_x_dtype_cannot_hold_with_one_bound_as_with_two(graph, bounds):
+    # minimum(x, 3.5) of an int32 x made a float64 result where clip(x, 0, 3.5) refused the 3.5
+    x = gc.placeholder("int32", (None,), name="x")
+    with pytest.raises(gc.DTypeError, match=r"int32 value from 3.5"):
+        gc.clip(x, *bounds)
+
+
 @pytest.mark.parametrize(
     "op_name, n", [("Exp", 2), ("Negative", 2), ("Add", 3), ("Add", 1), ("Where", 2), ("Clip", 2)]
 )
