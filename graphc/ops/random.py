@@ -92,12 +92,18 @@ class _Random(Op):
     def sample(self, rng: np.random.Generator, dims: tuple[int, ...]) -> np.ndarray:
         raise NotImplementedError
 
+    def draw(self, rng: np.random.Generator, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """One draw as an array. numpy's arithmetic on the 0-d draw of shape () gives a numpy scalar,
+        which the CPU device's kernels cannot take: relu of a float64 random_uniform(()) failed there
+        with Numba's "No implementation of function flat_view(float64)"."""
+        return np.asarray(self.sample(rng, self.dims(arrays)))
+
     def execute(self, node, state, arrays) -> tuple[np.ndarray]:
-        return (self.sample(state.rng(node), self.dims(arrays)),)
+        return (self.draw(state.rng(node), arrays),)
 
     def reference(self, *arrays, rng: np.random.Generator | None = None) -> np.ndarray:
         """One draw with ``rng`` (a fixed generator when None): for checks that do not run a session."""
-        return self.sample(rng if rng is not None else np.random.default_rng(0), self.dims(arrays))
+        return self.draw(rng if rng is not None else np.random.default_rng(0), arrays)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,18 @@ def test_float64_dtype_works(graph):
     assert vu.dtype == np.float64 and vz.dtype == np.float64
 
 
+@pytest.mark.parametrize("make", [gc.random_uniform, gc.random_normal])
+def test_a_scalar_draw_feeds_a_cpu_kernel_as_the_reference_computes(graph, make):
+    # unoptimized, the draw reaches the relu kernel on its own (not fused into one loop)
+    r = make((), dtype="float64", seed=1)
+    outs = [gc.relu(r), gc.tanh(gc.cast(gc.relu(r), "float32"))]
+    with gc.Session(device="reference") as ref, gc.Session(device="cpu", optimize=False) as cpu:
+        want, got = ref.run(outs), cpu.run(outs)
+        assert isinstance(cpu.run(r), np.ndarray)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_random_ops_are_stateful_and_reference_is_deterministic(graph):
     r = gc.random_uniform((2, 3), seed=1)
     assert r.op.stateful
