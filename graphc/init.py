@@ -35,7 +35,9 @@ class Initializer:
     def __call__(self, seed: int | None = None) -> np.ndarray:
         s = self.seed if self.seed is not None else (seed if seed is not None else 0)
         rng = np.random.default_rng(s)
-        value = np.asarray(self.sample(rng), dtype=self.dtype)
+        # a copy, always: a subclass's sample may hand back an array its caller keeps (a slice of a
+        # table), which would become the variable's value, read-only, and change it with the table
+        value = np.array(self.sample(rng), dtype=self.dtype)
         if value.shape != tuple(self.shape):  # a subclass's sample: compiled kernels trust a variable's shape
             raise ShapeError(
                 f"initializer {type(self).__name__} made an array of shape {format_shape(value.shape)}, "

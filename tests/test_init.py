@@ -49,6 +49,22 @@ def test_a_constant_initializer_value_that_does_not_broadcast_fails_when_the_ini
         gc.init.constant((2,), [1.0, 2.0, 3.0])
 
 
+def test_a_custom_initializer_serving_a_callers_array_gives_the_variable_its_own_copy(graph):
+    table = np.arange(12, dtype=np.float32)
+
+    @dataclasses.dataclass(frozen=True)
+    class FirstRows(gc.init.Initializer):  # serves a slice of the caller's table as it is
+        def sample(self, rng):
+            return table[:6].reshape(self.shape)
+
+    w = gc.Variable(FirstRows((2, 3)), name="w")
+    with gc.Session(device="reference") as sess:
+        before = sess.run(w)
+        table[:] = -1.0  # no run in between: the variable's value must not follow the table
+        np.testing.assert_array_equal(sess.run(w), before)
+    assert table.flags.writeable  # nor may the caller's table be made read-only
+
+
 def test_a_constant_initializer_keeps_its_array_as_it_was_when_made():
     row = np.array([1.0, 2.0, 3.0], np.float32)
     g = gc.Graph()
