@@ -110,6 +110,17 @@ class _Constant(Initializer):
     def sample(self, rng):
         return np.full(self.shape, self.value)
 
+    # the value may be an array, whose == is elementwise: compared and hashed by its values instead
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        same = (self.shape, self.dtype, self.seed) == (other.shape, other.dtype, other.seed)
+        return same and np.array_equal(self.value, other.value)
+
+    def __hash__(self):
+        value = np.asarray(self.value)
+        return hash((tuple(self.shape), self.dtype, self.seed, value.shape, value.tobytes()))
+
 
 @dataclass(frozen=True)
 class _Uniform(Initializer):

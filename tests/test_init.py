@@ -76,6 +76,16 @@ def test_a_constant_initializer_keeps_its_array_as_it_was_when_made():
             np.testing.assert_array_equal(sess.run(w), expected)
 
 
+def test_constant_initializers_holding_arrays_compare_and_hash_by_their_values():
+    # an array value compared elementwise: == raised numpy's "truth value of an array is ambiguous"
+    a = gc.init.constant((2, 3), [1.0, 2.0, 3.0])
+    b = gc.init.constant((2, 3), np.array([1.0, 2.0, 3.0]))
+    c = gc.init.constant((2, 3), [1.0, 2.0, 4.0])
+    assert a == b and hash(a) == hash(b)
+    assert a != c
+    assert gc.init.constant((3,), 0.5) == gc.init.constant((3,), 0.5)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
