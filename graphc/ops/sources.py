@@ -130,6 +130,8 @@ def exact_array(value, dtype=None) -> np.ndarray:
         arr = np.asarray(value)
     except ValueError as e:  # ragged nested lists
         raise DTypeError(f"cannot make an array from {type(value).__name__} {value!r:.60}: {e}") from None
+    if arr.dtype == object and arr.size and all(type(v) is int for v in arr.flat):
+        arr = _big_ints(arr, dtype)
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"cannot make a tensor from {type(value).__name__} {value!r:.60}")
     d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.as_dtype(dtypes.array_dtype(value))
@@ -144,6 +146,24 @@ def exact_array(value, dtype=None) -> np.ndarray:
         raise DTypeError(f"cannot make a {d} value from {bad!r}: outside its range (largest {big:.7g})")
     converted.setflags(write=False)
     return converted
+
+
+def _big_ints(arr: np.ndarray, dtype) -> np.ndarray:
+    """Python ints beyond int64, which numpy holds as objects: their float64 values for a float
+    ``dtype`` (``x_f32 * 2**100`` is a float32 1.27e30, as numpy's weak scalars give it; a float32
+    beyond its range is refused as such afterwards), else a DTypeError naming the range they leave."""
+    d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.DEFAULT_INT
+    bad = max(arr.flat, key=abs)
+    shown = str(bad) if len(str(bad)) <= 40 else f"an integer of {len(str(abs(bad)))} digits"
+    if d.kind == "f":
+        try:
+            return np.array([float(v) for v in arr.flat], dtype=np.float64).reshape(arr.shape)
+        except OverflowError:  # beyond every float
+            raise DTypeError(f"cannot make a {d} value from {shown}: outside its range") from None
+    if d.kind == "b":
+        raise DTypeError(f"cannot make a bool value from {shown}: only 0 and 1 are bools (compare instead)")
+    info = np.iinfo(d)
+    raise DTypeError(f"cannot make an {d} value from {shown}: outside [{info.min}, {info.max}]")
 
 
 def _check_exact(arr: np.ndarray, d: np.dtype) -> None:

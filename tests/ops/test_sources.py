@@ -54,3 +54,32 @@ def test_a_constant_made_from_a_read_only_view_keeps_its_value_when_the_viewed_a
     with gc.Session(device="reference") as sess:
         got = sess.run(c)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_python_int_beyond_int64_next_to_a_float_tensor_is_its_float_value_as_in_numpy(graph, dtype):
+    # numpy holds 2**100 as an object, and the weak scalar of x * 2**100 was refused ("cannot make a
+    # tensor from int"), where numpy 2 computes it in x's dtype
+    x = gc.placeholder(dtype, (2,), name="x")
+    xv = np.array([1.0, -0.5], dtype)
+    for device in ("reference", "cpu"):
+        with gc.Session(device=device) as sess:
+            got = sess.run(x * 2**100, {x: xv})
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, xv * 2**100)
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "message"),
+    [
+        (2**64, None, r"int64 value from 18446744073709551616: outside \["),
+        (2**64, "int32", r"int32 value from 18446744073709551616: outside \["),
+        (2**64, "bool", r"bool value from 18446744073709551616: only 0 and 1"),
+        (10**400, "float64", r"float64 value from an integer of 401 digits: outside its range"),
+        (10**40, "float32", r"float32 value from 1e\+40: outside its range"),
+    ],
+    ids=["int64", "int32", "bool", "beyond-float64", "beyond-float32"],
+)
+def test_a_python_int_beyond_int64_a_dtype_cannot_hold_names_the_range(graph, value, dtype, message):
+    with pytest.raises(gc.DTypeError, match=message):
+        gc.constant(value, dtype)
