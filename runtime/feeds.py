@@ -48,6 +48,8 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
             arr = np.asarray(value)
         except ValueError as e:  # ragged nested lists: numpy cannot make one array of them
             raise ShapeError(f"fed a ragged nested sequence: {e}", _where(tensor)) from None
+        if arr.dtype == object and arr.size and all(type(v) is int for v in arr.flat):
+            arr = _big_ints(arr, want, tensor)
         if arr.size and arr.dtype.kind not in _KIND_FITS[want.kind]:
             raise DTypeError(f"fed a value of dtype {arr.dtype}, expected {want}", _where(tensor))
         if want.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
@@ -70,6 +72,25 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
         raise ShapeError(
             f"fed shape {format_shape(arr.shape)}, expected {format_shape(tensor.shape)} (? is any size)",
             _where(tensor),
+        )
+    return arr
+
+
+def _big_ints(arr: np.ndarray, want: np.dtype, tensor: Tensor) -> np.ndarray:
+    """Python ints beyond int64, which numpy holds as objects (a list of ints was "fed a value of
+    dtype object"): their float64 values for a float tensor (its range is checked afterwards), the
+    range error for an integer one; a bool tensor refuses them as it refuses any integer."""
+    big = max(arr.flat, key=abs)
+    shown = str(big) if len(str(big)) <= 40 else f"an integer of {len(str(abs(big)))} digits"
+    if want.kind == "f":
+        try:
+            return np.array([float(v) for v in arr.flat], dtype=np.float64).reshape(arr.shape)
+        except OverflowError:  # beyond every float
+            raise DTypeError(f"fed {shown}, outside {want}'s range", _where(tensor)) from None
+    if want.kind in "iu":
+        info = np.iinfo(want)
+        raise DTypeError(
+            f"fed integers outside {want}'s range [{info.min}, {info.max}] ({shown})", _where(tensor)
         )
     return arr
 

@@ -42,6 +42,26 @@ def test_python_infinities_and_nan_still_feed_a_float32_placeholder(graph):
     np.testing.assert_array_equal(out, np.array([np.inf, -np.inf, np.nan, 1e-50], np.float32))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_python_ints_beyond_int64_feed_a_float_placeholder_as_other_ints_do(graph, dtype):
+    # numpy holds 2**100 as an object: "fed a value of dtype object", where [2**62] fed the same
+    # placeholder its float value
+    x = gc.placeholder(dtype, (None,), name="x")
+    with gc.Session() as sess:
+        out = sess.run(x, {x: [2**100, -(2**64), 3]})
+    np.testing.assert_array_equal(out, np.array([2.0**100, -(2.0**64), 3.0], dtype))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_python_ints_beyond_int64_fed_to_an_int_placeholder_name_its_range(graph, dtype):
+    x = gc.placeholder(dtype, (None,), name="x")
+    with (
+        gc.Session() as sess,
+        pytest.raises(gc.DTypeError, match=rf"node 'x'.*outside {dtype}'s range.*18446744073709551616"),
+    ):
+        sess.run(x, {x: [1, 2**64]})
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
 def test_integers_a_float64_placeholder_cannot_hold_exactly_are_refused(graph, dtype):
     x = gc.placeholder("float64", (None,), name="x")
