@@ -20,6 +20,13 @@ from graphc.ir.types import format_shape
 _KIND_FITS = {"f": "fiub", "i": "iub", "u": "iub", "b": "b"}
 
 
+def _described(value: np.ndarray | np.generic) -> str:
+    """'an int64 array', 'a float64 scalar': what the user fed, for an error."""
+    dtype = np.asarray(value).dtype
+    article = "an" if dtype.name[0] in "aeiou" else "a"
+    return f"{article} {dtype} {'scalar' if isinstance(value, np.generic) else 'array'}"
+
+
 def check_feed(tensor: Tensor, value) -> np.ndarray:
     """``value`` as an array of the tensor's dtype and a shape its type admits, or a clear error."""
     want = tensor.dtype
@@ -30,7 +37,7 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
         if arr.dtype != want:
             if not np.can_cast(arr.dtype, want, "safe"):
                 raise DTypeError(
-                    f"fed a {arr.dtype} array, expected {want}: convert it with "
+                    f"fed {_described(value)}, expected {want}: convert it with "
                     f".astype(np.{want.name}) to accept the loss of precision",
                     _where(tensor),
                 )
@@ -38,7 +45,7 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
             inexact = _inexact_integer(arr, converted)
             if inexact is not None:  # numpy calls int64 -> float64 safe; above 2**53 it rounds
                 raise DTypeError(
-                    f"fed a {arr.dtype} array holding {inexact}, which {want} cannot hold exactly: convert "
+                    f"fed {_described(value)} holding {inexact}, which {want} cannot hold exactly: convert "
                     f"it with .astype(np.{want.name}) to accept the loss of precision",
                     _where(tensor),
                 )

@@ -96,3 +96,12 @@ def test_session_execute_checks_and_converts_its_feed_values_as_run_does(graph, 
             sess.execute(exe, [np.ones(2, np.complex128)])
         with pytest.raises(gc.ShapeError, match=r"node 'x'.*\(2, 2\)"):
             sess.execute(exe, [np.ones((2, 2))])
+
+
+def test_a_fed_numpy_scalar_the_placeholder_cannot_take_is_named_a_scalar(graph):
+    x = gc.placeholder("int32", (), name="x")
+    with gc.Session() as sess:
+        with pytest.raises(gc.DTypeError, match=r"node 'x'.*fed an int64 scalar, expected int32"):
+            sess.run(x + 1, {x: np.int64(7)})
+        with pytest.raises(gc.DTypeError, match=r"node 'x'.*fed a float64 array, expected int32"):
+            sess.run(x + 1, {x: np.array(7.0)})
