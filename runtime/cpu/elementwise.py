@@ -296,10 +296,12 @@ class LoopKernel:
             raise
 
     def _name_the_failing_op(self, inputs) -> None:
-        """Where a loop raised (an integer power's error, which cannot tell which body op raised it),
-        run the FusedOp's reference, op by op: it raises the error again naming the fused body op's
-        own node (``FusedOp.origins``); else nothing happens and the loop's error stands."""
-        if self.body.may_raise and self.op is not None:
+        """Where a loop raised (an integer power's error, which cannot tell which body op raised it,
+        or the trailing max or min of no elements, which numpy refuses), run the FusedOp's reference,
+        op by op: it raises the error again naming the fused body op's own node (``FusedOp.origins``);
+        else nothing happens and the loop's error stands. (A fused max of an empty batch named the
+        node 'peak_fused' (FusedOp), a node the user never made, where the reference named 'peak'.)"""
+        if (self.body.may_raise or self.reduction is not None) and self.op is not None:
             with np.errstate(all="ignore"):
                 self.op.reference(*inputs)
 
@@ -391,7 +393,11 @@ class LoopKernel:
             else:
                 nd(*(np.broadcast_to(a, shape) for a in ins), *outs)
             if j is not None:
-                into(scratch, reduced)
+                try:
+                    into(scratch, reduced)
+                except Exception:
+                    self._name_the_failing_op(ins)
+                    raise
 
         layouts = None if pattern is None else tuple("" if k == "s" else "C" for k in pattern)
         if self.body.may_raise:  # its error names its node only when it runs on its own

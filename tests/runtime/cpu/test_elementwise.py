@@ -344,6 +344,22 @@ def test_an_integer_power_error_after_another_loop_names_the_power_node(graph):
             sess.run(y, {labels: [0, 2], e: -1})
 
 
+@pytest.mark.parametrize("reduce", [gc.reduce_max, gc.reduce_min])
+@pytest.mark.parametrize("axis", [None, 0])
+def test_a_fused_max_of_no_elements_names_the_reduction_node_as_the_reference_does(graph, reduce, axis):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    peak = reduce(gc.tanh(x) * 2.0, axis=axis, name="peak")  # fused with the loop on the cpu
+    messages = []
+    for device in ("reference", "cpu"):
+        with gc.Session(device=device) as sess:
+            sess.run(peak, {x: np.ones((2, 3), np.float32)})  # the plan for batch 2 is made
+            with pytest.raises(gc.RunError) as caught:
+                sess.run(peak, {x: np.ones((0, 3), np.float32)})
+        messages.append(str(caught.value))
+    assert "node 'peak' (" in messages[0]
+    assert messages[1] == messages[0]
+
+
 def _cpu_and_reference(inputs, outs, *values):
     with np.errstate(all="ignore"):
         return gc.function(inputs, outs)(*values), gc.function(inputs, outs, device="reference")(*values)
