@@ -98,7 +98,10 @@ class Session:
         if entry is None:
             entry = self._cache[key] = self._prepare(fetches, feed_dict)
         exe, rebuild, drivers = entry
-        if exe is None:  # nothing to fetch (``run([])``), as in TF1
+        if exe is None:  # nothing to fetch (``run([])``): the empty structure, as in TF1, whose feeds
+            # are still checked as TF1 checks them (a feed of the wrong shape or dtype passed silently)
+            for t, v in zip(drivers, feed_dict.values(), strict=True):
+                check_feed(t, v)
             return rebuild([])
         feeds = [check_feed(t, v) for t, v in zip(exe.feeds, feed_dict.values(), strict=True)]
         shapes = tuple([a.shape for a in feeds])
@@ -142,11 +145,11 @@ class Session:
         flat: list = []
         rebuild = _flatten(fetches, flat, self.graph)
         feeds = [self._as_feed_tensor(k) for k in feed_dict]
-        if not flat:
-            return None, rebuild, {}
         if len(set(feeds)) < len(feeds):
             twice = next(t for t in feeds if feeds.count(t) > 1)
             raise FeedError("fed twice in one feed_dict (by the tensor and by its name?)", twice.node.where)
+        if not flat:  # nothing to compile; ``run`` checks the feeds against these tensors
+            return None, rebuild, feeds
         return compile(flat, feeds, device=self.device, optimize=self.optimize), rebuild, {}
 
     def _as_feed_tensor(self, key) -> Tensor:

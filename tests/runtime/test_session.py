@@ -387,3 +387,15 @@ def test_a_child_forked_while_another_thread_commits_a_run_can_run_the_session(g
         done.set()
         thread.join()
     assert status == 0
+
+
+def test_running_no_fetches_still_checks_the_feeds(graph):
+    x = gc.placeholder("float32", (3,), name="x")
+    with gc.Session() as sess:
+        assert sess.run([], {x: [1.0, 2.0, 3.0]}) == []
+        with pytest.raises(gc.ShapeError, match=r"fed shape \(2,\), expected \(3,\)"):
+            sess.run([], {x: [1.0, 2.0]})
+        with pytest.raises(gc.DTypeError, match="expected float32"):
+            sess.run({}, {x: np.zeros(3, np.float64)})
+        with pytest.raises(gc.FeedError, match="fed twice"):
+            sess.run([], {x: [1.0, 2.0, 3.0], "x:0": [1.0, 2.0, 3.0]})
