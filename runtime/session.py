@@ -230,7 +230,10 @@ def _structure_key(fetches):
 def _flatten(fetches, flat: list, graph: Graph):
     """Append the leaves of ``fetches`` to ``flat``; return a function rebuilding the structure."""
     if isinstance(fetches, str):
-        fetches = graph.get_tensor(fetches) if ":" in fetches else graph.get_node(fetches)
+        try:
+            fetches = graph.get_tensor(fetches) if ":" in fetches else graph.get_node(fetches)
+        except KeyError as e:  # TF1's ValueError naming the fetch, not a bare lookup's KeyError
+            raise ValueError(f"fetch {fetches!r} names nothing in the session's graph: {e.args[0]}") from None
     if isinstance(fetches, (Tensor, Node)):
         if fetches.graph is not graph:
             raise GraphMismatchError(f"fetch {fetches.name} belongs to another graph than the session's")

@@ -399,3 +399,13 @@ def test_running_no_fetches_still_checks_the_feeds(graph):
             sess.run({}, {x: np.zeros(3, np.float64)})
         with pytest.raises(gc.FeedError, match="fed twice"):
             sess.run([], {x: [1.0, 2.0, 3.0], "x:0": [1.0, 2.0, 3.0]})
+
+
+@pytest.mark.parametrize("name", ["nope", "nope:0", "x:1"])
+def test_fetching_a_name_the_graph_does_not_have_is_a_value_error_naming_it(graph, name):
+    x = gc.placeholder("float32", (2,), name="x")
+    with (
+        gc.Session(device="reference") as sess,
+        pytest.raises(ValueError, match=f"fetch '{name}' names nothing"),
+    ):
+        sess.run([x, name], {x: [1.0, 2.0]})
