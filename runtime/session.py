@@ -124,8 +124,14 @@ class Session:
             # its variables would be looked up by name in this graph: one of another shape or dtype
             # is read by kernels compiled for the other one's (out of bounds, or bits reinterpreted)
             raise GraphMismatchError("the executable was compiled from another graph than the session's")
+        names = ", ".join(t.name for t in exe.feeds)
+        if isinstance(feed_values, (Mapping, np.ndarray)):
+            # a dict fed its keys (tensors: "symbolic tensor x:0 has no value"), an array its rows
+            raise TypeError(
+                f"execute takes a list of one value per fed tensor in the executable's feeds order "
+                f"({names}), got {type(feed_values).__name__}; Session.run takes a feed_dict"
+            )
         if len(feed_values) != len(exe.feeds):
-            names = ", ".join(t.name for t in exe.feeds)
             raise TypeError(f"the executable takes {len(exe.feeds)} feeds ({names}), got {len(feed_values)}")
         return self._execute(exe, [check_feed(t, v) for t, v in zip(exe.feeds, feed_values, strict=True)])
 

@@ -409,3 +409,14 @@ def test_fetching_a_name_the_graph_does_not_have_is_a_value_error_naming_it(grap
         pytest.raises(ValueError, match=f"fetch '{name}' names nothing"),
     ):
         sess.run([x, name], {x: [1.0, 2.0]})
+
+
+@pytest.mark.parametrize("wrap", [lambda x, a: {x: a}, lambda x, a: a], ids=["dict", "array"])
+def test_executing_with_feeds_not_given_as_a_list_asks_for_a_list(graph, wrap):
+    x = gc.placeholder("float32", (), name="x")
+    exe = gc.compile([x * 2.0], [x], device="reference")
+    with (
+        gc.Session(device="reference") as sess,
+        pytest.raises(TypeError, match=r"a list of one value .*\(x:0\)"),
+    ):
+        sess.execute(exe, wrap(x, np.array([3.0], np.float32)))
