@@ -160,6 +160,7 @@ def compile(
     """
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+    check_optimize(optimize)
     if isinstance(updates, Mapping):  # {variable: new value}, as graphc.function takes them
         updates = list(updates.items())
     fetches, feeds = _as_list("fetches", fetches), _as_list("feeds", feeds)
@@ -176,6 +177,15 @@ def compile(
             raise ValueError(f"variable {var.var_name!r} is updated twice in one executable")
     with fewer_collections():  # the passes, the backend's import and its kernels allocate a lot
         return _compile(list(fetches), list(feeds), list(updates), device, optimize)
+
+
+def check_optimize(optimize) -> None:
+    """``optimize`` is None, a bool or an int: optimize="false" or "0" (a setting read as a string) is
+    truthy, and the pipeline ran where the user had asked for the program as written."""
+    if optimize is not None and not isinstance(optimize, (bool, np.bool_, int)):
+        raise TypeError(
+            f"optimize must be True, False or None, got {type(optimize).__name__} {optimize!r:.40}"
+        )
 
 
 def _as_list(what: str, values) -> list:

@@ -16,7 +16,7 @@ import numpy as np
 
 from graphc.ir.errors import FeedError, GraphMismatchError
 from graphc.ir.graph import Graph, Node, Tensor, get_default_graph
-from graphc.runtime.compile import DEVICES, compile
+from graphc.runtime.compile import DEVICES, check_optimize, compile
 from graphc.runtime.direct import MAX_DRIVERS, run_direct
 from graphc.runtime.feeds import check_feed
 from graphc.runtime.state import RunState, commit, owned
@@ -68,6 +68,7 @@ class Session:
             raise TypeError(
                 f"Session's graph must be a graphc.Graph, got {type(graph).__name__} {graph!r:.40}{hint}"
             )
+        check_optimize(optimize)  # here, not at the first run
         self.graph = graph if graph is not None else get_default_graph()
         self.device = device
         self.optimize = optimize

@@ -420,3 +420,13 @@ def test_executing_with_feeds_not_given_as_a_list_asks_for_a_list(graph, wrap):
         pytest.raises(TypeError, match=r"a list of one value .*\(x:0\)"),
     ):
         sess.execute(exe, wrap(x, np.array([3.0], np.float32)))
+
+
+@pytest.mark.parametrize("optimize", ["false", "0", "off"])
+def test_an_optimize_setting_that_is_not_a_bool_is_refused(graph, optimize):
+    with pytest.raises(TypeError, match="optimize must be True, False or None"):
+        gc.Session(optimize=optimize)
+    with pytest.raises(TypeError, match="optimize must be True, False or None"):
+        gc.compile(
+            [gc.placeholder("float32", (), name="x") * 2.0], [graph.get_tensor("x")], optimize=optimize
+        )
