@@ -74,12 +74,15 @@ class Function:
         single = isinstance(outputs, (Tensor, Node))
         if isinstance(outputs, Mapping):
             raise TypeError("function outputs must be a tensor, an op, or a list of them (not a dict)")
+        if isinstance(outputs, str):  # list() would split the name: "got str 'y'" for "y:0"
+            raise TypeError(f"function outputs must be tensors or ops, not names, got str {outputs!r:.60}")
         outs = [outputs] if single else list(outputs or [])
         for out in outs:
             if not isinstance(out, (Tensor, Node)):
                 raise TypeError(f"function outputs must be tensors or ops, got {type(out).__name__} {out!r}")
-        if isinstance(inputs, (Tensor, Node, Mapping)) or not isinstance(inputs, Iterable):
-            # list() of a tensor would say "not iterable; use graphc.split", of None "NoneType"
+        if isinstance(inputs, (Tensor, Node, Mapping, str)) or not isinstance(inputs, Iterable):
+            # list() of a tensor would say "not iterable; use graphc.split", of None "NoneType", of a
+            # name "got str 'x'" for its first character
             raise TypeError(
                 f"function inputs must be a list of tensors (write [x] for one), got {type(inputs).__name__}"
             )

@@ -277,11 +277,18 @@ def test_givens_from_another_graph_is_refused_naming_the_replaced_tensor(graph):
         gc.function([], x * 3.0, givens={x: foreign})
 
 
-@pytest.mark.parametrize("inputs", ["tensor", None])
+@pytest.mark.parametrize("inputs", ["tensor", None, "x:0"])
 def test_inputs_not_given_as_a_list_ask_for_a_list(graph, inputs):
     x = gc.placeholder("float32", (None,), name="x")
     with pytest.raises(TypeError, match=r"inputs must be a list of tensors \(write \[x\] for one\)"):
         gc.function(x if inputs == "tensor" else inputs, x * 2.0)
+
+
+def test_an_output_given_by_name_is_refused_naming_the_whole_name(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    gc.multiply(x, 2.0, name="y")
+    with pytest.raises(TypeError, match=r"not names, got str 'y:0'"):
+        gc.function([x], "y:0")
 
 
 def test_updates_not_given_as_pairs_ask_for_pairs(graph):
