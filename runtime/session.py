@@ -228,7 +228,9 @@ def _structure_key(fetches):
     if isinstance(fetches, (list, tuple)):
         return (type(fetches), *(_structure_key(f) for f in fetches))
     if isinstance(fetches, Mapping):  # True == 1 as keys: their types tell them apart
-        return (type(fetches), *((type(k), k, _structure_key(v)) for k, v in fetches.items()))
+        # a defaultdict's factory too: the cached rebuild makes the result with the first one's
+        factory = getattr(fetches, "default_factory", None)
+        return (type(fetches), factory, *((type(k), k, _structure_key(v)) for k, v in fetches.items()))
     raise TypeError(
         f"cannot fetch {type(fetches).__name__}; fetch tensors, ops, or lists/tuples/dicts of them"
     )

@@ -430,3 +430,11 @@ def test_an_optimize_setting_that_is_not_a_bool_is_refused(graph, optimize):
         gc.compile(
             [gc.placeholder("float32", (), name="x") * 2.0], [graph.get_tensor("x")], optimize=optimize
         )
+
+
+def test_a_fetched_defaultdict_keeps_its_own_factory_on_a_repeated_run(graph):
+    c = gc.constant(1.0)
+    with gc.Session(device="reference") as sess:
+        sess.run(collections.defaultdict(list, a=c))
+        fetched = sess.run(collections.defaultdict(int, a=c))
+    assert fetched.default_factory is int and fetched["missing"] == 0
