@@ -16,7 +16,7 @@ from graphc.ops.state import Variable
 from graphc.runtime.compile import compile
 from graphc.runtime.direct import MAX_DRIVERS, direct_call
 from graphc.runtime.feeds import check_feed
-from graphc.runtime.session import Session, get_default_session
+from graphc.runtime.session import Session, default_session_for
 
 #: the attribute of a ``Graph`` holding the session its functions share. On the graph itself, not in a
 #: ``WeakKeyDictionary`` keyed by the graph: the session refers to its graph, so such a dictionary's
@@ -39,11 +39,13 @@ os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def session_for(graph: Graph) -> Session:
-    """The session ``graphc.function`` uses for ``graph``: the default session when one is entered
-    for that graph, else one session per graph shared by all its functions (like Theano's shared
+    """The session ``graphc.function`` uses for ``graph``: the innermost session entered for that
+    graph, else one session per graph shared by all its functions (like Theano's shared
     variables, every function of a graph sees the same variable values)."""
-    sess = get_default_session()
-    if sess is not None and sess.graph is graph:
+    # not only the innermost: a session for another graph entered inside this graph's one left
+    # the function on a session of its own, silently blind to the variable values of the entered one
+    sess = default_session_for(graph)
+    if sess is not None:
         return sess
     with _graph_sessions_lock:
         sess = getattr(graph, _SESSION_ATTRIBUTE, None)
@@ -161,7 +163,8 @@ def function(
             every update sees the values from before the call.
         givens: ``{tensor: replacement}``: the graph computes with ``replacement`` in place of
             ``tensor`` (a tensor or a value).
-        session: whose variables to use; default: the entered default session, else one per graph.
+        session: whose variables to use; default: the innermost entered session of the graph,
+            else one per graph.
 
     Example:
         >>> import graphc as gc

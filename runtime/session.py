@@ -222,6 +222,15 @@ def get_default_session() -> Session | None:
     return stack[-1] if stack else None
 
 
+def default_session_for(graph: Graph) -> Session | None:
+    """The innermost session entered (``with``/``as_default``) whose graph is ``graph``: one for
+    another graph entered inside it does not hide it (``graphc.function``'s session)."""
+    for sess in reversed(getattr(_default_sessions, "stack", None) or ()):
+        if sess.graph is graph:
+            return sess
+    return None
+
+
 def _structure_key(fetches):
     if isinstance(fetches, (Tensor, Node, str)):
         return fetches

@@ -352,3 +352,12 @@ def test_a_dropped_graph_with_functions_is_freed_with_its_variable_values():
     python_gc.collect()
     assert graph_ref() is None
     assert value_ref() is None
+
+
+def test_function_uses_the_entered_session_of_its_graph_under_one_of_another_graph(graph):
+    v = gc.Variable(0.0, name="v")
+    with gc.Session(device="reference") as sess:
+        sess.run(gc.assign(v, 3.0))
+        with gc.Session(gc.Graph(), device="reference"):  # another model's session, entered inside
+            read = gc.function([], v)
+        assert read.session is sess and read() == sess.run(v)
