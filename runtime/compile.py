@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError, ShapeError
+from graphc.ir.errors import DTypeError, FeedError, GraphcError, GraphMismatchError, ShapeError
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
 from graphc.ops.shape import broadcast_to
@@ -167,6 +167,12 @@ def compile(
     updates = _as_list("updates", updates)
     _check_items("fetches", fetches, (Tensor, Node), "tensors or ops")
     _check_items("feeds", feeds, Tensor, "tensors")
+    for i, t in enumerate(feeds):
+        # one program input for both: the reference misread the values, the CPU driver would not compile
+        if any(t is u for u in feeds[:i]):
+            raise FeedError(
+                f"compile feeds list {t.name} twice (feeds {feeds.index(t)} and {i})", t.node.where
+            )
     for pair in updates:
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], Variable)):
             raise TypeError(f"compile updates must be (graphc.Variable, tensor) pairs, got {pair!r:.60}")

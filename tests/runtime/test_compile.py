@@ -95,3 +95,10 @@ def test_a_variable_read_of_another_type_than_its_variable_is_refused_naming_the
         gc.ShapeError if dtype == "int32" else gc.DTypeError, match=r"node 'r' .*variable 'b'"
     ):
         gc.compile([r])
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_a_tensor_listed_twice_in_feeds_is_a_feed_error_naming_it(graph, device):
+    x = gc.placeholder("float32", (2,), name="x")
+    with pytest.raises(gc.FeedError, match=r"node 'x' .*feeds list x:0 twice \(feeds 0 and 1\)"):
+        gc.compile([x * 2.0], [x, x], device=device)
