@@ -38,6 +38,13 @@ def segment_function(
 ):
     """The generated Numba function running ``calls`` in order; ``values[k]``/``outputs[k]`` name
     call k's inputs and outputs, ``params`` are the function's parameters (every name used)."""
+    # the parameters are renamed a0, a1, ... in order: the plan's buffer names (v675) differ from one
+    # segment to the next, and a repeated block of layers then made as many distinct sources, each a
+    # cold Numba compile (a 1500-op graph of 157 segments took 127 s) where identical ones share one
+    local = {name: f"a{i}" for i, name in enumerate(params)}
+    values = [[local[name] for name in ins] for ins in values]
+    outputs = [[local[name] for name in outs] for outs in outputs]
+    params = list(local.values())
     imports, body, aliases = [], [], {}
     # every view an argument takes (``v3.reshape(-1)``) is made once, at the top: the same view served
     # several calls (Adam's scalars: all six), and each distinct expression is Numba typing and

@@ -466,3 +466,21 @@ def test_a_kernel_called_with_a_constant_inside_a_segment_is_compiled_once(graph
     assert kernels
     literal = [s for k in kernels for s in k.signatures if any(isinstance(t, types.Literal) for t in s)]
     assert literal == []
+
+
+def test_segments_of_the_same_kernels_share_one_generated_source(graph, monkeypatch):
+    # each segment named its parameters after the plan's buffers (v675), so a block of layers repeated
+    # 500 times made 157 distinct segment sources, each compiled cold: 127 s for a 1500-op graph
+    from graphc.runtime.cpu import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "MAX_SEGMENT_CALLS", 2)
+    x = gc.placeholder("float32", (2, 3), name="x")
+    w = gc.constant(np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3))
+    y = x
+    for _ in range(6):
+        y = gc.softmax(gc.matmul(y, w))
+    cpu, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    a = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(cpu(a), ref(a), rtol=1e-5)
+    sources = list(_backend(cpu).plan(((2, 3),)).segment_sources.values())
+    assert len(sources) == 6 and len(set(sources)) == 1, len(set(sources))
