@@ -385,6 +385,10 @@ class Graph:
         self._local = threading.local()
         # names kept for nodes still to be added under them (see reserve_names)
         self._reserved: set[str] = set()
+        # base name -> the suffix ``_unique_name`` last returned for it: every lower one was taken then,
+        # and names are never freed, so the search starts there (counting from 1 each time made
+        # building 3000 ``tanh`` nodes take 3.6 s, quadratic in the nodes of one base name)
+        self._next_suffix: dict[str, int] = {}
         self._lock = threading.Lock()
         _graphs.add(self)
         self.random_ops = 0  # op seeds handed out by next_random_seed (saved with the graph)
@@ -501,9 +505,10 @@ class Graph:
         base = "/".join([*scopes, base]) if scopes else base
         if base not in self._names and base not in self._reserved:
             return base
-        for i in itertools.count(1):
+        for i in itertools.count(self._next_suffix.get(base, 1)):
             candidate = f"{base}_{i}"
             if candidate not in self._names and candidate not in self._reserved:
+                self._next_suffix[base] = i
                 return candidate
         raise AssertionError("unreachable")
 
