@@ -87,13 +87,11 @@ def _big_ints(arr: np.ndarray, want: np.dtype, tensor: Tensor) -> np.ndarray:
     """Python ints beyond int64, which numpy holds as objects (a list of ints was "fed a value of
     dtype object"): their float64 values for a float tensor (its range is checked afterwards), the
     range error for an integer one; a bool tensor refuses them as it refuses any integer."""
-    big = max(arr.flat, key=abs)
-    shown = str(big) if len(str(big)) <= 40 else f"an integer of {len(str(abs(big)))} digits"
+    values, shown = dtypes.big_ints(arr)
     if want.kind == "f":
-        try:
-            return np.array([float(v) for v in arr.flat], dtype=np.float64).reshape(arr.shape)
-        except OverflowError:  # beyond every float
-            raise DTypeError(f"fed {shown}, outside {want}'s range", _where(tensor)) from None
+        if values is None:
+            raise DTypeError(f"fed {shown}, outside {want}'s range", _where(tensor))
+        return values
     if want.kind in "iu":
         info = np.iinfo(want)
         raise DTypeError(

@@ -100,7 +100,8 @@ class Session:
             entry = self._cache[key] = self._prepare(fetches, feed_dict)
         exe, rebuild, drivers = entry
         if exe is None:  # nothing to fetch (``run([])``): the empty structure, as in TF1, whose feeds
-            # are still checked as TF1 checks them (a feed of the wrong shape or dtype passed silently)
+            # are still checked as TF1 checks them (a feed of the wrong shape or dtype passed silently);
+            # such an entry holds the fed tensors where others hold their direct-path drivers
             for t, v in zip(drivers, feed_dict.values(), strict=True):
                 check_feed(t, v)
             return rebuild([])

@@ -62,6 +62,18 @@ def made_infinite(arr: np.ndarray, converted: np.ndarray) -> float | None:
     return arr[overflow].reshape(-1)[0].item() if overflow.any() else None
 
 
+def big_ints(arr: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Python ints beyond int64, which numpy holds as objects: their float64 values (None where one
+    is beyond every float), and the largest as an error shows it. Constants and feeds give them a
+    float dtype's value, as numpy 2's weak scalars do, and name them when refusing them."""
+    big = max(arr.flat, key=abs)
+    shown = str(big) if len(str(big)) <= 40 else f"an integer of {len(str(abs(big)))} digits"
+    try:
+        return np.array([float(v) for v in arr.flat], dtype=np.float64).reshape(arr.shape), shown
+    except OverflowError:
+        return None, shown
+
+
 def short_name(dtype: np.dtype) -> str:
     return SHORT_NAMES.get(dtype, str(dtype))
 

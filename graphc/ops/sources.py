@@ -153,13 +153,11 @@ def _big_ints(arr: np.ndarray, dtype) -> np.ndarray:
     ``dtype`` (``x_f32 * 2**100`` is a float32 1.27e30, as numpy's weak scalars give it; a float32
     beyond its range is refused as such afterwards), else a DTypeError naming the range they leave."""
     d = dtypes.as_dtype(dtype) if dtype is not None else dtypes.DEFAULT_INT
-    bad = max(arr.flat, key=abs)
-    shown = str(bad) if len(str(bad)) <= 40 else f"an integer of {len(str(abs(bad)))} digits"
+    values, shown = dtypes.big_ints(arr)
     if d.kind == "f":
-        try:
-            return np.array([float(v) for v in arr.flat], dtype=np.float64).reshape(arr.shape)
-        except OverflowError:  # beyond every float
-            raise DTypeError(f"cannot make a {d} value from {shown}: outside its range") from None
+        if values is None:
+            raise DTypeError(f"cannot make a {d} value from {shown}: outside its range")
+        return values
     if d.kind == "b":
         raise DTypeError(f"cannot make a bool value from {shown}: only 0 and 1 are bools (compare instead)")
     info = np.iinfo(d)
