@@ -37,8 +37,9 @@ Groups are grown greedily in graph order. Rules (each has a test in ``tests/pass
   other nodes keep their names, which random streams depend on); its ``origins`` keep every member's
   own context, so that an error in the body names the member that failed.
 
-Dependencies are tracked as ancestor bit sets per group, updated when groups merge: O(nodes^2 / 64)
-word operations at worst, milliseconds for training graphs of a few hundred nodes.
+Dependencies are tracked as ancestor bit sets per group. A merge updates the groups that depend on
+the merged ones, found along the dependency edges (``_merge``): milliseconds for training graphs of a
+few hundred nodes, 1.6 s for 18000 nodes in 3000 independent branches.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _dependencies(graph: Graph) -> dict[Node, list[Node]]:
 class _Unit:
     """A node or a group of nodes, as one vertex of the contracted dependency graph."""
 
-    __slots__ = ("members", "mask", "ancestors", "open", "domain")
+    __slots__ = ("members", "mask", "ancestors", "open", "domain", "dependents")
 
     def __init__(self, node: Node, bit: int, ancestors: int, open_group: bool):
         self.members = [node]
@@ -95,20 +96,23 @@ class _Unit:
         self.mask = bit  # the members' bits
         self.ancestors = ancestors  # bits of every node this unit depends on, through any unit
         self.open = open_group  # elementwise group that may still grow
+        # units with an edge from this one (a unit merged away since stands for the unit its members
+        # are in now: ``unit_of[u.members[0]]``)
+        self.dependents: set[_Unit] = set()
 
 
 def _plan_groups(graph: Graph, deps: dict[Node, list[Node]]) -> list[list[Node]]:
     """The groups, each a list of nodes in graph order (singletons included)."""
     unit_of: dict[Node, _Unit] = {}
-    units: list[_Unit] = []
+    units: dict[_Unit, None] = {}  # in creation order
     for node in graph.nodes:
-        ancestors = 0
-        for d in deps[node]:
-            ancestors |= unit_of[d].mask | unit_of[d].ancestors
         elementwise = _fusible(node, Elementwise)
-        unit = _Unit(node, 1 << node.index, ancestors, elementwise)
+        unit = _Unit(node, 1 << node.index, 0, elementwise)
+        for d in deps[node]:
+            unit.ancestors |= unit_of[d].mask | unit_of[d].ancestors
+            unit_of[d].dependents.add(unit)
         unit_of[node] = unit
-        units.append(unit)
+        units[unit] = None
         if elementwise:
             producers = [unit_of[t.node] for t in node.inputs]
         elif _fusible(node, Reduce):
@@ -140,18 +144,32 @@ def _acyclic(a: _Unit, b: _Unit, deps: dict[Node, list[Node]], unit_of: dict[Nod
     return True
 
 
-def _merge(a: _Unit, b: _Unit, unit_of: dict[Node, _Unit], units: list[_Unit]) -> _Unit:
-    """``b`` absorbed into ``a``; units that depended on either now depend on all ``a`` depends on."""
+def _merge(a: _Unit, b: _Unit, unit_of: dict[Node, _Unit], units: dict[_Unit, None]) -> _Unit:
+    """``b`` absorbed into ``a``; units that depended on either now depend on all ``a`` depends on.
+
+    Those units are found by walking the edges out of ``a`` and ``b``, not by testing every unit: a
+    merge in a graph of thousands of independent branches touches a few units, where a scan of all
+    of them made the pass cubic (3000 branches of three ops, 18000 nodes: 12.8 s). A unit that already
+    depends on everything ``a`` does ends the walk there: whatever depends on it does too."""
     mask = a.mask | b.mask
     a.members = sorted((*a.members, *b.members), key=lambda n: n.index)
     a.ancestors = (a.ancestors | b.ancestors) & ~mask
     a.mask = mask
     for member in b.members:
         unit_of[member] = a
-    units.remove(b)
-    for u in units:
-        if u is not a and u.ancestors & mask:
-            u.ancestors |= mask | a.ancestors
+    del units[b]
+    a.dependents |= b.dependents
+    added = mask | a.ancestors
+    seen = {a}
+    stack = list(a.dependents)
+    while stack:
+        u = unit_of[stack.pop().members[0]]
+        if u in seen:
+            continue
+        seen.add(u)
+        if u.ancestors | added != u.ancestors:
+            u.ancestors |= added
+            stack.extend(u.dependents)
     return a
 
 

@@ -152,6 +152,23 @@ def test_no_cycle_through_a_group_that_grew_later(graph):
     _same_values(prog, result, [ROWS])
 
 
+def test_no_cycle_two_units_below_a_group_that_grew_later(graph):
+    # as above with e two matmuls below a's group: a merge must reach the units that depend on the
+    # group through other units, not only its direct consumers
+    x = _x()
+    w = gc.constant(np.eye(4) * 0.5)
+    a = gc.exp(x)
+    s = gc.tanh(x)
+    z = gc.matmul(s, w)
+    e = gc.matmul(gc.matmul(a, w), w)
+    b2 = (a + z) * s
+    n = e + s
+    prog = program([b2, n], [x])
+    result = fuse(prog)
+    assert [_body_ops(f) for f in _fused(result)] == [["Exp", "Add", "Multiply"]]
+    _same_values(prog, result, [ROWS])
+
+
 def test_independent_groups_merged_through_a_shared_consumer(graph):
     # near miss of the test above: with no path between the two groups, their consumer joins both
     x = _x()
