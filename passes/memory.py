@@ -13,6 +13,8 @@ with its inputs; peak_bytes <= naive_bytes and live_peak_bytes <= peak_bytes.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -287,7 +289,8 @@ def _assign_buffers(
     with no free buffer it gets a new one. A buffer is free at position p when its last value's last use
     is strictly before p, so a node's outputs never share with its inputs (they are read at p)."""
     buffers: list[int] = []
-    busy_until: list[int] = []  # per buffer: the last use of the value it holds
+    busy: list[tuple[int, int]] = []  # heap of (last use of the value it holds, buffer)
+    free: list[tuple[int, int]] = []  # sorted (size, buffer): the smallest fit, lowest buffer first
     assignment: dict[Tensor, int] = {}
     for node in graph.nodes:
         for t in node.outputs:
@@ -295,18 +298,23 @@ def _assign_buffers(
                 continue
             defined, last = intervals[t]
             size = sizes[t]
-            free = [i for i, until in enumerate(busy_until) if until < defined]
-            fits = [i for i in free if buffers[i] >= size]
-            if fits:
-                index = min(fits, key=lambda i: buffers[i])
+            # schedule order: ``defined`` never decreases, so a buffer once free stays free until taken
+            # (a heap and a sorted list instead of a scan of every buffer per value, which made plans
+            # of graphs with thousands of live values quadratic: 1.9 s of 3.3 for 7000 nodes)
+            while busy and busy[0][0] < defined:
+                _, index = heapq.heappop(busy)
+                bisect.insort(free, (buffers[index], index))
+            at = bisect.bisect_left(free, (size, -1))
+            if at < len(free):
+                _, index = free.pop(at)
             elif free:
-                index = max(free, key=lambda i: buffers[i])
+                largest = free[-1][0]
+                _, index = free.pop(bisect.bisect_left(free, (largest, -1)))
                 buffers[index] = size
             else:
                 index = len(buffers)
                 buffers.append(size)
-                busy_until.append(last)
-            busy_until[index] = last
+            heapq.heappush(busy, (last, index))
             assignment[t] = index
     return buffers, assignment
 

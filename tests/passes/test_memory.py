@@ -3,12 +3,14 @@ program with each planned intermediate written into (and read back from) its are
 reuses a buffer too early, or writes a variable in place while its old value is still needed, changes
 the results."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import graphc as gc
 from graphc.ops.sources import ReadVariable
-from graphc.passes.memory import plan_memory
+from graphc.passes.memory import _assign_buffers, plan_memory
 from graphc.runtime.state import RunState
 from tests.passes.helpers import evaluate, op_names, program
 
@@ -340,6 +342,42 @@ def test_random_programs_run_unchanged_from_their_planned_buffers(seed):
         prog = _random_program(rng)
         plan = plan_memory(prog, [(4, 4)])
         _check(prog, plan, _feed((4, 4)))
+
+
+def _scan_assignment(outputs, sizes, intervals):
+    """The buffer policy written as a scan of every buffer per value: the smallest free buffer that
+    fits, else the largest free one grown, else a new one; the lowest buffer among equals."""
+    buffers, busy_until, assignment = [], [], {}
+    for t in outputs:
+        defined, last = intervals[t]
+        free = [i for i, until in enumerate(busy_until) if until < defined]
+        fits = [i for i in free if buffers[i] >= sizes[t]]
+        if fits:
+            index = min(fits, key=lambda i: buffers[i])
+        elif free:
+            index = max(free, key=lambda i: buffers[i])
+            buffers[index] = sizes[t]
+        else:
+            index = len(buffers)
+            buffers.append(sizes[t])
+            busy_until.append(last)
+        busy_until[index] = last
+        assignment[t] = index
+    return buffers, assignment
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_buffer_assignment_follows_the_policy_on_many_random_lifetimes(seed):
+    rng = np.random.default_rng(seed)
+    nodes = [SimpleNamespace(outputs=[object() for _ in range(rng.integers(1, 3))]) for _ in range(400)]
+    sizes, intervals = {}, {}
+    for position, node in enumerate(nodes):
+        for t in node.outputs:
+            sizes[t] = int(rng.choice([8, 16, 64, 256, 1024]))  # many ties, as equal shapes make
+            intervals[t] = (position, position + int(rng.integers(0, 60)))
+    graph = SimpleNamespace(nodes=nodes)
+    outputs = [t for node in nodes for t in node.outputs]
+    assert _assign_buffers(graph, sizes, intervals) == _scan_assignment(outputs, sizes, intervals)
 
 
 def _mlp_training_program(optimize):
