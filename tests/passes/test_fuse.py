@@ -2,6 +2,8 @@
 test, each checked with the reference interpreter before and after (exact equality: the fused body runs
 the same references in the same order), plus random DAGs (hypothesis) and an MLP training program."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.ops.fused import FusedOp
+from graphc.passes import fuse as fuse_module
 from graphc.passes.fuse import fuse
 from graphc.passes.verify import verify
 from tests.passes.helpers import evaluate, op_names, program
@@ -444,3 +447,44 @@ def test_mlp_forward_backward_fuses_and_keeps_values(graph):
     rng = np.random.default_rng(0)
     feeds = [rng.normal(size=(8, 20)).astype(np.float32), rng.integers(0, 5, 8)]
     _same_values(prog, result, feeds)
+
+
+def _cycle_by_search(a, b, deps, unit_of) -> bool:
+    """Would ``a`` and ``b`` as one group close a cycle? A search of the contracted graph as it stands
+    (every node placed so far, in the unit it is in now), from the pair to the inputs it reads."""
+    pair = {id(a), id(b)}
+    after: dict[int, set[int]] = {}
+    for node in unit_of:
+        for d in deps[node]:
+            after.setdefault(id(unit_of[d]), set()).add(id(unit_of[node]))
+    inputs = {id(unit_of[d]) for m in (*a.members, *b.members) for d in deps[m]} - pair
+    reached, stack = set(), [u for p in pair for u in after.get(p, ())]
+    while stack:
+        u = stack.pop()
+        if u not in reached and u not in pair:
+            reached.add(u)
+            stack.extend(after.get(u, ()))
+    return bool(reached & inputs)
+
+
+long_plans = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+    min_size=20,
+    max_size=60,
+)
+
+
+@given(long_plans, st.lists(st.integers(0, 99), max_size=3))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_no_cycle_rule_answers_as_a_search_of_the_grouped_graph(plan, exported):
+    # the pass keeps each unit's dependencies as bit sets updated at every merge; each answer must be
+    # the one a plain search gives
+    real = fuse_module._acyclic
+
+    def searched(a, b, deps, unit_of):
+        answer = real(a, b, deps, unit_of)
+        assert answer == (not _cycle_by_search(a, b, deps, unit_of))
+        return answer
+
+    with gc.Graph().as_default(), mock.patch.object(fuse_module, "_acyclic", searched):
+        fuse(_random_program(plan, exported))
