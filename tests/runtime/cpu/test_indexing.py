@@ -68,6 +68,24 @@ def test_a_large_gather_and_scatter_match_the_reference(graph):
     np.testing.assert_allclose(cpu(t, i), ref(t, i), rtol=1e-5, atol=1e-5)
 
 
+def test_a_scatter_along_a_middle_axis_adds_in_the_order_of_the_reference(graph):
+    # float32 terms summed in float64 in index order, as numpy's add.at on the reference: equal bits,
+    # with rows hit many times, once, or never, and negative indices naming the same rows
+    g = gc.placeholder("float32", (3, None, 4), name="g")
+    idx = gc.placeholder("int64", (None,), name="idx")
+    like = gc.placeholder("float32", (3, 50, 4), name="like")
+    from graphc.ops.indexing_grad import TakeGrad
+
+    cpu, ref = _both([g, idx, like], gc.apply(TakeGrad(1), [g, idx, like]))
+    rng = np.random.default_rng(2)
+    i = np.concatenate([rng.integers(-50, 50, 3000), np.full(500, 7), np.full(500, -43)])
+    values = (rng.standard_normal((3, i.size, 4)) * 10.0 ** rng.integers(-3, 4, (3, i.size, 4))).astype(
+        np.float32
+    )
+    table = np.zeros((3, 50, 4), np.float32)
+    np.testing.assert_array_equal(cpu(values, i, table), ref(values, i, table))
+
+
 def test_one_hot_of_depth_zero_is_an_empty_array_as_on_the_reference(graph):
     labels = gc.placeholder("int64", (None,), name="labels")
     cpu, ref = _both([labels], gc.one_hot(labels, 0))
