@@ -21,6 +21,11 @@ from graphc.runtime.direct import MAX_DRIVERS, run_direct
 from graphc.runtime.feeds import check_feed
 from graphc.runtime.state import RunState, commit, owned
 
+#: fetch/feed structures a session keeps compiled, the oldest made dropped first: a loop that makes a
+#: new op per step (``sess.run(gc.reduce_mean(x))``) compiled one executable per step and kept every
+#: one, with its run plans' buffers, for the session's life
+MAX_RUN_STRUCTURES = 128
+
 _default_sessions = threading.local()
 #: every session alive, for ``_new_locks_in_child``
 _sessions: weakref.WeakSet = weakref.WeakSet()
@@ -97,7 +102,11 @@ class Session:
         key = (_structure_key(fetches), tuple(feed_dict))
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._cache[key] = self._prepare(fetches, feed_dict)
+            entry = self._prepare(fetches, feed_dict)
+            with self._lock:
+                self._cache[key] = entry
+                if len(self._cache) > MAX_RUN_STRUCTURES:
+                    del self._cache[next(iter(self._cache))]  # the oldest made
         exe, rebuild, drivers = entry
         if exe is None:  # nothing to fetch (``run([])``): the empty structure, as in TF1, whose feeds
             # are still checked as TF1 checks them (a feed of the wrong shape or dtype passed silently);
@@ -177,7 +186,7 @@ class Session:
         with self._lock:  # a run committing in another thread then finds it closed
             self._closed = True
             self._values = {}
-        self._cache.clear()
+            self._cache.clear()
 
     def as_default(self):
         """``with sess.as_default():`` makes ``graphc.function`` calls use this session."""

@@ -53,6 +53,20 @@ def test_repeated_run_reuses_the_compiled_executable(graph):
         assert len(sess._cache) == 1
 
 
+def test_a_session_keeps_a_bounded_number_of_run_structures_and_recompiles_a_dropped_one(graph, monkeypatch):
+    from graphc.runtime import session as session_module
+
+    monkeypatch.setattr(session_module, "MAX_RUN_STRUCTURES", 4)
+    x = gc.placeholder("float64", (None,), name="x")
+    first = x * 3.0
+    with gc.Session(device="reference") as sess:
+        np.testing.assert_array_equal(sess.run(first, {x: [1.0]}), [3.0])
+        for k in range(10):  # a new op per step, as a loop that builds inside it makes
+            np.testing.assert_array_equal(sess.run(x + float(k), {x: [1.0]}), [1.0 + k])
+            assert len(sess._cache) <= 4
+        np.testing.assert_array_equal(sess.run(first, {x: [2.0]}), [6.0])  # dropped, made again
+
+
 def test_missing_feed_names_the_placeholder_and_its_line(graph):
     x = gc.placeholder("float32", (None,), name="images")
     y = x + 1.0
