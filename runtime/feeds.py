@@ -1,11 +1,13 @@
 """Checking and converting fed values against the tensors they feed.
 
 Python scalars and lists convert to the tensor's dtype when their kind fits (floats into a float32
-placeholder; an empty list, which numpy makes float64, fits every dtype); numpy arrays must already
-have the dtype or cast to it safely (int32 into int64, float32 into float64) so that no precision is
-lost silently: numpy calls int64 into float64 safe, so those values are checked to be exact. A Python
-float is rounded to float32, but one outside float32's range is refused rather than made infinite. A
-ragged nested list is a shape error.
+placeholder; an empty list, which numpy makes float64, fits every dtype). Numpy scalars count as
+Python scalars, weak as they are in graph construction (``{lr: np.float64(0.1) * decay}`` into a
+float32 placeholder, ``{step: np.int64(7)}`` into an int32 one, its range checked), as TF1 takes them;
+numpy arrays, 0-d ones included, must already have the dtype or cast to it safely (int32 into int64,
+float32 into float64) so that no precision is lost silently: numpy calls int64 into float64 safe, so
+those values are checked to be exact. A Python float is rounded to float32, but one outside float32's
+range is refused rather than made infinite. A ragged nested list is a shape error.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from graphc.ir.types import format_shape
 _KIND_FITS = {"f": "fiub", "i": "iub", "u": "iub", "b": "b"}
 
 
-def _described(value: np.ndarray | np.generic) -> str:
-    """'an int64 array', 'a float64 scalar': what the user fed, for an error."""
-    dtype = np.asarray(value).dtype
-    article = "an" if dtype.name[0] in "aeiou" else "a"
-    return f"{article} {dtype} {'scalar' if isinstance(value, np.generic) else 'array'}"
+def _described(value: np.ndarray) -> str:
+    """'an int64 array': what the user fed, for an error."""
+    article = "an" if value.dtype.name[0] in "aeiou" else "a"
+    return f"{article} {value.dtype} array"
 
 
 def check_feed(tensor: Tensor, value) -> np.ndarray:
@@ -32,7 +33,7 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
     want = tensor.dtype
     if type(value) is np.ndarray and value.dtype == want and tensor.type.is_compatible(value.shape):
         return value  # the common case, first: a run's fixed cost matters at batch 1
-    if isinstance(value, np.ndarray | np.generic):
+    if isinstance(value, np.ndarray):
         arr = np.asarray(value)
         if arr.dtype != want:
             if not np.can_cast(arr.dtype, want, "safe"):

@@ -98,10 +98,24 @@ def test_session_execute_checks_and_converts_its_feed_values_as_run_does(graph, 
             sess.execute(exe, [np.ones((2, 2))])
 
 
-def test_a_fed_numpy_scalar_the_placeholder_cannot_take_is_named_a_scalar(graph):
+def test_a_fed_numpy_scalar_is_weak_as_a_python_scalar(graph):
+    # as in graph construction and in TF1: a learning rate computed in float64, a step counter from
+    # np.arange, feed float32 and int32 placeholders
+    lr = gc.placeholder("float32", (), name="lr")
+    step = gc.placeholder("int32", (), name="step")
+    with gc.Session() as sess:
+        got = sess.run([lr * 2.0, step + 1], {lr: np.float64(0.1) * 0.5, step: np.int64(7)})
+        assert got[0].dtype == np.float32 and got[1].dtype == np.int32
+        np.testing.assert_array_equal(got[0], np.float32(0.05) * 2)
+        assert got[1] == 8
+
+
+def test_a_fed_numpy_scalar_the_placeholder_cannot_take_is_refused_as_a_python_one(graph):
     x = gc.placeholder("int32", (), name="x")
     with gc.Session() as sess:
-        with pytest.raises(gc.DTypeError, match=r"node 'x'.*fed an int64 scalar, expected int32"):
-            sess.run(x + 1, {x: np.int64(7)})
+        with pytest.raises(gc.DTypeError, match=r"node 'x'.*outside int32's range"):
+            sess.run(x + 1, {x: np.int64(2**40)})
+        with pytest.raises(gc.DTypeError, match=r"node 'x'.*dtype float64, expected int32"):
+            sess.run(x + 1, {x: np.float64(7.0)})
         with pytest.raises(gc.DTypeError, match=r"node 'x'.*fed a float64 array, expected int32"):
-            sess.run(x + 1, {x: np.array(7.0)})
+            sess.run(x + 1, {x: np.array(7.0)})  # a 0-d array is an array
