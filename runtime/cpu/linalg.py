@@ -93,7 +93,9 @@ def matmul_floats(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> np.ndarray:
     count = math.prod(batch)
     if count * m * n * k >= NUMPY_ABOVE and k > 1:
         with hold:
-            return _np_matmul(a, b)
+            # a 1-D @ 1-D product is a numpy scalar, not a 0-d array: a segment reading it failed
+            # in Numba's typing (flat_view(float32)), so every kernel's output is an array
+            return np.asarray(_np_matmul(a, b))
     if b2.ndim == 2:
         # a matrix, or a stack of matrices times one matrix: the stack's rows form one taller GEMM
         # the stack's reshape is a view where numpy can make one, strided where a is a broadcast

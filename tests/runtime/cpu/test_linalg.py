@@ -132,6 +132,20 @@ def test_empty_inputs(a_shape, b_shape, out_shape):
     assert not got.any()
 
 
+def test_a_large_vector_dot_product_is_an_array_a_segment_can_read(graph):
+    # numpy's side of NUMPY_ABOVE returned np.matmul's numpy scalar for 1-D @ 1-D: the segment of the
+    # multiply and the GEMM reading it failed in Numba's typing (flat_view(float32))
+    k = NUMPY_ABOVE
+    a = gc.placeholder("float32", (k,), name="a")
+    b = gc.placeholder("float32", (k,), name="b")
+    m = gc.placeholder("float32", (2, 2), name="m")
+    out = (m * gc.matmul(a, b)) @ m
+    args = (_rand(k) / 100, _rand(k, seed=1), _rand(2, 2, seed=2))
+    got = gc.function([a, b, m], out)(*args)
+    want = gc.function([a, b, m], out, device="reference")(*args)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
 def test_through_a_session():
     x, w = _rand(128, 784), _rand(784, 128, seed=1)
     g = gc.Graph()
