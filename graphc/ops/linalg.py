@@ -186,7 +186,10 @@ def transpose(x, axes=None, name: str | None = None) -> Tensor:
     if axes is None:
         perm = tuple(reversed(range(x.ndim)))
     else:
-        perm = tuple(axes) if isinstance(axes, (tuple, list)) else (axes,)
+        # any 1-D sequence, as numpy.transpose takes it: an array of axes (np.argsort's) was one
+        # "axis" and refused with "axis must be an int, got array([2, 0, 1])"
+        sequence = isinstance(axes, (tuple, list, range)) or (isinstance(axes, np.ndarray) and axes.ndim == 1)
+        perm = tuple(axes) if sequence else (axes,)
         with contextlib.suppress(AxisError):  # else left as given: infer raises with the node's name
             perm = tuple(normalize_axis(a, x.ndim) for a in perm)
     return apply(Transpose(perm), [x], name)

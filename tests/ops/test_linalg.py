@@ -91,6 +91,14 @@ def test_transpose_negative_axes_give_the_same_op(graph):
     assert gc.transpose(x, (-1, 0, -2)).op == gc.transpose(x, (2, 0, 1)).op
 
 
+@pytest.mark.parametrize("axes", [np.array([2, 0, 1]), range(-1, 2), [np.int32(2), 0, 1]], ids=repr)
+def test_transpose_takes_any_sequence_of_axes_as_numpy_does(graph, axes):
+    x = gc.placeholder("float32", (2, 3, 4))
+    y = gc.transpose(x, axes)
+    assert y.op == Transpose(tuple(int(a) % 3 for a in axes))
+    assert y.shape == np.transpose(np.zeros((2, 3, 4)), axes).shape
+
+
 @pytest.mark.parametrize("axes", [(0, 0), (0,), (0, 1, 2), (0, 2)], ids=str)
 def test_transpose_with_non_permutation_raises_axis_error_naming_node(graph, axes):
     x = gc.placeholder("float32", (2, 3))
