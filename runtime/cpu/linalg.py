@@ -1,13 +1,14 @@
 """CPU kernels for graphc/ops/linalg.py: ``MatMul`` with ``numpy.matmul`` semantics.
 
-Float32 and float64 products of one dtype below ``NUMPY_ABOVE`` multiply-adds run as BLAS GEMMs called
-from Numba (``blas.gemm``: the GEMM ``np.dot`` would call, scipy's OpenBLAS, without ``np.dot``'s
-~0.2 s of compile per layout; NUMBA_NOTES.md section 4): there the call overhead is the cost, and
-Numba's dispatch (~0.6 us) beats numpy's (~1.2 us). 1-D operands become a
-row or a column, a stack of matrices times one matrix is one GEMM over the stacked rows, and other
-batches (broadcast leading dims) loop over the pairs inside Numba. Transposed operands (F-contiguous
-views, what the gradients pass) go to BLAS as they are; other strided views are copied first, since
-Numba would copy them anyway (with a performance warning) and compile one more version.
+Float32 and float64 products of one dtype below ``NUMPY_ABOVE`` multiply-adds (and every size below
+BLAS's 32-bit ints, ``BLAS_INT_LIMIT``) run as BLAS GEMMs called from Numba (``blas.gemm``: the GEMM
+``np.dot`` would call, scipy's OpenBLAS, without ``np.dot``'s ~0.2 s of compile per layout;
+NUMBA_NOTES.md section 4): there the call overhead is the cost, and Numba's dispatch (~0.6 us) beats
+numpy's (~1.2 us). 1-D operands become a row or a column, a stack of matrices times one matrix is one
+GEMM over the stacked rows, and other batches (broadcast leading dims) loop over the pairs inside Numba.
+Transposed operands (F-contiguous views, what the gradients pass) go to BLAS as they are; other strided
+views are copied first, since Numba would copy them anyway (with a performance warning) and compile one
+more version.
 
 Larger products are a thin wrapper over ``np.matmul`` with the output preallocated: both libraries then
 run at BLAS speed and numpy's OpenBLAS build measured as fast or faster (bench/NOTES.md), so a Numba
@@ -41,6 +42,17 @@ _OPTIONS = {"cache": True, "nogil": True}
 #: spin against numpy's. k == 1 (outer products, e.g. weight gradients at batch 1) stays in Numba:
 #: numpy's matmul takes a slow non-BLAS loop for some of those strides (19 us, not 2, at 128x1x128).
 NUMPY_ABOVE = 1 << 18
+#: BLAS takes sizes and leading dimensions as 32-bit ints (blas.py checks nothing): a product with a
+#: dimension this large (only k == 1 ones stay below NUMPY_ABOVE at that size) goes to numpy, whose
+#: matmul loops by itself past its BLAS's limits. An outer product of 2^31 rows called sgemm with
+#: m = -2^31 (refused: the output stayed np.empty's garbage), and of 2^32 + 5 rows with m = 5.
+BLAS_INT_LIMIT = 1 << 31
+
+
+def _numpy_side(rows: int, n: int, k: int, work: int) -> bool:
+    """Whether a product of ``rows`` x ``k`` by ``k`` x ``n`` (``work`` multiply-adds in all) runs in
+    numpy's matmul rather than a BLAS call from Numba."""
+    return (work >= NUMPY_ABOVE and k > 1) or max(rows, n, k) >= BLAS_INT_LIMIT
 
 
 @njit(**_OPTIONS)
@@ -91,7 +103,7 @@ def matmul_floats(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> np.ndarray:
     if m == 0 or n == 0 or k == 0 or 0 in batch:
         return np.zeros(shape, a.dtype)  # BLAS is not called with empty operands (an empty sum is 0)
     count = math.prod(batch)
-    if count * m * n * k >= NUMPY_ABOVE and k > 1:
+    if _numpy_side(count * m, n, k, count * m * n * k):
         with hold:
             # a 1-D @ 1-D product is a numpy scalar, not a 0-d array: a segment reading it failed
             # in Numba's typing (flat_view(float32)), so every kernel's output is an array
@@ -119,7 +131,7 @@ def _matmul_2d(a: np.ndarray, b: np.ndarray, hold=NO_LIMIT) -> tuple[np.ndarray]
     if k != b.shape[0] or not (m and n and k):
         return (matmul_floats(a, b, hold),)
     out = np.empty((m, n), a.dtype)
-    if m * n * k >= NUMPY_ABOVE and k > 1:
+    if _numpy_side(m, n, k, m * n * k):
         with hold:
             _np_matmul(a, b, out)
         return (out,)
@@ -136,7 +148,7 @@ def _bind_2d(in_shapes, out_shapes, hold=NO_LIMIT):
     (m, k), (_, n) = in_shapes
     if not (m and n and k):
         return None
-    if m * n * k >= NUMPY_ABOVE and k > 1:
+    if _numpy_side(m, n, k, m * n * k):
         if hold is not NO_LIMIT:
 
             def big_held(a, b, out):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.runtime.cpu import linalg
 from graphc.runtime.cpu.linalg import NUMPY_ABOVE
 from graphc.runtime.cpu.registry import cpu_kernel
 from graphc.runtime.cpu.threads import numpy_blas
@@ -144,6 +145,26 @@ def test_a_large_vector_dot_product_is_an_array_a_segment_can_read(graph):
     got = gc.function([a, b, m], out)(*args)
     want = gc.function([a, b, m], out, device="reference")(*args)
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("in_shapes", [((2**31, 1), (1, 2)), ((2, 1), (1, 2**32 + 5))], ids=str)
+def test_an_outer_product_past_blas_int_sizes_is_not_bound_to_blas(in_shapes):
+    # BLAS takes 32-bit sizes, and a k == 1 product stays in Numba at any size: its GEMM was called
+    # with m = -2^31 (refused, the output left unwritten) or n = 5 (the other columns unwritten)
+    (m, _), (_, n) = in_shapes
+    step = linalg._bind_2d(in_shapes, [(m, n)])
+    assert getattr(step, "njit", None) is None  # numpy's matmul, not blas.gemm
+
+
+def test_a_stack_of_rows_past_blas_int_sizes_runs_in_numpy(monkeypatch):
+    # the stacked rows of a batch times a matrix form one GEMM's m: 2 x 2^30 rows of k == 1 were one
+    # BLAS call of m = -2^31. The limit is lowered here so that the arrays stay small.
+    monkeypatch.setattr(linalg, "BLAS_INT_LIMIT", 64)
+    called = []
+    monkeypatch.setattr(linalg, "gemm", lambda *args: called.append(args))
+    a, b = _rand(2, 40, 1), _rand(1, 3, seed=1)
+    np.testing.assert_allclose(linalg.matmul_floats(a, b), a @ b, rtol=1e-6)
+    assert not called
 
 
 def test_through_a_session():
