@@ -12,6 +12,7 @@ import numpy as np
 
 from graphc.ir.errors import GraphcError, RunError
 from graphc.ir.graph import Node, Tensor
+from graphc.ir.types import TensorType
 
 
 class ReferenceExecutable:
@@ -57,6 +58,9 @@ def _run_node(node: Node, args: list, state) -> tuple:
     except GraphcError as e:
         raise e.with_context(node.where) from None
     except Exception as e:
+        rule = _rule_broken(node, args)
+        if rule is not None:  # the op's own words, as the CPU's run plans give them
+            raise RunError(rule.message, node.where) from e
         shapes = ", ".join(f"{t.name}: {np.shape(a)}" for t, a in zip(node.inputs, args, strict=True))
         raise RunError(f"{type(e).__name__}: {e} (inputs {shapes})", node.where) from e
     checked = []
@@ -67,3 +71,19 @@ def _run_node(node: Node, args: list, state) -> tuple:
             raise RunError(f"produced {value.dtype}{list(value.shape)} but its type is {t.type}", node.where)
         checked.append(value)
     return checked
+
+
+def _rule_broken(node: Node, args: list) -> GraphcError | None:
+    """The op's shape or dtype error for these input values, where its ``infer`` refuses them: numpy's
+    own message named gufunc signatures and core dimensions ("matmul: Input operand 1 has a mismatch
+    in its core dimension 0") where ``infer`` says "inner dimensions differ: a has shape (2, 3) and b
+    has shape (5, 4)". Asked only after a failure, so runs that succeed pay nothing."""
+    if node.op.stateful:
+        return None
+    try:
+        node.op.infer(*(TensorType(np.shape(a), np.asarray(a).dtype) for a in args))
+    except GraphcError as e:
+        return e
+    except Exception:  # noqa: BLE001 - no clearer words than numpy's
+        return None
+    return None
