@@ -156,7 +156,12 @@ class Squeeze(Op):
         return (TensorType(tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype),)
 
     def reference(self, x):
-        return np.squeeze(x, axis=self.axis)
+        out = np.squeeze(x, axis=self.axis)
+        # numpy hands back x itself when there is no axis to squeeze (squeeze(x) of a tensor with no
+        # static size-1 axis): a view, as the other view ops give, never the input object (a session
+        # hands out an array that owns its memory as it is: a fetched squeeze of a feed was the user's
+        # own array, and fetching y with squeeze(y) gave one array twice)
+        return out.view() if out is x else out
 
     def vjp(self, node, gy):
         x = node.inputs[0]

@@ -117,6 +117,18 @@ def test_squeeze_of_unknown_dim_that_is_not_one_fails_at_run_time(graph):
         _run(y, {x: np.ones((2, 3), "float32")})
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_a_squeeze_of_no_axis_is_a_new_array_not_its_input(graph, device):
+    x = gc.placeholder("float32", (None, 3), name="x")
+    y = gc.exp(x)
+    feed = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], np.float32)  # its own memory (no base)
+    with gc.Session(device=device) as sess:
+        assert sess.run(gc.squeeze(x), {x: feed}) is not feed  # squeeze(x) has no static size-1 axis
+        y_value, squeezed = sess.run([y, gc.squeeze(y)], {x: feed})
+    squeezed[0, 0] = 100.0  # the user's to change, apart from y's value
+    np.testing.assert_allclose(y_value, np.exp(feed))
+
+
 def test_broadcast_to_incompatible_shape_raises_shape_error_naming_node(graph):
     x = gc.placeholder("float32", (2, 3))
     with pytest.raises(gc.ShapeError, match=r"'broadcast_to.*test_shape.py.*\(2, 3\) to \(4, 3\)"):
