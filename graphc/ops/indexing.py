@@ -258,9 +258,13 @@ class Pad(Op):
         return (TensorType(shape, x.dtype),)
 
     def reference(self, x):
+        # a 0-d x has no axes, so its normalized paddings are (), which np.pad refuses ("`pad_width`
+        # must be of integral type": np.asarray(()) is float) where it pads a scalar by any width as a
+        # copy of the scalar
+        widths = self.paddings if self.paddings != () else 0
         if self.mode == "constant":
-            return np.pad(x, self.paddings, constant_values=np.asarray(self.constant_values, x.dtype))
-        return np.pad(x, self.paddings, mode=self.mode)
+            return np.pad(x, widths, constant_values=np.asarray(self.constant_values, x.dtype))
+        return np.pad(x, widths, mode=self.mode)
 
     def vjp(self, node, gy):
         op = self.normalize(node.inputs[0].type)

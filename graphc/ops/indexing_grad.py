@@ -157,7 +157,9 @@ class PadGrad(Op):
             acc = np.zeros((n,) + out.shape[:axis] + out.shape[axis + 1 :], g.dtype)
             np.add.at(acc, source[keep], np.moveaxis(out, axis, 0)[keep])
             out = np.moveaxis(acc, 0, axis)
-        return np.ascontiguousarray(out)
+        # a 0-d g (the gradient of a scalar's pad: no axes, nothing padded) is copied as it is:
+        # np.ascontiguousarray makes a 0-d array 1-d (and would hand back g itself)
+        return np.ascontiguousarray(out) if out.ndim else out.copy()
 
     def vjp(self, node, gy):
         return (pad(gy, self.paddings, self.mode),)

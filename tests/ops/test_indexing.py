@@ -333,6 +333,19 @@ def test_pad_gradient_slices_constant_padding_and_folds_mirrored_padding(graph):
         np.testing.assert_array_equal(_run(dx, feeds), expected, err_msg=mode)
 
 
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+def test_pad_of_a_scalar_is_the_scalar_and_its_gradient_a_scalar(graph, device, mode):
+    z = gc.placeholder("float32", (), name="z")
+    y = gc.pad(z, 2, mode=mode)  # numpy pads a scalar by any width as the scalar itself
+    dz = gc.grad(y * 3.0, z)
+    with gc.Session(device=device) as sess:
+        got, grad = sess.run([y, dz], {z: np.float32(5.0)})
+    np.testing.assert_array_equal(got, np.pad(np.float32(5.0), 2, mode=mode))
+    assert got.shape == () and grad.shape == ()
+    np.testing.assert_array_equal(grad, 3.0)
+
+
 def test_pad_gradient_of_an_axis_shorter_than_the_padding_raises_shape_error(graph):
     from graphc.ops.indexing_grad import PadGrad
 
