@@ -69,13 +69,6 @@ class CpuExecutable:
         for node in schedule:
             if not node.op.stateful:
                 self.kernels[node.name] = cpu_kernel.build(node)
-        # numpy kernels that compute numbers may warn (log(0) and the like): runs silence that; the
-        # driver serves constants itself, and views compute nothing
-        self.numpy_steps = any(
-            self.kernels[n.name].name.startswith("numpy[")
-            for n in schedule
-            if n.name in self.kernels and not n.op.view_of_input and type(n.op).__name__ != "Constant"
-        )
         # runs that change no state: nothing stateful but variable reads (no random draw, no assign)
         self.read_only = all(type(n.op).__name__ == "ReadVariable" for n in schedule if n.op.stateful)
         self.driver_source, self._driver = generate_driver(schedule, feeds, outputs, self.kernels)
@@ -111,15 +104,15 @@ class CpuExecutable:
     def direct(self, shapes: tuple[tuple[int, ...], ...], drivers: dict, key) -> None:
         """Put in ``drivers[key]`` the ``(driver, tokens, state, fail)`` of a run without a
         ``RunState`` (``runtime/direct.py``): the plan's driver for these feed shapes, if one was made,
-        where runs change no state and no numpy kernel needs its warnings silenced. A caller runs the
-        driver (with ``state``, a ``ReadOnlyState``) only while it holds a token popped from
-        ``tokens``, then gives it back; ``fail(error, feed_values)``, called while it still holds the
-        token, raises a failed run's error as ``run`` does (naming the node).
+        where runs change no state. A caller runs the driver (with ``state``, a ``ReadOnlyState``) only
+        while it holds a token popped from ``tokens``, then gives it back; ``fail(error, feed_values)``,
+        called while it still holds the token, raises a failed run's error as ``run`` does (naming the
+        node).
 
         The entry is removed again when the plan is dropped (``MAX_PLANS``): held by the caller, a
         dropped plan's driver kept its arena and pooled outputs alive, and a function that ran 16
         batch sizes held 16 plans where the executable keeps 8."""
-        if not self.read_only or self.numpy_steps:
+        if not self.read_only:
             return
         plan = self._plans.get(shapes)
         if plan is None:
@@ -154,9 +147,8 @@ class CpuExecutable:
             except IndexError:
                 pass
         try:
-            if self.numpy_steps:  # numpy kernels warn on log(0) and the like; numbers are as numpy's
-                with np.errstate(all="ignore"):
-                    return driver(*feed_values, state)
+            # no np.errstate around the run: a kernel whose numpy calls do arithmetic silences them
+            # itself (``registry.quiet``), and those that only move data cannot warn
             return driver(*feed_values, state)
         except Exception as e:
             self._fail(driver, plan, e, feed_values)

@@ -1,6 +1,8 @@
 """The direct call path of graphc.function (runtime/direct.py): repeated read-only calls skip the
 session, and everything it cannot do goes through the session with the same results and errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,23 @@ def test_a_repeated_call_with_known_shapes_skips_the_session(graph, monkeypatch)
     a = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
     for _ in range(3):
         np.testing.assert_allclose(f(a), ref(a), rtol=1e-6)
+    assert len(calls) == 1
+
+
+def test_a_function_with_numpy_kernels_takes_the_direct_path_and_stays_quiet(graph, monkeypatch):
+    # concat and split run as numpy calls; the arithmetic ones (sum_like's overflowing sum) silence
+    # numpy's warnings themselves, so no run needs an errstate block, and the direct path serves them
+    x = gc.placeholder("float32", (None, 4), name="x")
+    left, right = gc.split(gc.concat([x, x * 2.0], axis=1), 2, axis=1)
+    y = [left + right, gc.sum_like(x * 1e38, gc.reduce_sum(x, axis=0, keepdims=True))]
+    f, ref = gc.function([x], y), gc.function([x], y, device="reference")
+    calls = _count_session_runs(f, monkeypatch)
+    a = np.full((3, 4), 2.0, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy warning would fail the run
+        for _ in range(3):
+            for got, want in zip(f(a), ref(a), strict=True):
+                np.testing.assert_array_equal(got, want)
     assert len(calls) == 1
 
 
