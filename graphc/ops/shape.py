@@ -326,13 +326,15 @@ class Split(Op):
                 )
             return replace(self, axis=axis, sizes=(dim // n,) * n)
         sizes = static_dims(self.sizes, "split sizes")
-        if sizes.count(-1) == 1 and dim is not None and min(sizes) >= -1:  # TF1's -1: the rest
+        if sizes.count(-1) == 1 and min(sizes) >= -1:  # TF1's -1: the rest
+            if dim is None:
+                return replace(self, axis=axis, sizes=sizes)  # its size known when the graph runs
             rest = dim - (sum(sizes) + 1)
             sizes = tuple(rest if n == -1 else n for n in sizes) if rest >= 0 else sizes
         if sizes and min(sizes) < 0:
             raise ShapeError(
                 f"split sizes {sizes} of axis {axis} of {format_shape(x.shape)}: sizes must be >= 0 "
-                "(one -1, the rest, needs the axis' size known and large enough)"
+                "(one -1, the rest, needs the axis large enough)"
             )
         if not sizes or (dim is not None and sum(sizes) != dim):
             raise ShapeError(f"split sizes {sizes} do not add up to axis {axis} of {format_shape(x.shape)}")
@@ -340,7 +342,7 @@ class Split(Op):
 
     def infer(self, x: TensorType) -> tuple[TensorType, ...]:
         op = self.normalize(x)
-        put = lambda n: x.shape[: op.axis] + (n,) + x.shape[op.axis + 1 :]  # noqa: E731
+        put = lambda n: x.shape[: op.axis] + (None if n == -1 else n,) + x.shape[op.axis + 1 :]  # noqa: E731
         return tuple(TensorType(put(n), x.dtype) for n in op.sizes)
 
     def reference(self, x):
@@ -524,8 +526,8 @@ def stack(values, axis: int = 0, name: str | None = None) -> Tensor:
 def split(x, num_or_size_splits, axis: int = 0, name: str | None = None) -> list[Tensor]:
     """``x`` cut along ``axis`` into a list of tensors: ``num_or_size_splits`` is an int n (n equal
     pieces of an axis whose size is known and divisible by n) or the sizes of the pieces (their sum is
-    the axis size; an unknown one is checked when the graph runs). One size may be -1, the rest of an
-    axis whose size is known, as in TF1.
+    the axis size; an unknown one is checked when the graph runs). One size may be -1, the rest of the
+    axis, as in TF1 (of unknown size where the axis' is).
 
     Example:
         >>> import graphc as gc

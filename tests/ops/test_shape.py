@@ -378,7 +378,25 @@ def test_split_size_minus_one_takes_the_rest_of_a_known_axis(graph):
     y = gc.placeholder("float32", (2, 5), name="y")
     assert [t.shape for t in gc.split(y, [1, -1], axis=1)] == [(2, 1), (2, 4)]
     with pytest.raises(gc.ShapeError, match="sizes must be >= 0"):
-        gc.split(gc.placeholder("float32", (2, None), name="z"), [1, -1], axis=1)
+        gc.split(y, [6, -1], axis=1)
+
+
+@pytest.mark.parametrize("device", ["reference", "cpu"])
+def test_split_size_minus_one_takes_the_rest_of_an_axis_known_when_the_graph_runs(graph, device):
+    # as TF1's tf.split(z, [1, -1], axis=1) on a (2, ?) tensor
+    z = gc.placeholder("float64", (2, None), name="z")
+    first, rest = gc.split(z, [1, -1], axis=1, name="cut")
+    assert (first.shape, rest.shape) == ((2, 1), (2, None))
+    loss = gc.reduce_sum(rest * rest) + 3.0 * gc.reduce_sum(first)
+    f = gc.function([z], [first, rest, gc.grad(loss, z)], device=device)
+    a = np.arange(10.0).reshape(2, 5)
+    got_first, got_rest, grad = f(a)
+    np.testing.assert_array_equal(got_first, a[:, :1])
+    np.testing.assert_array_equal(got_rest, a[:, 1:])
+    np.testing.assert_array_equal(grad, np.concatenate([np.full((2, 1), 3.0), 2 * a[:, 1:]], axis=1))
+    assert f(a[:, :1])[1].shape == (2, 0)  # the rest may be empty
+    with pytest.raises(gc.GraphcError, match="node 'cut'.*sizes must be >= 0"):
+        f(np.zeros((2, 0)))
 
 
 # --- gradients that do not read the forward node still run its checks -------------------------------
