@@ -248,8 +248,10 @@ def _in_place_updates(
     fetched = set(graph.outputs)
     chosen: dict[str, Tensor] = {}
     for name, value in updates:
-        if value not in sizes or value in chosen.values() or name in chosen:
-            continue  # not an arena intermediate (or already written into another variable)
+        if value not in sizes or value in root or value in chosen.values() or name in chosen:
+            # not an arena intermediate (a view's storage is its source's), or already written
+            # into another variable
+            continue
         producer = value.node
         if any(t in fetched for t in old_values.get(name, ())) or any(
             root[t] in old_values.get(name, ()) for t in fetched if t in root

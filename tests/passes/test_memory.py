@@ -299,6 +299,15 @@ def test_an_elementwise_update_reading_a_reshape_of_the_old_value_is_in_place(gr
     assert plan_memory(prog, [], [("w", prog.outputs[0])]).in_place == ("w",)
 
 
+def test_an_update_whose_new_value_is_a_view_is_not_in_place(graph):
+    # the view's storage is its source's, an arena buffer: nothing writes into the variable's storage
+    w = gc.Variable(np.arange(6, dtype=np.float32), name="w")
+    prog = program([], [], [(w, gc.reshape(gc.reshape(w, (2, 3)) * 2.0, (6,)))])
+    plan = plan_memory(prog, [], [("w", prog.outputs[0])])
+    assert plan.in_place == ()
+    assert prog.outputs[0] not in plan.assignment  # a view: no buffer of its own either
+
+
 def test_an_update_is_not_in_place_when_a_split_piece_of_the_old_value_is_read_after(graph):
     x = gc.placeholder("float32", (4,), name="x")
     w = gc.Variable(np.arange(4, dtype=np.float32), name="w")
