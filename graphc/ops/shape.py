@@ -80,6 +80,8 @@ class Reshape(Op):
                 target = tuple(size // given if d == -1 else d for d in target)
             elif size != given:
                 raise ShapeError(f"{bad}: sizes {size} and {given} differ")
+        elif -1 in target and given == 0:  # numpy cannot infer it whatever the size, 0 included
+            raise ShapeError(f"{bad}: -1 cannot be inferred beside a dimension of size 0")
         elif -1 not in target:
             # the unknown dims multiply the known ones by some m >= 0 (m = 0 when one of them is 0)
             part = math.prod(d for d in x.shape if d is not None)

@@ -374,6 +374,14 @@ def test_no_gradient_flows_through_shape_and_size(graph):
     assert gc.grad(cost, x, unconnected="none") is None
 
 
+def test_a_reshape_with_minus_one_beside_a_zero_is_refused_when_built(graph):
+    # numpy refuses it at every size, 0 included: it used to fail at every run instead
+    x = gc.placeholder("float32", (None, 3), name="x")
+    with pytest.raises(gc.ShapeError, match="node 'r'.*-1 cannot be inferred beside a dimension of size 0"):
+        gc.reshape(x, (-1, 0), name="r")
+    assert gc.reshape(x, (0, 3)).shape == (0, 3)  # no -1: fits a batch of 0
+
+
 def test_split_size_minus_one_takes_the_rest_of_a_known_axis(graph):
     y = gc.placeholder("float32", (2, 5), name="y")
     assert [t.shape for t in gc.split(y, [1, -1], axis=1)] == [(2, 1), (2, 4)]
