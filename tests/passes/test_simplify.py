@@ -178,11 +178,6 @@ def test_reshape_of_reshape_that_may_fail_at_run_time_is_kept(graph):
     assert "Reshape" in _simplified([y], [x])
 
 
-def test_reshape_with_a_zero_dim_and_an_unknown_dim_is_kept(graph):
-    x = gc.placeholder("float32", (None, 0), name="x")
-    _unchanged([gc.reshape(x, (-1, 0))], [x])
-
-
 def test_squeeze_of_expand_dims(graph):
     x = gc.placeholder("float32", (None, 3), name="x")
     assert _simplified([gc.squeeze(gc.expand_dims(x, -1), 2)], [x]) == ["Placeholder"]
