@@ -19,7 +19,8 @@ float32 running sum over 10^6 values drifts by ~1e-4), and float64 values in blo
 whose sums are then added (``_blocked_source``: a running float64 sum of 10^7 values drifted by
 ~5e-12). Column sums add ``reduce.COL_BLOCK`` rows per accumulator in the output dtype (the vectorized
 loop), then move those sums into float64 ones: a running float32 column sum (numpy's order) was off
-by 8e-4 relative at 140 K rows.
+by 8e-4 relative at 140 K rows. A float32 column sum that comes out inf or NaN is added again in float64
+(``_wide_columns``): a block can overflow where the float64 sum does not.
 Other reductions (max, min, prod, logsumexp), other axis sets, and loops whose rows are fixed by a
 broadcast input of another length keep the scratch-then-reduce path (``elementwise.LoopKernel.bind``).
 """
@@ -120,6 +121,8 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
         ]
         if mean:
             lines += ["    else:", "        for c in range(red.shape[0]):", "            red[c] /= count"]
+        if body.dtypes[body.outputs[j]] != np.float64:
+            lines += _wide_columns(body, pattern, value, mean)
     else:
         lines.append(f"            acc += {value}")
         finish = "acc / count" if mean else "acc"
@@ -128,6 +131,35 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
         else:
             lines.append(f"    red[0] = {finish}")
     return "\n".join(lines) + "\n"
+
+
+def _wide_columns(body, pattern: str, value: str, mean: bool) -> list[str]:
+    """The end of a float32 column sum's loop: a sum that came out inf or NaN is added again, every
+    row, in float64 (the reference's accumulator). A block of ``COL_BLOCK`` float32 additions overflows
+    where the float64 sum does not (columns [1.5e38, 1.5e38, -1.5e38] doubled: inf, not 3e38); the
+    sums are checked once, after the loop, so finite ones cost one pass over the output. The body is
+    computed again without writing its other outputs (which never share an input's buffer)."""
+    from graphc.runtime.cpu.elementwise import loop_reads, row_reads  # noqa: PLC0415 - its caller's module
+
+    finish = "wide[c] / count" if mean else "wide[c]"
+    return [
+        "    again = False",
+        "    for c in range(red.shape[0]):",
+        "        again = again or not np.isfinite(red[c])",
+        "    if again:  # a float32 block overflowed, or the values hold inf/NaN: recomputed in float64",
+        "        wide = np.zeros(red.shape[0], np.float64)",
+        "        for r in range(rows):",
+        *row_reads(pattern, "            "),
+        "            base = (r % repeat) * cols",
+        "            for c in range(cols):",
+        "                i = r * cols + c",
+        *loop_reads(pattern, "                "),
+        *(f"                {line}" for line in body.lines()),
+        f"                wide[base + c] += {value}",
+        "        for c in range(red.shape[0]):",
+        "            if not np.isfinite(red[c]):",
+        f"                red[c] = {finish}",
+    ]
 
 
 def _blocked_source(lines: list[str], body, pattern: str, j: int, kind: str, mean: bool) -> str:

@@ -121,6 +121,21 @@ def test_a_fused_column_mean_of_values_whose_float32_sum_overflows_matches_the_r
     np.testing.assert_allclose(got, [3e36, 3e36], rtol=1e-6)
 
 
+@pytest.mark.parametrize("rows", [5, 201], ids=["one-block", "many-blocks"])
+@pytest.mark.parametrize("reduce", [gc.reduce_sum, gc.reduce_mean], ids=["sum", "mean"])
+def test_a_fused_column_reduction_whose_float32_block_overflows_midway_matches_the_reference(reduce, rows):
+    # doubled, the column [1.5e38, 1.5e38, -1.5e38, -1.5e38, ..., 1.5e38] is inf after two float32
+    # additions: the loop's blocks of rows added in float32 gave inf (or NaN) where the reference's
+    # float64 sum is 3e38 (its mean 3e38 / rows)
+    column = np.resize(np.float32([1.5e38, 1.5e38, -1.5e38, -1.5e38]), rows)
+    x = np.stack([column, np.arange(rows, dtype=np.float32)], axis=1)
+    build = lambda t: reduce(t * 2.0, 0)  # noqa: E731  (one fused loop: the product and its sum)
+    got, _ = _run(build, x, static=(None, 2))
+    want = _reference(build, x, static=(None, 2))
+    assert np.isfinite(want).all()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_float64_stays_float64():
     x = np.random.default_rng(2).normal(size=(3, 1000))
     for build in (lambda t: gc.reduce_sum(t, 1), lambda t: gc.reduce_max(t, 0), gc.reduce_logsumexp):
