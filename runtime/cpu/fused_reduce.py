@@ -21,6 +21,8 @@ whose sums are then added (``_blocked_source``: a running float64 sum of 10^7 va
 loop), then move those sums into float64 ones: a running float32 column sum (numpy's order) was off
 by 8e-4 relative at 140 K rows. A float32 column sum that comes out inf or NaN is added again in float64
 (``_wide_columns``): a block can overflow where the float64 sum does not.
+The body itself is computed by a function of its own without fast-math (``body_function``): only
+the accumulators are reassociated.
 Other reductions (max, min, prod, logsumexp), other axis sets, and loops whose rows are fixed by a
 broadcast input of another length keep the scratch-then-reduce path (``elementwise.LoopKernel.bind``).
 """
@@ -101,7 +103,7 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
         "            i = r * cols + c",
         *loop_reads(pattern, "            "),
     ]
-    lines += [f"            {line}" for line in body.lines()]
+    lines.append(f"            {body_call(body)}")
     lines += [f"            o{k}[i] = v{v}" for k, v in enumerate(body.outputs) if k != j]
     if kind == "cols":
         lines += [
@@ -130,7 +132,7 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
             lines.append(f"        red[r] = {finish}")
         else:
             lines.append(f"    red[0] = {finish}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *body_function(body)]) + "\n"
 
 
 def _wide_columns(body, pattern: str, value: str, mean: bool) -> list[str]:
@@ -154,7 +156,7 @@ def _wide_columns(body, pattern: str, value: str, mean: bool) -> list[str]:
         "            for c in range(cols):",
         "                i = r * cols + c",
         *loop_reads(pattern, "                "),
-        *(f"                {line}" for line in body.lines()),
+        f"                {body_call(body)}",
         f"                wide[base + c] += {value}",
         "        for c in range(red.shape[0]):",
         "            if not np.isfinite(red[c]):",
@@ -184,7 +186,7 @@ def _blocked_source(lines: list[str], body, pattern: str, j: int, kind: str, mea
         "                i = np.uint64(r * cols) + c",
         *loop_reads(pattern, "                "),
     ]
-    lines += [f"                {line}" for line in body.lines()]
+    lines.append(f"                {body_call(body)}")
     lines += [f"                o{k}[i] = v{v}" for k, v in enumerate(body.outputs) if k != j]
     lines += [
         f"                part += v{body.outputs[j]}",
@@ -196,7 +198,31 @@ def _blocked_source(lines: list[str], body, pattern: str, j: int, kind: str, mea
         lines += [f"        red[r] = {'acc / count' if mean else 'acc'}", "        acc = zero"]
     else:
         lines.append(f"    red[0] = {'(acc + part) / count' if mean else 'acc + part'}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *body_function(body)]) + "\n"
+
+
+def body_function(body) -> list[str]:
+    """Source of ``values(v0, ...)``, the body's outputs from its inputs, compiled without fast-math.
+    The accumulating loop needs "reassoc" to vectorize its sums, and Numba applies a function's flags to
+    every instruction in it: LLVM then folded the body's own ``(x * 2) * 0.5`` to x, finite where numpy
+    overflows to inf. A function of its own keeps numpy's arithmetic (``fastmath=False`` explicitly: a
+    callee given no flags is compiled with its caller's); LLVM inlines it, and the loop still vectorizes."""
+    args = ", ".join(f"v{i}" for i in range(body.n_inputs))
+    returned = ", ".join(f"v{v}" for v in body.outputs)
+    return [
+        "",
+        "",
+        '@njit(cache=True, error_model="numpy", fastmath=False, nogil=True)',
+        f"def values({args}):",
+        *(f"    {line}" for line in body.lines()),
+        f"    return ({returned},)",
+    ]
+
+
+def body_call(body) -> str:
+    """The statement computing the body's outputs in a loop (``body_function``)."""
+    args = ", ".join(f"v{i}" for i in range(body.n_inputs))
+    return f"({', '.join(f'v{v}' for v in body.outputs)},) = values({args})"
 
 
 def sliced(arrays, pattern: str, kinds: str, lo: int, hi: int) -> list:

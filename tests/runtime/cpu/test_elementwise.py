@@ -93,6 +93,22 @@ def test_a_fused_sum_or_mean_is_accumulated_in_the_loop_with_the_reference_numbe
     assert marker in source and "o0[i]" not in source  # accumulated: no scratch array written
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("axis", [0, 1, None], ids=["cols", "rows", "all"])
+@pytest.mark.parametrize("reduce", [gc.reduce_sum, gc.reduce_mean], ids=["sum", "mean"])
+def test_a_fused_sum_computes_its_body_without_reassociating_it(graph, reduce, axis, dtype):
+    # the accumulating loop is compiled with "reassoc" (its sums vectorize), which let LLVM fold the
+    # body's (x * 2) * 0.5 to x: finite where numpy's x * 2 overflows to inf (and the sum is inf or NaN)
+    x = gc.placeholder(dtype, (None, 4), name="x")
+    cpu, ref = _both([x], lambda x: reduce((x * 2.0) * 0.5, axis))
+    assert "loop[FusedOp]" in _fused_kernel_names(cpu)
+    big = np.finfo(dtype).max / 1.5
+    a = np.array([[big, 1.0, -big, 2.0], [3.0, big, 1.0, -1.0], [big, big, 1.0, 1.0]], dtype)
+    want = ref(a)
+    assert not np.isfinite(want).all()
+    np.testing.assert_array_equal(cpu(a), want)
+
+
 @pytest.mark.parametrize(
     ("shape", "reduce"),
     [
