@@ -17,7 +17,8 @@ and add every ``COL_BLOCK`` block sums into a grand total (one running float64 s
 A block whose float32 sum is not finite is added again in float64, as the reference adds it: 2048
 values of 3e35 overflow float32, their sum in a mean or beside negative values need not.
 Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does, and
-so do ``ProdOthers``' prefix and suffix products. Max and min propagate NaN as numpy does.
+so do ``ProdOthers``' prefix and suffix products; a row block whose product overflows is multiplied
+again in numpy's order (``_PROD_ROW``). Max and min propagate NaN as numpy does.
 ``reduce_kernel`` is usable on its own (a fused trailing reduction).
 
 numpy (the op's reference) stays where it is as fast or where the loops do not apply: integer and bool
@@ -108,6 +109,32 @@ _SUM_COL = """def kernel(x, out, init, aux):
             out[a, b] = (grand[b] {op} total[b]){finish}
 """
 
+# a product's rows multiply vectorized blocks (reordered by "reassoc"), which is numpy's product
+# wherever no partial product overflows; a block whose product is not finite is multiplied again in
+# numpy's order, one factor after another, by a function without fast-math (``fastmath=False``
+# explicitly: a Numba callee given no flags is compiled with its caller's). The float64 row
+# [1e200, 1e-200, 1e200, 1e-200, 1e200, 1e-200, 1e200, 1e200, 1e-200, 1e-200] gave NaN (inf * 0
+# across the lanes) where numpy's product is inf
+_PROD_ROW = """def kernel(x, out, init, aux):
+    n = x.shape[1]
+    for a in range(x.shape[0]):
+        total = 1.0
+        for start in range(0, n, BLOCK):
+            block = x[a, start : start + BLOCK]
+            acc = init
+            for r in range(block.shape[0]):
+                acc *= block[r]
+            total = total * acc if np.isfinite(acc) else in_order(block, total)
+        out[a] = total
+
+
+@njit(cache=True, error_model="numpy", fastmath=False, nogil=True)
+def in_order(block, total):
+    for r in range(block.shape[0]):
+        total *= np.float64(block[r])
+    return total
+"""
+
 # a product's columns multiply straight into float64 (the reference's accumulator): float32 blocks
 # overflow midway where the product does not
 _PROD_COL = """def kernel(x, out, init, aux):
@@ -194,7 +221,7 @@ SOURCES = {
         _SUM_ROW.format(total="0.0", op="+", finish=_MEAN),
         _SUM_COL.format(total="0.0", op="+", finish=_MEAN),
     ),
-    "prod": (_SUM_ROW.format(total="1.0", op="*", finish=""), _PROD_COL),
+    "prod": (_PROD_ROW, _PROD_COL),
     "max": (_EXTREMUM_ROW.format(cmp=">"), _EXTREMUM_COL.format(cmp=">")),
     "min": (_EXTREMUM_ROW.format(cmp="<"), _EXTREMUM_COL.format(cmp="<")),
     "logsumexp": (_LOGSUMEXP_ROW, None),

@@ -102,6 +102,18 @@ def test_means_of_values_whose_float32_sum_overflows_match_the_reference(axis):
     np.testing.assert_allclose(got, [3e36, 3e36], rtol=1e-6)
 
 
+def test_a_float64_row_product_that_overflows_in_the_vectorized_order_is_numpy_s():
+    # numpy multiplies in order: inf from the eighth factor on. The vectorized loop multiplied the
+    # 1e200s in some lanes (inf) and the 1e-200s in others (0): inf * 0, NaN, for both rows
+    row = np.array([1e200, 1e-200] * 3 + [1e200, 1e200, 1e-200, 1e-200])
+    x = np.stack([row, row[::-1], np.linspace(0.5, 2.0, row.size)])
+    got, name = _run(lambda t: gc.reduce_prod(t, 1), x)
+    assert name == "loop[Prod]"
+    want = _reference(lambda t: gc.reduce_prod(t, 1), x)
+    np.testing.assert_array_equal(want[:2], [np.inf, 0.0])  # reversed, it underflows first
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 @pytest.mark.parametrize("axis", [1, 0], ids=["rows", "columns"])
 def test_sums_that_overflow_midway_in_float32_match_the_reference(axis):
     # [3e38, 3e38, -3e38, ...]: inf in float32 after two terms, 3e38 in float64
