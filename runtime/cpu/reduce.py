@@ -18,7 +18,8 @@ A block whose float32 sum is not finite is added again in float64, as the refere
 values of 3e35 overflow float32, their sum in a mean or beside negative values need not.
 Products, rows and columns, multiply in float64 (see ``reduce_into``), as the reference does, and
 so do ``ProdOthers``' prefix and suffix products; a row block whose product overflows is multiplied
-again in numpy's order (``_PROD_ROW``). Max and min propagate NaN as numpy does.
+again in numpy's order (``_PROD_ROW``). Max and min propagate NaN and keep the last of tied values
+(a zero's sign) as numpy does.
 ``reduce_kernel`` is usable on its own (a fused trailing reduction).
 
 numpy (the op's reference) stays where it is as fast or where the loops do not apply: integer and bool
@@ -150,6 +151,9 @@ _PROD_COL = """def kernel(x, out, init, aux):
             out[a, b] = total[b]
 """
 
+# ``>=`` / ``<=``: of tied values the last is kept, as numpy's max and min (``maximum(acc, v)`` gives v
+# on a tie): the max of [0.0, -0.0] is -0.0 and of [-0.0, 0.0] 0.0, where keeping the first gave the
+# other zero (1 / max: -inf against inf)
 _EXTREMUM_ROW = """def kernel(x, out, init, aux):
     for a in range(x.shape[0]):
         acc = x[a, 0]
@@ -222,8 +226,8 @@ SOURCES = {
         _SUM_COL.format(total="0.0", op="+", finish=_MEAN),
     ),
     "prod": (_PROD_ROW, _PROD_COL),
-    "max": (_EXTREMUM_ROW.format(cmp=">"), _EXTREMUM_COL.format(cmp=">")),
-    "min": (_EXTREMUM_ROW.format(cmp="<"), _EXTREMUM_COL.format(cmp="<")),
+    "max": (_EXTREMUM_ROW.format(cmp=">="), _EXTREMUM_COL.format(cmp=">=")),
+    "min": (_EXTREMUM_ROW.format(cmp="<="), _EXTREMUM_COL.format(cmp="<=")),
     "logsumexp": (_LOGSUMEXP_ROW, None),
 }  # fmt: skip
 _KIND = {Sum: "sum", Mean: "mean", Prod: "prod", Max: "max", Min: "min", LogSumExp: "logsumexp"}

@@ -148,6 +148,20 @@ def test_a_fused_column_reduction_whose_float32_block_overflows_midway_matches_t
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+@pytest.mark.parametrize("axis", [1, 0, None], ids=["rows", "columns", "all"])
+@pytest.mark.parametrize("reduce", [gc.reduce_max, gc.reduce_min], ids=["max", "min"])
+def test_max_min_keep_the_last_of_tied_zeros_as_numpy(reduce, axis):
+    # numpy's max and min keep the last of tied values: the max of [0.0, -0.0] is -0.0, of [-0.0, 0.0]
+    # 0.0; the loops kept the first (the other zero: 1 / max gave inf where numpy's is -inf)
+    x = np.array([[0.0, -0.0, -1.0], [-0.0, 0.0, -2.0], [-0.0, -0.0, 0.0]], np.float32)
+    for a in (x, x.T.copy()):
+        got, name = _run(lambda t: reduce(t, axis), a)
+        assert name == f"loop[{'Max' if reduce is gc.reduce_max else 'Min'}]"
+        want = _reference(lambda t: reduce(t, axis), a)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_float64_stays_float64():
     x = np.random.default_rng(2).normal(size=(3, 1000))
     for build in (lambda t: gc.reduce_sum(t, 1), lambda t: gc.reduce_max(t, 0), gc.reduce_logsumexp):
