@@ -157,6 +157,21 @@ def test_a_big_column_sum_overflowing_to_inf_warns_no_more_than_the_reference(gr
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.skipif(numba.get_num_threads() < 2, reason="one thread: the column sum is not split")
+def test_a_big_column_sum_whose_thread_ranges_overflow_float32_matches_the_reference(graph, monkeypatch):
+    # column 0 doubled: 300 rows of 2e37, then 300 of -2e37. Each thread's float32 partial sum was inf
+    # or -inf and their total NaN, where the reference's float64 sum is 0; column 1's is inf
+    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    monkeypatch.setattr(elementwise, "PARALLEL_SUM_ABOVE", 1)
+    h = gc.placeholder("float32", (None, 3), name="h")
+    cpu, ref = _both([h], lambda h: gc.reduce_sum(h * 2.0, axis=0))
+    a = np.ones((600, 3), np.float32)
+    a[:300, 0], a[300:, 0], a[:, 1] = 1e37, -1e37, 1e37
+    want = ref(a)
+    np.testing.assert_array_equal(np.isfinite(want), [True, False, True])
+    np.testing.assert_array_equal(cpu(a), want)
+
+
 def test_a_big_column_sum_run_on_more_threads_than_when_bound_matches_the_reference():
     # bound at 2 threads, run at 3: the per-thread partial sums must have a row for every range
     # (a subprocess: Numba's thread count is fixed at its start, and it allows more than the cores)
