@@ -19,8 +19,8 @@ float32 running sum over 10^6 values drifts by ~1e-4), and float64 values in blo
 whose sums are then added (``_blocked_source``: a running float64 sum of 10^7 values drifted by
 ~5e-12). Column sums add ``reduce.COL_BLOCK`` rows per accumulator in the output dtype (the vectorized
 loop), then move those sums into float64 ones: a running float32 column sum (numpy's order) was off
-by 8e-4 relative at 140 K rows. A float32 column sum that comes out inf or NaN is added again in float64
-(``_wide_columns``): a block can overflow where the float64 sum does not.
+by 8e-4 relative at 140 K rows. A float32 column sum that comes out inf or NaN runs again with every
+value added in float64 (``_columns``): a block can overflow where the float64 sum does not.
 The body itself is computed by a function of its own without fast-math (``body_function``): only
 the accumulators are reassociated.
 Other reductions (max, min, prod, logsumexp), other axis sets, and loops whose rows are fixed by a
@@ -79,88 +79,82 @@ def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean:
     outs = [f"o{k}" for k in range(len(body.outputs)) if k != j]
     params = ", ".join([*ins, *outs, "red", "rows", "cols", "repeat", "count", "zero"])
     lines = [header, "", "@njit(**OPTIONS)", f"def kernel({params}):"]
-    if kind == "cols":
-        lines += [
-            f"    flush = repeat * {COL_BLOCK}",
-            "    total = np.zeros(red.shape[0] if rows > flush else 0, np.float64)",
-            "    for c in range(red.shape[0]):",
-            "        red[c] = zero",
-        ]
     value = f"v{body.outputs[j]}"
     if kind != "cols" and body.dtypes[body.outputs[j]] == np.float64:
         return _blocked_source(lines, body, pattern, j, kind, mean)
+    if kind == "cols":
+        return "\n".join([*lines, *_columns(body, pattern, j, value, mean), *body_function(body)]) + "\n"
     if kind == "all":
         lines.append("    acc = zero")
     lines += ["    for r in range(rows):", *row_reads(pattern, "        ")]
     if kind == "rows":
         lines.append("        acc = zero")
-    if kind == "cols":
-        # a slice per row: ``red[base + c]`` would need Numba's negative-index check, which blocks
-        # vectorization (108 us against 20 at 1024x128)
-        lines.append("        acc_row = red[(r % repeat) * cols : (r % repeat + 1) * cols]")
     lines += [
         "        for c in range(cols):",
         "            i = r * cols + c",
         *loop_reads(pattern, "            "),
+        f"            {body_call(body)}",
+        *(f"            o{k}[i] = v{v}" for k, v in enumerate(body.outputs) if k != j),
+        f"            acc += {value}",
     ]
-    lines.append(f"            {body_call(body)}")
-    lines += [f"            o{k}[i] = v{v}" for k, v in enumerate(body.outputs) if k != j]
-    if kind == "cols":
-        lines += [
-            f"            acc_row[c] += {value}",
-            "        if r % flush == flush - 1 and r != rows - 1:  # COL_BLOCK adds per accumulator",
-            "            for q in range(red.shape[0]):",
-            "                total[q] += red[q]",
-            "                red[q] = zero",
-        ]
-        # a mean divides the float64 sum before it is rounded, as the reference: a float32 sum of 300
-        # values of 3e36 is inf, their mean is not
-        finish = "(total[c] + red[c]) / count" if mean else "total[c] + red[c]"
-        lines += [
-            "    if rows > flush:",
-            "        for c in range(red.shape[0]):",
-            f"            red[c] = {finish}",
-        ]
-        if mean:
-            lines += ["    else:", "        for c in range(red.shape[0]):", "            red[c] /= count"]
-        if body.dtypes[body.outputs[j]] != np.float64:
-            lines += _wide_columns(body, pattern, value, mean)
+    finish = "acc / count" if mean else "acc"
+    if kind == "rows":
+        lines.append(f"        red[r] = {finish}")
     else:
-        lines.append(f"            acc += {value}")
-        finish = "acc / count" if mean else "acc"
-        if kind == "rows":
-            lines.append(f"        red[r] = {finish}")
-        else:
-            lines.append(f"    red[0] = {finish}")
+        lines.append(f"    red[0] = {finish}")
     return "\n".join([*lines, *body_function(body)]) + "\n"
 
 
-def _wide_columns(body, pattern: str, value: str, mean: bool) -> list[str]:
-    """The end of a float32 column sum's loop: a sum that came out inf or NaN is added again, every
-    row, in float64 (the reference's accumulator). A block of ``COL_BLOCK`` float32 additions overflows
-    where the float64 sum does not (columns [1.5e38, 1.5e38, -1.5e38] doubled: inf, not 3e38); the
-    sums are checked once, after the loop, so finite ones cost one pass over the output. The body is
-    computed again without writing its other outputs (which never share an input's buffer)."""
+def _columns(body, pattern: str, j: int, value: str, mean: bool) -> list[str]:
+    """The column sum's loop: ``block`` rows per accumulator added in the output dtype (the vectorized
+    loop), then moved into float64 sums. A float32 sum that comes out inf or NaN runs again with blocks
+    of one row, every value added in float64 as the reference adds them: a block of ``COL_BLOCK``
+    float32 additions overflows where the float64 sum does not (columns [1.5e38, 1.5e38, -1.5e38]
+    doubled: inf, not 3e38). The same loop runs again, rather than a second copy of it, which cost
+    LLVM the body's code twice in every column sum (0.3-0.5 s more to the MLP step's cold compile)."""
     from graphc.runtime.cpu.elementwise import loop_reads, row_reads  # noqa: PLC0415 - its caller's module
 
-    finish = "wide[c] / count" if mean else "wide[c]"
-    return [
-        "    again = False",
+    # a mean divides the float64 sum before it is rounded, as the reference: a float32 sum of 300
+    # values of 3e36 is inf, their mean is not
+    finish = "(total[c] + red[c]) / count" if mean else "total[c] + red[c]"
+    loop = [
+        "flush = repeat * block",
+        "total = np.zeros(red.shape[0] if rows > flush else 0, np.float64)",
+        "for c in range(red.shape[0]):",
+        "    red[c] = zero",
+        "for r in range(rows):",
+        *row_reads(pattern, "    "),
+        # a slice per row: ``red[base + c]`` would need Numba's negative-index check, which blocks
+        # vectorization (108 us against 20 at 1024x128)
+        "    acc_row = red[(r % repeat) * cols : (r % repeat + 1) * cols]",
+        "    for c in range(cols):",
+        "        i = r * cols + c",
+        *loop_reads(pattern, "        "),
+        f"        {body_call(body)}",
+        *(f"        o{k}[i] = v{v}" for k, v in enumerate(body.outputs) if k != j),
+        f"        acc_row[c] += {value}",
+        "    if r % flush == flush - 1 and r != rows - 1:  # block adds per accumulator",
+        "        for q in range(red.shape[0]):",
+        "            total[q] += red[q]",
+        "            red[q] = zero",
+        "if rows > flush:",
         "    for c in range(red.shape[0]):",
-        "        again = again or not np.isfinite(red[c])",
-        "    if again:  # a float32 block overflowed, or the values hold inf/NaN: recomputed in float64",
-        "        wide = np.zeros(red.shape[0], np.float64)",
-        "        for r in range(rows):",
-        *row_reads(pattern, "            "),
-        "            base = (r % repeat) * cols",
-        "            for c in range(cols):",
-        "                i = r * cols + c",
-        *loop_reads(pattern, "                "),
-        f"                {body_call(body)}",
-        f"                wide[base + c] += {value}",
+        f"        red[c] = {finish}",
+    ]
+    if mean:
+        loop += ["else:", "    for c in range(red.shape[0]):", "        red[c] /= count"]
+    if body.dtypes[body.outputs[j]] == np.float64:
+        return [f"    block = {COL_BLOCK}", *(f"    {line}" for line in loop)]
+    return [
+        f"    block = {COL_BLOCK}",
+        "    while True:",
+        *(f"        {line}" for line in loop),
+        "        again = False",
         "        for c in range(red.shape[0]):",
-        "            if not np.isfinite(red[c]):",
-        f"                red[c] = {finish}",
+        "            again = again or not np.isfinite(red[c])",
+        "        if block == 1 or not again:",
+        "            break",
+        "        block = 1  # a float32 block overflowed, or the values hold inf/NaN: every row in float64",
     ]
 
 
@@ -247,7 +241,7 @@ class SplitColumnSum:
     Where a sum comes out inf or NaN, the whole sum runs again as one range: the partial sums are in
     the output's float32, so a range's sum beyond its largest was inf, the next range's -inf, and their
     total NaN where the reference, adding in float64, gives inf (or a finite sum, where a third range
-    brings it back). One range adds such a column again in float64 (``_wide_columns``). Float64
+    brings it back). One range adds such a column again in float64 (``_columns``). Float64
     partial sums instead cost the float32 loop its vector width ((8192, 128) sums measured 1.3-1.5x)."""
 
     def __init__(self, kernel, pattern: str, partials: np.ndarray):
