@@ -142,14 +142,19 @@ def test_a_big_column_sum_runs_on_every_thread_with_the_reference_numbers(graph,
         assert not hasattr(reducing[0], "njit")  # a parallel loop stays out of segments
 
 
+def _split_doubled_column_sum(monkeypatch, width: int):
+    """CPU and reference functions of the column sum of h * 2, split over the threads at any size."""
+    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
+    monkeypatch.setattr(elementwise, "PARALLEL_SUM_ABOVE", 1)
+    h = gc.placeholder("float32", (None, width), name="h")
+    return _both([h], lambda h: gc.reduce_sum(h * 2.0, axis=0))
+
+
 @pytest.mark.skipif(numba.get_num_threads() < 2, reason="one thread: the column sum is not split")
 def test_a_big_column_sum_overflowing_to_inf_warns_no_more_than_the_reference(graph, monkeypatch):
     # each thread's partial sum is finite and their total is not: numpy's sum of the partials warned
     # "overflow encountered in reduce" (an error under simplefilter("error")) where the reference is quiet
-    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
-    monkeypatch.setattr(elementwise, "PARALLEL_SUM_ABOVE", 1)
-    h = gc.placeholder("float32", (None, 6), name="h")
-    cpu, ref = _both([h], lambda h: gc.reduce_sum(h * 2.0, axis=0))
+    cpu, ref = _split_doubled_column_sum(monkeypatch, 6)
     a = np.full((600, 6), 4e35, np.float32)  # 300 rows per thread: 2.4e38 each, 4.8e38 in all
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -161,10 +166,7 @@ def test_a_big_column_sum_overflowing_to_inf_warns_no_more_than_the_reference(gr
 def test_a_big_column_sum_whose_thread_ranges_overflow_float32_matches_the_reference(graph, monkeypatch):
     # column 0 doubled: 300 rows of 2e37, then 300 of -2e37. Each thread's float32 partial sum was inf
     # or -inf and their total NaN, where the reference's float64 sum is 0; column 1's is inf
-    monkeypatch.setattr(elementwise, "PARALLEL_ABOVE", 1)
-    monkeypatch.setattr(elementwise, "PARALLEL_SUM_ABOVE", 1)
-    h = gc.placeholder("float32", (None, 3), name="h")
-    cpu, ref = _both([h], lambda h: gc.reduce_sum(h * 2.0, axis=0))
+    cpu, ref = _split_doubled_column_sum(monkeypatch, 3)
     a = np.ones((600, 3), np.float32)
     a[:300, 0], a[300:, 0], a[:, 1] = 1e37, -1e37, 1e37
     want = ref(a)
