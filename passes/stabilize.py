@@ -7,8 +7,10 @@ sums K products per example where one subtraction will do. Each rule's result ha
 output type (dtype and static shape); it does not fire otherwise.
 
 requires: nothing. ensures: none of the rules below matches. Values change only where the original
-pattern rounds, overflows or underflows (the stable op is at least as accurate everywhere), except for
-the cross-entropy fusion, which is stricter than its unfused form in two documented ways:
+pattern rounds, overflows or underflows (the stable op is at least as accurate everywhere), and in the
+sign of a zero: ``log(1 + x)`` and ``exp(x) - 1`` at x = -0.0 give -0.0 (log1p's and expm1's exact
+value) where the patterns give +0.0, and ``log(sigmoid(inf))`` gives -0.0 where the pattern gives
++0.0. The cross-entropy fusion is stricter than its unfused form in documented ways:
 - a label outside [0, K) gave a loss of 0 (an all-zero one-hot row); the fused op raises RunError.
 - a batch dimension unknown in both the logits and the labels must be equal at run time; the unfused
   product would broadcast a size-1 dimension against a larger one (almost surely a bug in the
