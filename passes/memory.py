@@ -128,9 +128,9 @@ def plan_memory(
             else:
                 sizes[t] = size
 
-    in_place = _in_place_updates(graph, updates, sizes, position)
-    written_in_place = {in_place[name] for name in in_place}
     views = _view_root(graph)
+    in_place = _in_place_updates(graph, updates, sizes, position, views)
+    written_in_place = {in_place[name] for name in in_place}
     # a view op's output shares its input's storage (or is a copy numpy made): no buffer of its own
     planned = {t: s for t, s in sizes.items() if t not in written_in_place and t not in views}
     buffers, assignment = _assign_buffers(graph, planned, intervals)
@@ -227,13 +227,17 @@ def _view_root(graph: Graph) -> dict[Tensor, Tensor]:
 
 
 def _in_place_updates(
-    graph: Graph, updates: Sequence[tuple[str, Tensor]], sizes: dict[Tensor, int], position: dict[Node, int]
+    graph: Graph,
+    updates: Sequence[tuple[str, Tensor]],
+    sizes: dict[Tensor, int],
+    position: dict[Node, int],
+    root: dict[Tensor, Tensor],
 ) -> dict[str, Tensor]:
     """The variables whose new value can be written into their own storage, with that value: it is an
-    arena intermediate, and no reader of the old value runs after the node that makes the new one."""
+    arena intermediate, and no reader of the old value runs after the node that makes the new one.
+    ``root``: each view's source (``_view_root``)."""
     readers: dict[str, list[tuple[Node, bool]]] = {}
     old_values: dict[str, list[Tensor]] = {}
-    root = _view_root(graph)
     in_order: set[Tensor] = set()  # variable reads, and views of them that keep the element order
     for node in graph.nodes:
         for t in node.inputs:
