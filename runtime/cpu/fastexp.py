@@ -48,7 +48,7 @@ def exp32_lines(array: str, indent: str = "    ") -> str:
     body = f"""e_flat = {array}.reshape({array}.size)
 for e_i in range(e_flat.size):
     e_x = e_flat[e_i]
-    e_xc = min(max(e_x, EXP_LO), EXP_HI)
+    e_xc = EXP_LO if e_x < EXP_LO else (EXP_HI if e_x > EXP_HI else e_x)
     e_n = np.floor(e_xc * LOG2E + HALF)
     e_r = (e_xc - e_n * LN2_HI) - e_n * LN2_LO
     e_p = ((((((C7 * e_r + C6) * e_r + C5) * e_r + C4) * e_r + C3) * e_r + C2) * e_r + C1) * e_r + C0

@@ -61,9 +61,11 @@ def gemm(a, b, out):
     m, k = a.shape
     n = b.shape[1]
     ca, cb = blas.row_major(a), blas.row_major(b)
-    lda = k if ca else m
-    ldb = n if cb else k
-    blas.gemm(not ca, not cb, m, n, k, 1, a, 0, max(1, lda), b, 0, max(1, ldb), 0, out, 0, max(1, n))
+    # leading dimensions of at least 1, as BLAS demands of empty operands; written as conditionals:
+    # the builtin ``max`` is an overload Numba compiles anew in every process (~0.05 s of a cold start)
+    lda = (k if ca else m) or 1
+    ldb = (n if cb else k) or 1
+    blas.gemm(not ca, not cb, m, n, k, 1, a, 0, lda, b, 0, ldb, 0, out, 0, n or 1)
 
 
 @njit(**_OPTIONS)
