@@ -28,6 +28,7 @@ from graphc.runtime.cpu.cache import load_module, module_name
 from graphc.runtime.cpu.fused_reduce import (
     SplitColumnSum,
     accumulator_dtype,
+    column_scratch,
     reduce_loop_source,
     reduction_layout,
     segment_args,
@@ -374,9 +375,11 @@ class LoopKernel:
         )
         if parallel and flat is not None:
             flat = SplitLoop(flat, pattern)
-        reduce_fn, reduce_tail, parallel_sum = None, (), False
+        reduce_fn, reduce_tail, parallel_sum, scratch_arrays = None, (), False, ()
         if fused is not None:
-            reduce_fn, reduce_tail = fused[0], fused[1:6]
+            # one scratch per bound step: a plan runs on one thread at a time
+            scratch_arrays = column_scratch(fused[6], math.prod(out_shapes[j]))
+            reduce_fn, reduce_tail = fused[0], (*fused[1:6], *scratch_arrays)
             # a big column sum (a bias gradient) runs on every thread, each into its own partial sums
             if parallel and size >= PARALLEL_SUM_ABOVE and splits_columns(fused[6], pattern):
                 partials = np.empty((threads, math.prod(out_shapes[j])), self.out_dtypes[j])
@@ -414,7 +417,7 @@ class LoopKernel:
         if flat is not None and j is None and not parallel:
             step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)
         if fused is not None and not parallel_sum and "a" in pattern:
-            step.njit = NjitCall(fused[0], segment_args(pattern, j, *fused[2:]), layouts)
+            step.njit = NjitCall(fused[0], segment_args(pattern, j, *fused[2:]), layouts, scratch_arrays)
         return step
 
     def _reference_step(self, n_in: int):

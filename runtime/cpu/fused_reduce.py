@@ -72,12 +72,14 @@ def accumulator_dtype(kind: str, out_dtype: np.dtype) -> np.dtype:
 
 def reduce_loop_source(header: str, body, pattern: str, j: int, kind: str, mean: bool) -> str:
     """``kernel(inputs..., outputs except slot j..., red, rows, cols, repeat, count, zero)``: the
-    body's loop with output slot ``j`` accumulated into ``red`` (flat: the reduction's output, C order)."""
+    body's loop with output slot ``j`` accumulated into ``red`` (flat: the reduction's output, C order).
+    A column sum takes one more argument, ``total``: float64 scratch of red's size (``column_scratch``)."""
     from graphc.runtime.cpu.elementwise import loop_reads, row_reads  # noqa: PLC0415 - its caller's module
 
     ins = [f"a{i}" for i in range(body.n_inputs)]
     outs = [f"o{k}" for k in range(len(body.outputs)) if k != j]
-    params = ", ".join([*ins, *outs, "red", "rows", "cols", "repeat", "count", "zero"])
+    scratch = ["total"] if kind == "cols" else []
+    params = ", ".join([*ins, *outs, "red", "rows", "cols", "repeat", "count", "zero", *scratch])
     lines = [header, "", "@njit(**OPTIONS)", f"def kernel({params}):"]
     value = f"v{body.outputs[j]}"
     if kind != "cols" and body.dtypes[body.outputs[j]] == np.float64:
@@ -111,7 +113,9 @@ def _columns(body, pattern: str, j: int, value: str, mean: bool) -> list[str]:
     of one row, every value added in float64 as the reference adds them: a block of ``COL_BLOCK``
     float32 additions overflows where the float64 sum does not (columns [1.5e38, 1.5e38, -1.5e38]
     doubled: inf, not 3e38). The same loop runs again, rather than a second copy of it, which cost
-    LLVM the body's code twice in every column sum (0.3-0.5 s more to the MLP step's cold compile)."""
+    LLVM the body's code twice in every column sum (0.3-0.5 s more to the MLP step's cold compile).
+    The float64 sums go into ``total``, the caller's scratch: ``np.zeros`` here was three overloads
+    that Numba compiled anew in every process (0.14 s of the MLP step's cold start)."""
     from graphc.runtime.cpu.elementwise import loop_reads, row_reads  # noqa: PLC0415 - its caller's module
 
     # a mean divides the float64 sum before it is rounded, as the reference: a float32 sum of 300
@@ -119,9 +123,9 @@ def _columns(body, pattern: str, j: int, value: str, mean: bool) -> list[str]:
     finish = "(total[c] + red[c]) / count" if mean else "total[c] + red[c]"
     loop = [
         "flush = repeat * block",
-        "total = np.zeros(red.shape[0] if rows > flush else 0, np.float64)",
         "for c in range(red.shape[0]):",
         "    red[c] = zero",
+        "    total[c] = 0.0",
         "for r in range(rows):",
         *row_reads(pattern, "    "),
         # a slice per row: ``red[base + c]`` would need Numba's negative-index check, which blocks
@@ -231,6 +235,12 @@ def splits_columns(kind: str, pattern: str) -> bool:
     return kind == "cols" and "m" not in pattern
 
 
+def column_scratch(kind: str, red_size: int) -> tuple[np.ndarray, ...]:
+    """The scratch a fused reduction kernel of ``kind`` takes after its arguments: a column sum's
+    float64 ``total`` of the output's size, else nothing."""
+    return (np.empty(red_size, np.float64),) if kind == "cols" else ()
+
+
 class SplitColumnSum:
     """A column sum cut into one range of rows per thread (``threads.split``), each range a call of the
     serial ``kernel`` into its own row of ``partials`` (threads, red.size), then the partial sums added
@@ -246,20 +256,22 @@ class SplitColumnSum:
 
     def __init__(self, kernel, pattern: str, partials: np.ndarray):
         self.kernel, self.pattern, self.partials = kernel, pattern, partials
+        self.totals = np.empty(partials.shape, np.float64)  # each range's float64 sums (``_columns``)
 
     def __call__(self, *arrays):
-        *arrays, red, rows, cols, repeat, count, zero = arrays
-        n_in, kernel, partials = len(self.pattern), self.kernel, self.partials
+        *arrays, red, rows, cols, repeat, count, zero, total = arrays
+        n_in, kernel, partials, totals = len(self.pattern), self.kernel, self.partials, self.totals
         if get_num_threads() > partials.shape[0]:
             # more threads than when the plan was bound (``numba.set_num_threads``): ``split`` may use
             # them all, and range t writes row t
             partials = self.partials = np.empty((get_num_threads(), partials.shape[1]), partials.dtype)
+            totals = self.totals = np.empty(partials.shape, np.float64)
         ins, outs = arrays[:n_in], arrays[n_in:]
 
         def part(t, lo, hi):
             r0, r1 = lo * repeat * cols, hi * repeat * cols
             ranged = [*sliced(ins, self.pattern, "a", r0, r1), *(o[r0:r1] for o in outs), partials[t]]
-            kernel(*ranged, (hi - lo) * repeat, cols, repeat, count, zero)
+            kernel(*ranged, (hi - lo) * repeat, cols, repeat, count, zero, totals[t])
 
         units = rows // repeat
         used = split(part, units, units * THREAD_WORK, False, lambda t: (t,))
@@ -269,7 +281,7 @@ class SplitColumnSum:
         with np.errstate(all="ignore"):
             np.sum(partials[:used], axis=0, out=red)
         if used > 1 and not np.isfinite(red).all():
-            kernel(*ins, *outs, red, rows, cols, repeat, count, zero)
+            kernel(*ins, *outs, red, rows, cols, repeat, count, zero, total)
 
 
 def segment_args(pattern: str, j: int, cols: int, repeat: int, count, zero, kind: str, inner: int):

@@ -380,9 +380,14 @@ class _DriverWriter:
         calls = [self.steps[n].njit for n in bound]
         ins = [[names[t] for t in n.inputs] for n in bound]
         outs = [[names[t] for t in n.outputs] for n in bound]
+        scratch = []
+        for n, call in zip(bound, calls, strict=True):
+            scratch.append([f"t{self.position[n]}_{i}" for i in range(len(call.scratch))])
+            self.env.update(zip(scratch[-1], call.scratch, strict=True))
+        params += [name for names in scratch for name in names]
         k = self.position[bound[0]]
         name, entry = f"g{k}", f"entry{k}"
-        source, self.env[name] = segment_function(calls, ins, outs, params)
+        source, self.env[name] = segment_function(calls, ins, outs, params, scratch)
         self.env[entry] = entry_point_after_first_call(self.env[name], self.env, entry)
         args = ", ".join(params)
         # the entry point runs the machine code without Numba's type dispatch (~0.5 us at 13

@@ -26,31 +26,40 @@ from graphc.runtime.cpu.cache import load_module
 class NjitCall:
     """A bound step as a call of a Numba function: ``args(inputs, outputs)`` writes its argument
     expressions from the value names; ``layouts[i]`` is what input i needs: "C" (C-contiguous), "CF"
-    (C- or F-contiguous), or "" (anything)."""
+    (C- or F-contiguous), or "" (anything). ``scratch``: working arrays made when the step was bound,
+    passed after those arguments (the segment takes them as parameters: an array allocated inside
+    Numba code is an overload compiled anew in every process)."""
 
     fn: Callable
     args: Callable[[list[str], list[str]], list[str]]
     layouts: tuple[str, ...]
+    scratch: tuple = ()
 
 
 def segment_function(
-    calls: list[NjitCall], values: list[list[str]], outputs: list[list[str]], params: list[str]
+    calls: list[NjitCall],
+    values: list[list[str]],
+    outputs: list[list[str]],
+    params: list[str],
+    scratch: list[list[str]] | None = None,
 ):
     """The generated Numba function running ``calls`` in order; ``values[k]``/``outputs[k]`` name
-    call k's inputs and outputs, ``params`` are the function's parameters (every name used)."""
+    call k's inputs and outputs, ``scratch[k]`` its scratch arrays, ``params`` are the function's
+    parameters (every name used)."""
     # the parameters are renamed a0, a1, ... in order: the plan's buffer names (v675) differ from one
     # segment to the next, and a repeated block of layers then made as many distinct sources, each a
     # cold Numba compile (a 1500-op graph of 157 segments took 127 s) where identical ones share one
     local = {name: f"a{i}" for i, name in enumerate(params)}
     values = [[local[name] for name in ins] for ins in values]
     outputs = [[local[name] for name in outs] for outs in outputs]
+    scratch = [[local[name] for name in names] for names in scratch or [[] for _ in calls]]
     params = list(local.values())
     imports, body, aliases = [], [], {}
     # every view an argument takes (``v3.reshape(-1)``) is made once, at the top: the same view served
     # several calls (Adam's scalars: all six), and each distinct expression is Numba typing and
     # lowering work at compile time
     views: dict[str, str] = {}
-    for call, ins, outs in zip(calls, values, outputs, strict=True):
+    for call, ins, outs, extra in zip(calls, values, outputs, scratch, strict=True):
         fn = call.fn
         key = (fn.py_func.__module__, fn.py_func.__name__)
         if key not in aliases:
@@ -77,6 +86,7 @@ def segment_function(
             if view not in views:
                 views[view] = f"e{len(views)}"
             args.append(views[view] + element)
+        args += extra
         body.append(f"    {aliases[key]}({', '.join(args)})")
     body = [f"    {name} = {expr}" for expr, name in views.items()] + body
     source = "\n".join(

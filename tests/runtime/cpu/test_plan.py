@@ -224,6 +224,22 @@ def test_a_fused_reduction_runs_inside_a_segment_for_every_batch_size(graph, red
     assert sources[0] == sources[1]  # one source: the second batch size compiled nothing
 
 
+def test_a_fused_column_sum_inside_a_segment_over_many_rows_adds_in_float64(graph):
+    # 3000 rows: the column loop moves its float32 blocks into float64 sums, in scratch the plan
+    # passes to the segment (a running float32 sum of 3000 values near 2 is ~1e-4 off)
+    x = gc.placeholder("float32", (None, 6), name="x")
+    w = gc.Variable(np.full((6, 2), 0.25, np.float32), name="w")
+    y = gc.reduce_sum(gc.relu(gc.matmul(x, w)) * 3.0, axis=0)
+    cpu = gc.function([x], y)
+    a = np.random.default_rng(3).uniform(0.5, 2.0, (3000, 6)).astype(np.float32)
+    want = np.sum(np.maximum(a.astype(np.float64) @ np.full((6, 2), 0.25), 0) * 3.0, axis=0)
+    for _ in range(2):  # the second run reuses the scratch
+        np.testing.assert_allclose(cpu(a), want, rtol=1e-6)
+    (segment,) = [s for k, s in cpu.executable.sources().items() if k.startswith("__plan_3000x6__g")]
+    calls = [line.strip() for line in segment.splitlines() if line.startswith("    f")]
+    assert len(calls) == 2 and calls[1].endswith(", a5)")  # the column sum, its scratch the last argument
+
+
 def _pair_lines(fn) -> list[str]:
     plan = next(p for p in _backend(fn)._plans.values() if p is not None)
     return [line for line in plan.source.splitlines() if "pair(" in line]
