@@ -97,6 +97,13 @@ class FusedOp(Op):
             return values[self.outputs[0]]
         return tuple(values[i] for i in self.outputs)
 
+    def origin(self, output: int) -> str | None:
+        """The node context of the user's node that computes output ``output`` (its body op's
+        ``origins`` entry), or None where the origins are unknown or the output is an input passed
+        through: an error about that value names it, not the fused node, whose name the compiler made."""
+        k = self.outputs[output] - self.n_inputs
+        return self.origins[k] if self.origins and k >= 0 else None
+
     def vjp(self, node, gy):
         raise NotImplementedError(
             f"{node.where}: FusedOp has no gradient rule; differentiate before fusing: graphc.grad runs "

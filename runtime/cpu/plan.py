@@ -29,6 +29,7 @@ import numpy as np
 
 from graphc.ir.errors import RunError
 from graphc.ir.graph import Node, Tensor
+from graphc.ops.fused import FusedOp
 from graphc.passes.memory import plan_memory
 from graphc.runtime.cpu import threads
 from graphc.runtime.cpu.pairs import find_pairs
@@ -153,10 +154,14 @@ def _allocate(plan, index: int) -> np.ndarray:
     except (MemoryError, ValueError) as e:
         held = [t for t, i in plan.assignment.items() if i == index]
         t = max(held, key=lambda t: plan.sizes[t])
+        # a fused node's value is named by the user's node that computes it (``FusedOp.origin``): a
+        # fused exp(x * y) named 'big_fused' (FusedOp), a node the user never made, not their 'big'
+        origin = t.node.op.origin(t.index) if isinstance(t.node.op, FusedOp) else None
         raise RunError(
-            f"cannot allocate {size / 2**30:.2f} GiB of CPU memory for {t.name} of {plan.types[t]} "
+            f"cannot allocate {size / 2**30:.2f} GiB of CPU memory for "
+            f"{t.name if origin is None else 'its value'} of {plan.types[t]} "
             f"at these input shapes ({type(e).__name__}: {e})",
-            t.node.where,
+            origin or t.node.where,
         ) from None
 
 

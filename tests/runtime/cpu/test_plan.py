@@ -413,6 +413,20 @@ def test_an_arena_too_large_to_allocate_names_a_node(graph):
         gc.function([x], y, device="cpu")(np.ones(1, np.float32))
 
 
+def test_an_arena_too_large_for_a_fused_value_names_the_users_node(graph):
+    # exp(where(c, a, b)) is fused into 'big_fused' (FusedOp), a node the user never made: the error
+    # names the user's node that computes the value. 2**63 floats: numpy refuses the buffer at once
+    c = gc.placeholder("bool", (1, 1, None), name="c")
+    a = gc.placeholder("float32", (None, 1, 1), name="a")
+    b = gc.placeholder("float32", (1, None, 1), name="b")
+    z = gc.exp(gc.where(c, a, b), name="big")
+    f = gc.function([c, a, b], gc.reduce_sum(gc.matmul(z, z)), device="cpu")  # z lives in the arena
+    n = 2**21
+    feeds = np.ones((1, 1, n), bool), np.ones((n, 1, 1), np.float32), np.ones((1, n, 1), np.float32)
+    with pytest.raises(gc.RunError, match=r"node 'big' \(Exp\) created at .*test_plan.py.*its value of f32"):
+        f(*feeds)
+
+
 def test_a_child_forked_while_another_thread_runs_an_executable_runs_its_plans(graph):
     import os
     import time
