@@ -34,6 +34,7 @@ from graphc.runtime.cpu.fused_reduce import (
     segment_args,
     sliced,
     splits_columns,
+    trailing_size,
 )
 from graphc.runtime.cpu.reduce import reduce_into
 from graphc.runtime.cpu.registry import Kernel, cpu_kernel, quiet
@@ -415,9 +416,10 @@ class LoopKernel:
             return self._named(step, n_in) if self.op is not None else step
         # a parallel loop stays out of segments: Numba cannot cache a function calling one
         if flat is not None and j is None and not parallel:
-            step.njit = NjitCall(flat, _flat_args(pattern, inner), layouts)
+            step.njit = NjitCall(flat, _flat_args(pattern, inner, shape), layouts)
         if fused is not None and not parallel_sum and "a" in pattern:
-            step.njit = NjitCall(fused[0], segment_args(pattern, j, *fused[2:]), layouts, scratch_arrays)
+            args = segment_args(pattern, j, *fused[2:], shape)
+            step.njit = NjitCall(fused[0], args, layouts, scratch_arrays)
         return step
 
     def _reference_step(self, n_in: int):
@@ -498,13 +500,15 @@ def _flat_inputs(ins, pattern: str) -> list | None:
     return args
 
 
-def _flat_args(pattern: str, inner: int):
+def _flat_args(pattern: str, inner: int, shape: tuple):
     """The flat loop's arguments inside a segment (``runtime/cpu/segment.py``): loop bounds are read
-    from the first output's size, so the source does not depend on the batch size."""
+    from the first output's size and shape, so the source does not depend on the sizes of the feeds'
+    unknown dims."""
 
     def args(ins: list[str], outs: list[str]) -> list[str]:
         read = [f"{a}.reshape(-1)" + ("[0]" if k == "s" else "") for a, k in zip(ins, pattern, strict=True)]
-        bounds = [f"{outs[0]}.size // {inner}", str(inner)] if inner else ["1", f"{outs[0]}.size"]
+        width = trailing_size(outs[0], shape, inner)
+        bounds = [f"{outs[0]}.size // {width}", width] if inner else ["1", f"{outs[0]}.size"]
         return read + [f"{o}.reshape(-1)" for o in outs] + bounds
 
     return args

@@ -284,22 +284,39 @@ class SplitColumnSum:
             kernel(*ins, *outs, red, rows, cols, repeat, count, zero, total)
 
 
-def segment_args(pattern: str, j: int, cols: int, repeat: int, count, zero, kind: str, inner: int):
-    """The in-loop reduction kernel's arguments inside a segment, batch-independent: the loop's rows
-    and the mean's count are read from the size of a full-size input."""
+def trailing_size(name: str, shape: tuple, size: int) -> str:
+    """An expression for ``size``, the product of ``shape``'s last dims, read from the shape of the
+    array ``name`` (of ``shape`` in this plan) at run time. A segment's source then holds no dim that
+    the feeds may change: an unknown last axis (a sequence length) compiled a new segment per length."""
+    for first in range(len(shape) - 1, -1, -1):  # the fewest dims whose product it is
+        if math.prod(shape[first:]) == size:
+            dims = [f"{name}.shape[{d}]" for d in range(first, len(shape))]
+            return dims[0] if len(dims) == 1 else f"({' * '.join(dims)})"
+    return str(size)
+
+
+def segment_args(pattern: str, j: int, cols: int, repeat: int, count, zero, kind: str, inner: int, shape):
+    """The in-loop reduction kernel's arguments inside a segment, the same for every size of the
+    feeds' unknown dims: the loop's rows and columns, the repeat and the mean's count are read from
+    the sizes and shapes of a full-size input (of the loop's ``shape``) and of the output."""
     full = pattern.index("a")
     dtype, acc = np.dtype(type(count)).name, np.dtype(type(zero)).name
 
     def args(ins: list[str], outs: list[str]) -> list[str]:
-        size = f"{ins[full]}.size"
+        size, red = f"{ins[full]}.size", f"{outs[j]}.size"
         read = [f"{a}.reshape(-1)" + ("[0]" if k == "s" else "") for a, k in zip(ins, pattern, strict=True)]
         others = [f"{o}.reshape(-1)" for k, o in enumerate(outs) if k != j]
+        repeats = "1"
         if kind == "all" and not inner:
-            bounds, n = ["1", size], size  # one row of every element
+            bounds = ["1", size]  # one row of every element
+        elif kind == "rows":  # one row per output element
+            bounds = [red, f"({size} // {red})"]
         else:
-            bounds, n = [f"{size} // {cols}", str(cols)], None
-        counts = {"all": n or size, "cols": f"{size} // {cols * repeat}", "rows": str(cols)}
-        tail = [str(repeat), f"np.{dtype}({counts[kind]})", f"np.{acc}(0)"]
+            width = red if kind == "cols" and not inner else trailing_size(ins[full], shape, cols)
+            bounds = [f"{size} // {width}", width]
+            repeats = f"{red} // {width}" if kind == "cols" else "1"
+        counts = {"all": size, "cols": f"{size} // {red}", "rows": bounds[1]}
+        tail = [repeats, f"np.{dtype}({counts[kind]})", f"np.{acc}(0)"]
         return [*read, *others, f"{outs[j]}.reshape(-1)", *bounds, *tail]
 
     return args

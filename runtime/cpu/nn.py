@@ -226,8 +226,12 @@ def _last_axis_kernel(op, node: Node, loop_name: str) -> Kernel:
                 return
             loop(x.reshape(n_a, n_r), out.reshape(n_a, n_r), zero)
 
+        last = x.ndim - 1
+
         def args(ins, outs):
-            rows = f"{ins[0]}.size // {n_r}, {n_r}"
+            # the row length read from the input's shape: the same segment for every length of an
+            # unknown last axis
+            rows = f"{ins[0]}.size // {ins[0]}.shape[{last}], {ins[0]}.shape[{last}]"
             return [f"{ins[0]}.reshape({rows})", f"{outs[0]}.reshape({rows})", f"np.{out_dtype.name}(0)"]
 
         if n_r:

@@ -240,6 +240,26 @@ def test_a_fused_column_sum_inside_a_segment_over_many_rows_adds_in_float64(grap
     assert len(calls) == 2 and calls[1].endswith(", a5)")  # the column sum, its scratch the last argument
 
 
+def test_a_new_length_of_an_unknown_last_axis_compiles_no_new_segment(graph):
+    # softmax rows, a trailing sum, a row input of that length and column sums over it: every loop
+    # bound is read from the arrays' shapes, so the segments' sources do not change with the length
+    x = gc.placeholder("float32", (None, None), name="x")
+    b = gc.placeholder("float32", (None,), name="b")
+    h = gc.softmax(x * 2.0) * 3.0 + gc.relu(x + b)
+    y = [gc.reduce_sum(h, axis=1), gc.reduce_mean(h * b, axis=0), gc.reduce_sum(gc.exp(x) * b)]
+    cpu = gc.function([x, b], y)
+    ref = gc.function([x, b], y, device="reference")
+    segments = []
+    for length in (5, 9):
+        rng = np.random.default_rng(length)
+        a, row = rng.standard_normal((4, length), np.float32), rng.standard_normal(length, np.float32)
+        for got, want in zip(cpu(a, row), ref(a, row), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        plan = f"__plan_4x{length}_{length}__g"
+        segments.append(sorted(s for k, s in cpu.executable.sources().items() if k.startswith(plan)))
+    assert segments[0] and segments[0] == segments[1]
+
+
 def _pair_lines(fn) -> list[str]:
     plan = next(p for p in _backend(fn)._plans.values() if p is not None)
     return [line for line in plan.source.splitlines() if "pair(" in line]
