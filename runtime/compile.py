@@ -21,7 +21,7 @@ from graphc.ir.errors import DTypeError, FeedError, GraphcError, GraphMismatchEr
 from graphc.ir.graph import Graph, Node, Tensor
 from graphc.ir.printing import format_graph
 from graphc.ops.shape import broadcast_to
-from graphc.ops.state import Assign, Variable
+from graphc.ops.state import Assign, InitVariables, Variable, _AssignBase
 from graphc.passes.manager import PassManager, PassStat, env_flag
 from graphc.passes.memory import plan_memory
 from graphc.passes.pipeline import PIPELINE
@@ -215,6 +215,7 @@ def _compile(fetches, feeds, updates, device: str, optimize: bool | None) -> Exe
     targets = [f for f in fetches if isinstance(f, Node)]
     source = extract_program(graph, outputs, targets, feeds)
     _check_variables(source, graph)
+    _check_updates_not_assigned(source, updates)
     if optimize is None:
         optimize = env_flag("GRAPHC_OPTIMIZE", True)
     dump_dir = _dump_dir(fetches, updates)
@@ -295,6 +296,27 @@ def _check_variables(program: Graph, graph: Graph) -> None:
                 check(node, var.type)
             except GraphcError as e:
                 raise e.with_context(node.where) from None
+
+
+def _check_updates_not_assigned(program: Graph, updates) -> None:
+    """No variable the updates write is also written by a state op the program runs (a fetched
+    ``assign_add(step, 1)`` beside the update ``(step, step + 1)``): the update, computed from the
+    values before the run, is written last, and the assignment's write was lost silently (the step
+    counted once a call, not twice), as a second update of one variable would be."""
+    updated = {var.var_name for var, _ in updates}
+    if not updated:
+        return
+    for node in program.nodes:
+        names = node.op.var_names if isinstance(node.op, InitVariables) else ()
+        if isinstance(node.op, _AssignBase):
+            names = (node.op.var_name,)
+        for name in names:
+            if name in updated:
+                raise ValueError(
+                    f"variable {name!r} is updated and also written by {node.where}, which the "
+                    "executable runs: the update would overwrite that write; compute both in the "
+                    "update, or run the assignment separately"
+                )
 
 
 def _fit_update(var: Variable, value: Tensor) -> Tensor:

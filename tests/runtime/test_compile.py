@@ -31,6 +31,14 @@ def test_a_variable_updated_twice_is_refused(graph):
         gc.compile([], updates=[(v, v + 1.0), (v, v * 10.0)], device="reference")
 
 
+def test_an_update_of_a_variable_an_assignment_of_the_program_writes_is_refused(graph):
+    v = gc.Variable(1.0, name="v")
+    w = gc.Variable(1.0, name="w")
+    with pytest.raises(ValueError, match="'v' is updated and also written by node 'assign'"):
+        gc.compile([gc.assign(v, 5.0)], updates=[(v, v + 1.0)], device="reference")
+    gc.compile([gc.assign(w, 5.0)], updates=[(v, v + 1.0)], device="reference")  # another variable
+
+
 def test_updates_may_be_a_dict_as_graphc_function_takes_them(graph):
     v = gc.Variable(1.0, name="v")
     exe = gc.compile([], updates={v: v + 1.0}, device="reference")

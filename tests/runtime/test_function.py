@@ -189,6 +189,19 @@ def test_a_variable_updated_twice_is_rejected(graph):
         gc.function([], [], updates=[(v, v + 1.0), (v, v + 2.0)])
 
 
+def test_a_variable_updated_and_assigned_by_a_fetched_op_is_rejected(graph):
+    # the update, computed from the values before the call, was written last: the counter went up
+    # once a call where the user's assign_add and update each added one
+    step = gc.Variable(0, name="step")
+    bump = gc.assign_add(step, 1)
+    with pytest.raises(ValueError, match="'step' is updated and also written by node 'assign_add'"):
+        gc.function([], [bump], updates=[(step, step + 1)])
+    with pytest.raises(ValueError, match="'step' is updated and also written by node 'assign_add'"):
+        gc.function([], gc.group(bump), updates=[(step, step + 1)])  # run through the group
+    with pytest.raises(ValueError, match="'step' is updated and also written by node 'init'"):
+        gc.function([], gc.global_variables_initializer(), updates=[(step, step + 1)])
+
+
 def test_outputs_given_as_a_dict_are_refused(graph):
     x = gc.placeholder("float32", (None,), name="x")
     with pytest.raises(TypeError, match="not a dict"):
