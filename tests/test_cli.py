@@ -46,6 +46,16 @@ def test_info_prints_nodes_parameters_and_flops(saved):
     assert "MatMul" in result.stdout
 
 
+def test_info_into_a_pipe_closed_early_ends_without_a_traceback(saved):
+    # `python -m graphc info model.json | head -1`: the reader is gone before the report is printed
+    cmd = [sys.executable, "-m", "graphc", "info", str(saved)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()  # long before the command has imported graphc and loaded the graph
+        err = proc.stderr.read().decode()
+    assert proc.returncode == 1
+    assert err == ""
+
+
 def test_viz_writes_html_and_dot(saved, tmp_path):
     for name in ("view.html", "view.dot"):
         result = _run("viz", str(saved), "-o", str(tmp_path / name), "--depth", "1")
