@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError, ShapeError
+from graphc.ir.errors import DTypeError, FeedError, ShapeError
 from graphc.ir.graph import Tensor
 from graphc.ir.types import format_shape
 
@@ -52,6 +52,15 @@ def check_feed(tensor: Tensor, value) -> np.ndarray:
                 )
             arr = converted
     else:
+        if isinstance(value, Tensor):
+            # np.asarray said "symbolic tensor y:0 has no value while the graph is built; fetch it
+            # with Session.run", naming neither the placeholder nor what to do (TF1 refuses it too)
+            raise FeedError(
+                f"fed the symbolic tensor {value.name}; a feed is a value (an array, a list, a number): "
+                "run the tensor first, or build the graph on it in place of this placeholder "
+                "(graphc.function's givens replace one tensor by another)",
+                _where(tensor),
+            )
         try:
             arr = np.asarray(value)
         except ValueError as e:  # ragged nested lists: numpy cannot make one array of them

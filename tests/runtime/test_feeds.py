@@ -28,6 +28,14 @@ def test_a_ragged_nested_list_is_a_shape_error_naming_the_placeholder(graph):
         sess.run(x + 1.0, {x: [[1.0], [2.0, 3.0]]})
 
 
+def test_a_tensor_fed_as_a_value_is_a_feed_error_naming_the_placeholder(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    with pytest.raises(gc.FeedError, match=r"feed for node 'x'.*fed the symbolic tensor multiply:0"):
+        gc.Session().run(x + 1.0, {x: x * 2.0})
+    with pytest.raises(gc.FeedError, match=r"feed for node 'x'.*fed the symbolic tensor"):
+        gc.function([x], x + 1.0)(x * 2.0)
+
+
 @pytest.mark.parametrize("value", [1e39, -1e300])
 def test_a_python_float_outside_float32s_range_is_refused_not_made_inf(graph, value):
     x = gc.placeholder("float32", (None,), name="x")
