@@ -166,6 +166,10 @@ class _Writer:
     def _graph_attrs(self) -> dict[str, str]:
         return {
             "compound": "true",  # lets edges end at a fused op's cluster border
+            # dot's default ranking of clusters failed on such edges ("Error: trouble in init_rank",
+            # an abort at times) for training steps with several fused groups: an LSTM unrolled over
+            # two steps drew no picture; the newer ranking lays out the same clusters
+            "newrank": "true",
             "rankdir": "TB",
             "fontname": "Helvetica",
             "label": self.view.title,
