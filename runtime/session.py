@@ -45,7 +45,8 @@ class Session:
     """Runs parts of a graph and holds the values of its variables.
 
     Args:
-        graph: the graph to run (default: the default graph when the session is made).
+        graph: the graph to run (default: the default graph when the session is made). Inside
+            ``with Session(graph) as sess:`` it is the default graph too, as in TF1.
         device: ``"cpu"`` (Numba-compiled kernels, the default) or ``"reference"`` (the numpy
             interpreter every device is tested against).
         optimize: run the optimization pipeline on what it compiles (default: on, unless
@@ -82,6 +83,7 @@ class Session:
         self._entropy = int.from_bytes(os.urandom(8), "little")
         self._cache: dict = {}
         self._lock = threading.Lock()
+        self._entered: list = []  # what ``with`` entered: (graph default, session default)
         self._closed = False
         _sessions.add(self)
 
@@ -193,12 +195,18 @@ class Session:
         return _DefaultSession(self)
 
     def __enter__(self) -> Session:
-        self._default = _DefaultSession(self)
-        self._default.__enter__()
+        # as in TF1, the session's graph is the default graph inside the block too:
+        # ``with Session(g) as sess: sess.run(global_variables_initializer())`` builds the op in g
+        graph_default, session_default = self.graph.as_default(), _DefaultSession(self)
+        graph_default.__enter__()
+        session_default.__enter__()
+        self._entered.append((graph_default, session_default))
         return self
 
     def __exit__(self, *exc) -> None:
-        self._default.__exit__(*exc)
+        graph_default, session_default = self._entered.pop()
+        session_default.__exit__(*exc)
+        graph_default.__exit__(*exc)
         self.close()
 
 

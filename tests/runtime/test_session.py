@@ -177,6 +177,26 @@ def test_session_defaults_to_the_default_graph(graph):
     assert gc.Session().graph is graph
 
 
+def test_a_session_entered_with_its_graph_makes_that_graph_the_default():
+    g = gc.Graph()
+    with g.as_default():
+        v = gc.Variable(np.float32(3.0), name="v")
+    outer = gc.get_default_graph()
+    with gc.Session(g, device="reference") as sess:
+        assert gc.get_default_graph() is g
+        sess.run(gc.global_variables_initializer())  # built in g, as in TF1
+        assert sess.run(v) == 3.0
+    assert gc.get_default_graph() is outer
+
+
+def test_a_failing_with_block_of_a_session_restores_the_default_graph():
+    g = gc.Graph()
+    outer = gc.get_default_graph()
+    with pytest.raises(ZeroDivisionError), gc.Session(g, device="reference"):
+        1 / 0  # noqa: B018 - the error leaves the block
+    assert gc.get_default_graph() is outer and gc.get_default_session() is None
+
+
 def test_compile_exposes_the_pruned_schedule(graph):
     x = gc.placeholder("float32", (None,), name="x")
     unused = gc.exp(x)  # noqa: F841 - must not be scheduled
