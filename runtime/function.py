@@ -55,6 +55,9 @@ def session_for(graph: Graph) -> Session:
     return sess
 
 
+_MISSING = object()  # an input not given yet (``Function._positional``)
+
+
 class Function:
     """A callable computing ``outputs`` from positional ``inputs`` and applying ``updates`` after.
 
@@ -70,6 +73,8 @@ class Function:
         [array([2., 3.], dtype=float32), array(3., dtype=float32)]
         >>> [t.name for t in f.inputs], f.session.graph is g
         (['x:0'], True)
+        >>> f(x=[5.0])[1]  # inputs by their node names too, as Theano's functions take them
+        array(5., dtype=float32)
     """
 
     def __init__(self, inputs, outputs, updates, givens, session, device):
@@ -120,10 +125,32 @@ class Function:
             [t.dtype for t in inputs], single, self._general, self.session
         )
 
-    def __call__(self, *args):
+    def __call__(self, *args, **by_name):
+        if by_name:  # f(x=..., y=...) as Theano's functions take them: the inputs' node names
+            args = self._positional(args, by_name)
         if len(args) == len(self.inputs):
             return self._direct(*args)  # runtime/direct.py; it falls back on _general
         return self._general(*args)
+
+    def _positional(self, args: tuple, by_name: dict) -> tuple:
+        """``args`` followed by the keyword arguments in input order (keywords name the inputs'
+        nodes, as ``placeholder(..., name="x")`` named them)."""
+        names = [t.node.name for t in self.inputs]
+        if len(args) > len(names):
+            listed = ", ".join(names)
+            raise TypeError(f"function takes {len(names)} inputs ({listed}), got {len(args)} by position")
+        values = list(args) + [_MISSING] * (len(names) - len(args))
+        for key, value in by_name.items():
+            if key not in names:
+                raise TypeError(f"function has no input named {key!r}; its inputs: {', '.join(names)}")
+            k = names.index(key)
+            if values[k] is not _MISSING:
+                raise TypeError(f"function input {key!r} given twice (by position and by name)")
+            values[k] = value
+        missing = [name for name, value in zip(names, values, strict=True) if value is _MISSING]
+        if missing:
+            raise TypeError(f"function inputs missing: {', '.join(missing)}")
+        return tuple(values)
 
     def _general(self, *args):
         """A call through the session: every feed checked (and converted), variables initialized

@@ -374,3 +374,28 @@ def test_function_uses_the_entered_session_of_its_graph_under_one_of_another_gra
         with gc.Session(gc.Graph(), device="reference"):  # another model's session, entered inside
             read = gc.function([], v)
         assert read.session is sess and read() == sess.run(v)
+
+
+def test_a_function_takes_its_inputs_by_their_node_names(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    f = gc.function([x, y], x - y)
+    np.testing.assert_array_equal(f(y=[1.0], x=[3.0]), f([3.0], [1.0]))
+    np.testing.assert_array_equal(f([3.0], y=[1.0]), [2.0])
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {"z": [1.0]}, "no input named 'z'"),
+        (([1.0],), {"x": [1.0]}, "'x' given twice"),
+        ((), {"x": [1.0]}, "missing: y"),
+        (([1.0], [2.0], [3.0]), {"x": [1.0]}, "got 3 by position"),
+    ],
+)
+def test_a_function_called_by_name_with_a_wrong_name_or_count_says_which(graph, args, kwargs, message):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    f = gc.function([x, y], x - y)
+    with pytest.raises(TypeError, match=message):
+        f(*args, **kwargs)
