@@ -38,6 +38,7 @@ from graphc.ops.state import (
     global_variables_initializer,
     group,
     trainable_variables,
+    variables_initializer,
 )
 
 _FAMILIES = [
@@ -67,4 +68,5 @@ __all__ = [name for family in _FAMILIES for name in family.__all__] + [
     "group",
     "placeholder",
     "trainable_variables",
+    "variables_initializer",
 ]

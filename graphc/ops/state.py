@@ -16,7 +16,7 @@ import numpy as np
 
 from graphc import init as initializers
 from graphc.ir import dtypes
-from graphc.ir.errors import DTypeError, GraphcError, ShapeError
+from graphc.ir.errors import DTypeError, GraphcError, GraphMismatchError, ShapeError
 from graphc.ir.graph import Graph, Node, Tensor, get_default_graph, making, where_to_be
 from graphc.ir.op import Op, not_differentiable
 from graphc.ir.types import TensorType, broadcasts_to
@@ -350,6 +350,37 @@ def global_variables_initializer(graph=None) -> Node:
     """
     graph = _graph_arg(graph, "global_variables_initializer")
     return apply_node(InitVariables(tuple(graph.variables)), (), "init", graph=graph)
+
+
+def variables_initializer(var_list, name: str = "init") -> Node:
+    """An op that (re)sets the variables of ``var_list`` to their initial values (TF1's
+    ``variables_initializer``): a subset, such as the variables made after the others were trained.
+
+    Example:
+        >>> import graphc as gc
+        >>> g = gc.Graph()
+        >>> with g.as_default():
+        ...     a, b = gc.Variable(1.0, name="a"), gc.Variable(2.0, name="b")
+        ...     with gc.Session() as sess:
+        ...         _ = sess.run([a.assign(5.0), b.assign(6.0)])
+        ...         sess.run(gc.variables_initializer([b]))
+        ...         float(sess.run(a)), float(sess.run(b))
+        (5.0, 2.0)
+    """
+    if isinstance(var_list, Variable) or not isinstance(var_list, (list, tuple)):
+        raise TypeError(
+            f"variables_initializer takes a list of graphc.Variables (write [v] for one), "
+            f"got {type(var_list).__name__}"
+        )
+    for v in var_list:
+        if not isinstance(v, Variable):
+            raise TypeError(f"variables_initializer takes graphc.Variables, got {type(v).__name__} {v!r:.60}")
+    graphs = {id(v.graph) for v in var_list}
+    if len(graphs) > 1:
+        raise GraphMismatchError("variables_initializer's variables belong to different graphs")
+    graph = var_list[0].graph if var_list else get_default_graph()
+    names = tuple(dict.fromkeys(v.var_name for v in var_list))
+    return apply_node(InitVariables(names), (), name, graph=graph)
 
 
 def global_variables(graph=None) -> list[Variable]:

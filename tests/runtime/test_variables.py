@@ -340,3 +340,20 @@ def test_an_initializer_made_without_the_user_function_takes_only_a_tuple_of_nam
     gc.Variable([2.0], name="b")
     with pytest.raises(gc.ShapeError, match=r"node 'init' \(InitVariables\).*tuple of variable names"):
         gc.apply(gc.ir.OPS["InitVariables"]("ab"), [], name="init")
+
+
+@pytest.mark.parametrize("device", ["cpu", "reference"])
+def test_variables_initializer_resets_only_the_listed_variables(graph, device):
+    a, b = gc.Variable(np.float32(1.0), name="a"), gc.Variable(np.float32(2.0), name="b")
+    with gc.Session(device=device) as sess:
+        sess.run([a.assign(5.0), b.assign(6.0)])
+        assert sess.run(gc.variables_initializer([b])) is None
+        assert (float(sess.run(a)), float(sess.run(b))) == (5.0, 2.0)
+
+
+@pytest.mark.parametrize("bad", ["one variable", "a tensor in the list"])
+def test_variables_initializer_takes_a_list_of_variables(graph, bad):
+    v = gc.Variable(np.float32(1.0), name="v")
+    var_list = v if bad == "one variable" else [v, v * 2.0]
+    with pytest.raises(TypeError, match="variables_initializer takes"):
+        gc.variables_initializer(var_list)
