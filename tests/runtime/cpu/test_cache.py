@@ -207,6 +207,47 @@ def test_two_processes_filling_one_empty_cache_at_once(cache_dir):
     assert values[0] == values[1]
 
 
+def test_a_second_process_loads_every_kernel_from_the_cache_and_trains_the_same(tmp_path):
+    # the loads skip Numba's registry refresh (cache._load_without_refresh): a process that only loads
+    # must still run every kernel, those allocating through Numba's runtime (pooling) included
+    script = textwrap.dedent(
+        """
+        import numpy as np, graphc as gc
+        from numba.core import event
+        compiles = []
+        class Count(event.Listener):
+            def on_start(self, ev): compiles.append(ev.data["dispatcher"].py_func.__name__)
+            def on_end(self, ev): pass
+        event.register("numba:compile", Count())
+        rng = np.random.default_rng(0)
+        x = gc.placeholder("float32", (None, 2, 8, 8), name="x")
+        labels = gc.placeholder("int64", (None,), name="labels")
+        w = gc.Variable(rng.standard_normal((4, 2, 3, 3)).astype(np.float32) * 0.3, name="w")
+        v = gc.Variable(rng.standard_normal((64, 3)).astype(np.float32) * 0.1, name="v")
+        h = gc.max_pool2d(gc.relu(gc.conv2d(x, w, padding=1)), 2)
+        z = gc.matmul(gc.reshape(h, (-1, 64)), v)
+        loss = gc.reduce_mean(gc.sparse_softmax_cross_entropy(z, labels))
+        gw, gv = gc.grad(loss, [w, v])
+        step = gc.function([x, labels], loss, updates=[(w, w - 0.1 * gw), (v, v - 0.1 * gv)])
+        a = rng.standard_normal((5, 2, 8, 8)).astype(np.float32)
+        b = rng.integers(0, 3, 5)
+        print(repr([float(step(a, b)) for _ in range(3)]), len(compiles))
+        """
+    )
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / "graphc"), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True) for _ in "12"
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    (cold_losses, cold_compiles), (warm_losses, warm_compiles) = (
+        (eval(out[: out.rindex("]") + 1]), int(out.split()[-1]))
+        for out in (r.stdout for r in runs)  # noqa: S307
+    )
+    assert cold_compiles > 0 and warm_compiles == 0  # the second process only loaded
+    assert warm_losses == cold_losses
+
+
 def test_graphc_dump_writes_generated_kernel_sources(tmp_path, monkeypatch, cache_dir):
     monkeypatch.setenv("GRAPHC_DUMP", str(tmp_path / "dump"))
     g = gc.Graph()
