@@ -311,10 +311,13 @@ def segment_args(pattern: str, j: int, cols: int, repeat: int, count, zero, kind
             bounds = ["1", size]  # one row of every element
         elif kind == "rows":  # one row per output element
             bounds = [red, f"({size} // {red})"]
+        elif kind == "cols" and not inner:  # one accumulator per output element
+            bounds = [f"{size} // {red}", red]
         else:
-            width = red if kind == "cols" and not inner else trailing_size(ins[full], shape, cols)
+            width = trailing_size(ins[full], shape, cols)
             bounds = [f"{size} // {width}", width]
-            repeats = f"{red} // {width}" if kind == "cols" else "1"
+            if kind == "cols":  # the output holds ``repeat`` rows of accumulators
+                repeats = f"{red} // {width}"
         counts = {"all": size, "cols": f"{size} // {red}", "rows": bounds[1]}
         tail = [repeats, f"np.{dtype}({counts[kind]})", f"np.{acc}(0)"]
         return [*read, *others, f"{outs[j]}.reshape(-1)", *bounds, *tail]
