@@ -25,6 +25,8 @@ import numba
 from numba.core.runtime import rtsys
 from numba.core.sigutils import normalize_signature
 
+from graphc.runtime.cpu.cached_library import defer_bitcode, pack, symbols_of, unpack
+
 _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()
 #: the bytes of the sha256 after each Numba data file (``_checksum_data_files``)
@@ -182,10 +184,14 @@ def _guard_numba_cache(dispatcher) -> None:
         return overload
 
     def save_or_go_on(*args, **kwargs):
+        # the names its library defines, written after the entry (cached_library)
+        files.graphc_symbols = symbols_of(args[1] if len(args) > 1 else kwargs.get("data"))
         try:
             save(*args, **kwargs)
         except OSError:
             _forget_index(files)
+        finally:
+            files.graphc_symbols = None
 
     load_or_recompile.guarded = True
     cache.load_overload = load_or_recompile
@@ -223,7 +229,7 @@ def _checksum_data_files(files) -> None:
     ignores bytes after its stop code, so the files stay readable to Numba's own loader."""
 
     def save_data(name: str, data) -> None:
-        data = files._dump(data)
+        data = pack(files._dump(data), getattr(files, "graphc_symbols", None))
         with files._open_for_write(files._data_path(name)) as f:
             f.write(data + hashlib.sha256(data).digest())
 
@@ -233,7 +239,9 @@ def _checksum_data_files(files) -> None:
         body, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
         if hashlib.sha256(body).digest() != digest:
             raise ValueError(f"Numba cache file {name} is damaged: its checksum does not match")
-        return pickle.loads(body)  # noqa: S301 - a cache file this function wrote, its checksum checked
+        pickled, symbols = unpack(body)
+        # a cache file this function wrote, its checksum checked
+        return defer_bitcode(pickle.loads(pickled), symbols)  # noqa: S301
 
     files._save_data, files._load_data = save_data, load_data
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from numba import types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
 
 
 @intrinsic
@@ -23,6 +22,10 @@ def flat_view(typingctx, arr):
     view = arr.copy(ndim=1, layout="C")
 
     def codegen(context, builder, signature, args):
+        # imported here, where only a compile reaches: numba.np.arrayobj (and the unicode and charseq
+        # modules it imports) took 23-26 ms of every warm start, which loads segments compiled before
+        from numba.np.arrayobj import make_array, populate_array
+
         source = make_array(signature.args[0])(context, builder, args[0])
         out = make_array(signature.return_type)(context, builder)
         populate_array(
