@@ -28,6 +28,8 @@ from numba.core.sigutils import normalize_signature
 from graphc.runtime.cpu.cached_library import defer_bitcode, pack, symbols_of, unpack
 
 _modules: dict[str, ModuleType] = {}
+#: the source of each module ``load_module`` loaded, by name (``source_of``)
+_sources: dict[str, str] = {}
 _lock = threading.Lock()
 #: the bytes of the sha256 after each Numba data file (``_checksum_data_files``)
 _DIGEST_SIZE = 32
@@ -79,7 +81,13 @@ def load_module(source: str) -> ModuleType:
         module = _modules.get(name)
         if module is None:
             module = _modules[name] = _import(name, source)
+            _sources[name] = source
     return module
+
+
+def source_of(name: str) -> str | None:
+    """The source of generated module ``name`` as ``load_module`` loaded it (None for other modules)."""
+    return _sources.get(name)
 
 
 def _import(name: str, source: str) -> ModuleType:

@@ -132,7 +132,13 @@ class CpuExecutable:
         plan = self._plans.get(shapes, False)
         if plan is False:  # the first run with these shapes: Numba compiles (or loads) kernels in it
             with fewer_collections():
-                return self._run(self.plan(shapes), feed_values, state)
+                plan = self.plan(shapes)
+                try:
+                    return self._run(plan, feed_values, state)
+                finally:
+                    if plan is not None and plan.ahead is not None:
+                        plan.ahead.stop()  # what it has not compiled yet, this run compiled
+                        plan.ahead = None
         with contextlib.suppress(KeyError):  # (another thread dropped it meanwhile)
             self._plans.move_to_end(shapes)  # the least recently used plan is dropped first
         return self._run(plan, feed_values, state)

@@ -31,7 +31,9 @@ from graphc.ir.errors import RunError
 from graphc.ir.graph import Node, Tensor
 from graphc.ops.fused import FusedOp
 from graphc.passes.memory import plan_memory
-from graphc.runtime.cpu import threads
+from graphc.runtime.cpu import compile_ahead, threads
+from graphc.runtime.cpu.cache import source_of
+from graphc.runtime.cpu.compile_ahead import predicted_types
 from graphc.runtime.cpu.pairs import find_pairs
 from graphc.runtime.cpu.segment import entry_point_after_first_call, segment_function
 
@@ -132,6 +134,7 @@ class RunPlan:
         #: removed when the executable drops the plan
         self.direct_entries: list[tuple[dict, object]] = []
         self.segment_sources: dict[str, str] = {}
+        jobs: list = []
         self.source, self.driver = generate_driver(
             executable.schedule,
             executable.feeds,
@@ -141,7 +144,10 @@ class RunPlan:
             self.placement,
             self.segment_sources,
             types,
+            jobs,
         )
+        #: the helper process compiling this plan's segments during its first run (or None)
+        self.ahead = compile_ahead.start(jobs)
 
 
 def _allocate(plan, index: int) -> np.ndarray:
@@ -229,7 +235,15 @@ class StepOfThread(threading.local):
 
 
 def generate_driver(
-    schedule, feeds, outputs, kernels, steps=None, placement=None, segment_sources=None, types=None
+    schedule,
+    feeds,
+    outputs,
+    kernels,
+    steps=None,
+    placement=None,
+    segment_sources=None,
+    types=None,
+    segment_jobs=None,
 ):
     """The source of ``run(*feeds, state) -> list of output values`` and the function itself.
 
@@ -239,9 +253,12 @@ def generate_driver(
     running, for error messages. Stateful nodes call their op's ``execute`` against the run's state.
     Segments of bound Numba steps (``runtime/cpu/segment.py``) become one call, after a check that the
     arrays from outside the plan's buffers have the layouts the kernels need (else the steps run one by
-    one). ``segment_sources`` (if given) receives each segment's generated source by name.
+    one). ``segment_sources`` (if given) receives each segment's generated source by name, and
+    ``segment_jobs`` what ``compile_ahead.start`` needs of each segment whose argument types are
+    known.
     """
     writer = _DriverWriter(schedule, feeds, kernels, steps or {}, placement or {}, shared=types is None)
+    writer.types, writer.jobs = types, segment_jobs
     segments = _segments(schedule, writer.steps) if writer.steps else {}
     pairs = {}
     if types:  # a run plan's driver: shapes are known
@@ -291,6 +308,7 @@ class _DriverWriter:
 
         self.env: dict[str, object] = {"empty": np.empty, "step": step, "read": read}
         self.position = {node: k for k, node in enumerate(schedule)}
+        self.types, self.jobs = None, None  # a run plan's (``generate_driver``)
         params = ", ".join(self.names[t] for t in feeds)
         self.lines = [f"def run({params + ', ' if feeds else ''}state):", "    sv = state.values"]
 
@@ -393,6 +411,8 @@ class _DriverWriter:
         k = self.position[bound[0]]
         name, entry = f"g{k}", f"entry{k}"
         source, self.env[name] = segment_function(calls, ins, outs, params, scratch)
+        if self.jobs is not None and self.types:
+            self.segment_job(source, self.env[name], params, calls)
         self.env[entry] = entry_point_after_first_call(self.env[name], self.env, entry)
         args = ", ".join(params)
         # the entry point runs the machine code without Numba's type dispatch (~0.5 us at 13
@@ -453,6 +473,16 @@ class _DriverWriter:
             f"{v}.flags.c_contiguous" if lay == "C" else f"({v}.flags.c_contiguous or {v}.flags.f_contiguous)"
             for v, lay in needs.items()
         ]
+
+    def segment_job(self, source: str, dispatcher, params: list[str], calls) -> None:
+        """What ``compile_ahead`` needs to compile this segment as the first run will call it: its
+        argument types (predicted) and the sources of the generated modules it imports."""
+        tensor_of = {name: t for t, name in self.names.items()}
+        argtypes = predicted_types(params, tensor_of, self.env, self.types)
+        modules = dict.fromkeys(call.fn.py_func.__module__ for call in calls)
+        imports = [source_of(m) for m in modules if source_of(m) is not None]
+        if argtypes is not None:
+            self.jobs.append((source, dispatcher, argtypes, imports))
 
     def finish(self, outputs):
         self.lines.append(f"    return [{', '.join(self.names[t] for t in outputs)}]")

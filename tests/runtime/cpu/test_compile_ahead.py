@@ -1,0 +1,105 @@
+"""Segments compiled ahead in a helper process: the types it is given are those the first run uses,
+what it saves the run loads instead of compiling, and it goes when told."""
+
+import sys
+
+import numba.core.config
+import numpy as np
+import pytest
+from numba.core import event
+
+import graphc as gc
+from graphc.runtime.cpu import cache, compile_ahead
+from tests.runtime.cpu.test_training import _mlp_step
+
+
+@pytest.fixture
+def fresh_caches(tmp_path, monkeypatch):
+    """Empty kernel and Numba caches, in this process and in the helpers it starts."""
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "graphc"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", str(tmp_path / "numba"))
+    saved = dict(cache._modules)
+    cache._modules.clear()
+    yield tmp_path
+    for name in list(cache._modules):
+        sys.modules.pop(name, None)
+    cache._modules.clear()
+    cache._modules.update(saved)
+
+
+def _batch(n=8):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, 784)).astype(np.float32), rng.integers(0, 10, n)
+
+
+class _SegmentCompiles(event.Listener):
+    def __init__(self):
+        self.count = 0
+
+    def on_start(self, ev):
+        self.count += ev.data["dispatcher"].py_func.__name__ == "segment"
+
+    def on_end(self, ev):
+        pass
+
+
+def test_the_predicted_types_are_those_the_first_run_calls_each_segment_with(fresh_caches, monkeypatch):
+    seen = []
+    monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))  # no helper
+    step = _mlp_step("cpu")
+    step(*_batch())
+    assert len(seen) >= 3  # the forward pass, the backward pass and the Adam updates
+    for _source, dispatcher, argtypes, _imports in seen:
+        assert argtypes in dispatcher.overloads, (argtypes, list(dispatcher.overloads))
+
+
+def test_the_first_run_loads_what_the_helper_compiled(fresh_caches, monkeypatch):
+    start = compile_ahead.start
+    helpers = []
+
+    def start_and_wait(jobs):
+        ahead = start(jobs)
+        assert ahead is not None
+        ahead.process.wait(timeout=600)  # as if the run reached each segment after the helper
+        helpers.append(ahead.process.returncode)
+        return ahead
+
+    monkeypatch.setattr(compile_ahead, "MIN_ARGUMENTS", 1)
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
+    monkeypatch.setattr(compile_ahead, "start", start_and_wait)
+    listener = _SegmentCompiles()
+    event.register("numba:compile", listener)
+    try:
+        loss = float(_mlp_step("cpu")(*_batch()))
+    finally:
+        event.unregister("numba:compile", listener)
+    assert helpers == [0]
+    assert listener.count == 0  # every segment came from the helper's cache entries
+    reference = float(_mlp_step("reference")(*_batch()))
+    np.testing.assert_allclose(loss, reference, rtol=1e-5)
+
+
+def test_the_helper_stays_off_when_turned_off(monkeypatch):
+    monkeypatch.setenv("GRAPHC_COMPILE_AHEAD", "0")
+    assert not compile_ahead.enabled()
+
+
+def test_a_helper_never_starts_helpers(monkeypatch):
+    monkeypatch.setenv(compile_ahead._IN_HELPER, "1")
+    assert not compile_ahead.enabled()
+
+
+def test_stop_ends_the_helper(fresh_caches, monkeypatch):
+    real_start, seen = compile_ahead.start, []
+    monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))
+    with gc.Graph().as_default():
+        _mlp_step("cpu")(*_batch())
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
+    monkeypatch.setattr(compile_ahead, "_cached", lambda dispatcher: False)  # compile them again
+    ahead = real_start(seen)
+    assert ahead is not None
+    process = ahead.process
+    assert process.poll() is None
+    ahead.stop()
+    assert process.poll() is not None and ahead.process is None
