@@ -43,8 +43,12 @@ _IN_HELPER = "GRAPHC_COMPILE_AHEAD_HELPER"
 
 
 def enabled() -> bool:
-    """Whether this process may start helpers: not turned off, not a helper, more than one CPU."""
+    """Whether this process may start helpers: not turned off, not a helper, run by a Python
+    interpreter (not a frozen or embedding program, whose ``sys.executable`` is not one), more than
+    one CPU."""
     if os.environ.get("GRAPHC_COMPILE_AHEAD", "1") == "0" or os.environ.get(_IN_HELPER):
+        return False
+    if getattr(sys, "frozen", False) or not os.path.basename(sys.executable or "").startswith("python"):
         return False
     try:
         cpus = len(os.sched_getaffinity(0))

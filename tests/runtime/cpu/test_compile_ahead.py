@@ -90,6 +90,11 @@ def test_a_helper_never_starts_helpers(monkeypatch):
     assert not compile_ahead.enabled()
 
 
+def test_no_helper_where_the_program_is_not_a_python_interpreter(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")  # an embedding program runs the code
+    assert not compile_ahead.enabled()
+
+
 def test_stop_ends_the_helper(fresh_caches, monkeypatch):
     real_start, seen = compile_ahead.start, []
     monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))
