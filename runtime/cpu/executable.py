@@ -8,7 +8,8 @@ straight-line Python source (``plan.generate_driver``).
 
 Each input-shape signature gets a ``RunPlan`` (``runtime/cpu/plan.py``) the first time it runs: the
 arena ``plan_memory`` plans, allocated once, and the kernels bound to their shapes; a new batch size
-makes a new plan (milliseconds) and compiles nothing new. The allocating driver (every kernel returns
+makes a new plan (milliseconds) and compiles nothing new (sizes of 1 and loops split over threads
+aside, whose variants compile once). The allocating driver (every kernel returns
 fresh arrays) remains for what a plan cannot serve: a program whose shapes depend on values, and a run
 that starts while another thread runs the same executable (a plan's buffers serve one run at a time:
 a run takes the executable's one token with ``list.pop``, atomic in CPython, 0.05 us against a lock's

@@ -9,7 +9,8 @@ them in order, so a run pays one Numba dispatch per segment instead of one Pytho
 
 The generated function takes every array it touches as an argument (inputs from outside, and the
 buffers of every output, which the plan allocates), so its source does not depend on the batch size
-(loop bounds are read from the arrays' shapes) and a new batch size compiles nothing new. Its module
+(loop bounds are read from the arrays' shapes) and a new batch size compiles nothing new (unless
+the size changes a kernel's variant or the grouping: a size of 1, a loop split over threads). Its module
 is content-named in the kernel cache (``cache.load_module``, whose names also hash the backend's own
 source: a changed kernel must not be served by an old segment's machine code).
 """
