@@ -87,7 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not loaded.fetches:
             return _error("--optimized needs a graph saved from its fetches (save_graph(fetches, path))")
         feeds = [n.outputs[0] for n in loaded.graph.nodes if n.op.type_name == "Placeholder"]
-        target = gc.compile(loaded.fetches, feeds=feeds)
+        try:
+            target = gc.compile(loaded.fetches, feeds=feeds)
+        except (gc.GraphcError, OSError, ValueError) as e:
+            # compiling reads GRAPHC_OPTIMIZE and GRAPHC_DUMP: a bad setting, or a dump folder that
+            # cannot be made, ended in a traceback (exit status 1) instead of the user-error line
+            text = (e.strerror or e) if isinstance(e, OSError) else e
+            return _error(f"cannot compile {args.graph_file}: {text}")
     out = args.output
     try:
         if suffix == ".html":

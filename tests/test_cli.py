@@ -130,3 +130,19 @@ def test_loaded_graph_runs_like_the_saved_one(saved):
     with gc.Session(loaded.graph) as sess:
         value = sess.run(loaded.fetches[0], {x: np.ones((2, 8), np.float32)})
     assert np.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [("GRAPHC_OPTIMIZE", "maybe", "GRAPHC_OPTIMIZE='maybe'"), ("GRAPHC_DUMP", "a-file", "GRAPHC_DUMP=")],
+)
+def test_a_bad_compile_setting_under_optimized_is_a_clear_error(
+    saved, tmp_path, capsys, monkeypatch, setting, value, named
+):
+    if setting == "GRAPHC_DUMP":  # a file where the dump folder should go
+        (tmp_path / value).write_text("")
+        value = str(tmp_path / value)
+    monkeypatch.setenv(setting, value)
+    err = _user_error(capsys, "viz", str(saved), "-o", str(tmp_path / "view.html"), "--optimized")
+    assert "cannot compile" in err and named in err
+    assert not (tmp_path / "view.html").exists()
