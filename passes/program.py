@@ -36,8 +36,11 @@ def extract_program(
         builder.tensors[t] = placeholders[t] = node.outputs[0]
     for node in needed_nodes([*outputs, *targets], fed):
         if isinstance(node.op, Placeholder):
+            # one message for every caller: graphc.function and compile have no feed_dict to add it to
             raise FeedError(
-                "placeholder is needed by the fetches but was not fed; add it to feed_dict", node.where
+                "placeholder is needed by the fetches but was not fed; add it to feed_dict (to a "
+                "graphc.function's inputs, or graphc.compile's feeds)",
+                node.where,
             )
         builder.copy(node)
         for t in node.outputs:  # one output of a multi-output node fed, another computed

@@ -399,3 +399,10 @@ def test_a_function_called_by_name_with_a_wrong_name_or_count_says_which(graph, 
     f = gc.function([x, y], x - y)
     with pytest.raises(TypeError, match=message):
         f(*args, **kwargs)
+
+
+def test_a_placeholder_missing_from_the_inputs_is_named_with_where_to_add_it(graph):
+    x = gc.placeholder("float32", (None,), name="x")
+    y = gc.placeholder("float32", (None,), name="y")
+    with pytest.raises(gc.FeedError, match=r"node 'y'.*not fed.*graphc\.function's inputs"):
+        gc.function([x], x + y)
