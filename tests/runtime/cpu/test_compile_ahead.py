@@ -22,10 +22,13 @@ def fresh_caches(tmp_path, monkeypatch):
     saved = dict(cache._modules)
     cache._modules.clear()
     yield tmp_path
+    # the modules loaded here leave; those loaded before (a generated module's name is its source's
+    # hash: the same names) are what later segments import again
     for name in list(cache._modules):
         sys.modules.pop(name, None)
     cache._modules.clear()
     cache._modules.update(saved)
+    sys.modules.update(saved)
 
 
 def _batch(n=8):
