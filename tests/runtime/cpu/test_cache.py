@@ -30,6 +30,7 @@ def cache_dir(tmp_path, monkeypatch):
     yield tmp_path
     cache._modules.clear()
     cache._modules.update(saved)
+    sys.modules.update(saved)  # names a test's ``_forget_loaded_modules`` dropped: later segments import them
 
 
 def _forget_loaded_modules():
