@@ -175,11 +175,16 @@ def start(jobs: list[tuple[str, object, tuple, list[str]]]) -> CompileAhead | No
             stderr=subprocess.DEVNULL,
             env=dict(os.environ, **{_IN_HELPER: "1"}),
         )
-        process.stdin.write(manifest)
-        process.stdin.close()
     except (OSError, ValueError):
         return None
-    return CompileAhead(process)
+    ahead = CompileAhead(process)
+    try:
+        process.stdin.write(manifest)
+        process.stdin.close()
+    except (OSError, ValueError):  # it died before it read its jobs: no helper
+        ahead.stop()
+        return None
+    return ahead
 
 
 #: the helper's program: the parent's ``sys.path`` first (graphc may be importable only through it)

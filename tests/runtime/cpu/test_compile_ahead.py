@@ -111,3 +111,12 @@ def test_stop_ends_the_helper(fresh_caches, monkeypatch):
     assert process.poll() is None
     ahead.stop()
     assert process.poll() is not None and ahead.process is None
+
+
+def test_a_helper_that_dies_before_it_reads_its_jobs_is_no_helper(monkeypatch):
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
+    monkeypatch.setattr(compile_ahead, "_cached", lambda dispatcher: False)
+    monkeypatch.setattr(compile_ahead, "_BOOTSTRAP", "import os; os._exit(0)")
+    # jobs far larger than a pipe's buffer: the write fails once the helper is gone
+    jobs = [("x" * (1 << 22), None, tuple(range(compile_ahead.MIN_ARGUMENTS)), [])]
+    assert compile_ahead.start(jobs) is None
