@@ -77,10 +77,17 @@ def predicted_types(params: list[str], tensor_of: dict, env: dict, types: dict) 
             return None
         tensor_type = types[t]
         dtype, rank = numba.from_dtype(tensor_type.dtype), len(tensor_type.shape)
-        if rank < 2 and layout == "F":
-            layout = "C"
+        if layout == "F" and _both_contiguous(tensor_type.shape):
+            layout = "C"  # numba.typeof says C where an array is both
         out.append(numba.types.Array(dtype, rank, layout, readonly=readonly))
     return tuple(out)
+
+
+def _both_contiguous(shape: tuple[int, ...]) -> bool:
+    """Whether every contiguous array of ``shape`` is C- as well as F-contiguous (numpy's flags ignore
+    the strides of dims of length 1): at most one dim longer than 1, or no element. A transpose of
+    a (1, n) weight, or of one row, is then typed C by ``numba.typeof``, not F."""
+    return 0 in shape or sum(d > 1 for d in shape) <= 1
 
 
 #: views whose result has the layout of their input where that is C-contiguous
@@ -103,11 +110,12 @@ def _layout(t, types: dict) -> tuple[str | None, bool]:
     kind = type(op).__name__
     if kind == "ReadVariable":
         readonly = True
-    elif kind == "Constant":
-        readonly = not (isinstance(op.value, np.ndarray) and op.value.flags.writeable)
     else:
-        readonly = False
+        readonly = kind == "Constant" and not (isinstance(op.value, np.ndarray) and op.value.flags.writeable)
     layout = "C"
+    if kind == "Constant" and isinstance(op.value, np.ndarray) and not op.value.flags.c_contiguous:
+        # a constant is the user's array as it was given: a Fortran-ordered one stays F
+        layout = "F" if op.value.flags.f_contiguous else "A"
     for view in reversed(chain):
         kind = type(view.node.op).__name__
         if kind == "BroadcastTo":

@@ -120,3 +120,31 @@ def test_a_helper_that_dies_before_it_reads_its_jobs_is_no_helper(monkeypatch):
     # jobs far larger than a pipe's buffer: the write fails once the helper is gone
     jobs = [("x" * (1 << 22), None, tuple(range(compile_ahead.MIN_ARGUMENTS)), [])]
     assert compile_ahead.start(jobs) is None
+
+
+def _predicted_and_called(monkeypatch, fetch, feeds, values):
+    """(predicted types, the types the first run called the segment with) of each segment job."""
+    seen = []
+    monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))  # no helper
+    gc.function(feeds, fetch, session=gc.Session(device="cpu"))(*values)
+    assert seen
+    return [(argtypes, list(dispatcher.overloads)) for _source, dispatcher, argtypes, _imports in seen]
+
+
+def test_a_transpose_of_one_row_is_predicted_c_contiguous_as_numba_types_it(fresh_caches, monkeypatch):
+    with gc.Graph().as_default():
+        x = gc.placeholder("float32", (None, 5))
+        fetch = gc.matmul(gc.transpose(x * 2.0), x + 1.0) * 2.0 + 1.0  # (5, 1) @ (1, 5) at batch 1
+        values = [np.ones((1, 5), np.float32)]
+        for predicted, called in _predicted_and_called(monkeypatch, fetch, [x], values):
+            assert predicted in called, (predicted, called)
+
+
+def test_a_fortran_ordered_constant_is_predicted_f_contiguous(fresh_caches, monkeypatch):
+    with gc.Graph().as_default():
+        x = gc.placeholder("float32", (None, 3))
+        c = gc.constant(np.asfortranarray(np.arange(9, dtype=np.float32).reshape(3, 3)))
+        fetch = gc.matmul(x * 2.0, c) * 3.0 + 1.0
+        values = [np.ones((2, 3), np.float32)]
+        for predicted, called in _predicted_and_called(monkeypatch, fetch, [x], values):
+            assert predicted in called, (predicted, called)
