@@ -30,6 +30,7 @@ import sys
 
 import numba
 import numpy as np
+from numba.core import caching as numba_caching
 
 #: the fewest arguments, over the segments without a cache entry, that start a helper: a segment's
 #: compile grows ~5 ms an argument besides its kernels' (bench/NOTES.md), and the helper's start-up
@@ -145,8 +146,8 @@ class CompileAhead:
         self.process = process
 
     def stop(self) -> None:
-        """End the helper: SIGTERM, which it turns into an exception that unwinds its compile (Numba
-        then removes the temporary file of a save in progress), then a kill if it lingers."""
+        """End the helper: SIGTERM, which it turns into an exception that unwinds its compile (after
+        the cache file it may be writing, ``_Stops``), then a kill if it lingers."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -164,6 +165,43 @@ class CompileAhead:
 class _Stopped(BaseException):
     """Raised in the helper by SIGTERM: not an ``Exception``, so no ``except Exception`` in Numba's
     compiler takes it for a failed compile."""
+
+
+class _Stops:
+    """The helper's SIGTERM: ``_Stopped`` where it arrives, except while Numba writes a cache file,
+    where it is raised once the write is done. Numba removes the temporary file of a write that fails
+    only on an ``Exception`` (``IndexDataCacheFile._open_for_write``), and ``_Stopped`` is not one: a
+    stop that came during a save left its ``.tmp.`` file in the cache for good."""
+
+    def __init__(self) -> None:
+        self.writing, self.pending = 0, False
+
+    def on_signal(self, signum, frame) -> None:
+        if self.writing:
+            self.pending = True
+        else:
+            raise _Stopped
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.on_signal)
+        files = getattr(numba_caching, "IndexDataCacheFile", None)
+        original = getattr(files, "_open_for_write", None)
+        if original is None:  # another Numba: a stop may leave a temporary file
+            return
+        stops = self
+
+        @contextlib.contextmanager
+        def open_for_write(self, filepath):
+            stops.writing += 1
+            try:
+                with original(self, filepath) as f:
+                    yield f
+            finally:
+                stops.writing -= 1
+            if stops.pending and not stops.writing:
+                raise _Stopped  # the file is whole and in place: now stop
+
+        files._open_for_write = open_for_write
 
 
 def start(jobs: list[tuple[str, object, tuple, list[str]]]) -> CompileAhead | None:
@@ -207,11 +245,7 @@ def helper(manifest: dict) -> None:
     The generated modules a segment imports are loaded first through the kernel cache, as the parent
     loaded them (their Numba caches guarded)."""
     parent = os.getppid()
-
-    def stopped(signum, frame):
-        raise _Stopped
-
-    signal.signal(signal.SIGTERM, stopped)
+    _Stops().install()
     from graphc.runtime.compile_gc import fewer_collections
     from graphc.runtime.cpu.cache import load_module
 

@@ -1,8 +1,12 @@
 """Segments compiled ahead in a helper process: the types it is given are those the first run uses,
 what it saves the run loads instead of compiling, and it goes when told."""
 
+import os
+import pickle
+import signal
 import sys
 
+import numba.core.caching
 import numba.core.config
 import numpy as np
 import pytest
@@ -148,3 +152,20 @@ def test_a_fortran_ordered_constant_is_predicted_f_contiguous(fresh_caches, monk
         values = [np.ones((2, 3), np.float32)]
         for predicted, called in _predicted_and_called(monkeypatch, fetch, [x], values):
             assert predicted in called, (predicted, called)
+
+
+def test_a_stop_while_the_helper_writes_a_cache_file_leaves_no_temporary_file(tmp_path, monkeypatch):
+    files = numba.core.caching.IndexDataCacheFile
+    monkeypatch.setattr(files, "_open_for_write", files._open_for_write)  # put back after the helper's
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        compile_ahead.helper({"jobs": pickle.dumps([])})  # a helper with nothing to do: its set-up
+        writer = object.__new__(files)  # _open_for_write reads nothing of the instance
+        with pytest.raises(compile_ahead._Stopped), writer._open_for_write(str(tmp_path / "f.nbc")) as f:
+            f.write(b"half")
+            os.kill(os.getpid(), signal.SIGTERM)  # the parent's stop, in the middle of a save
+            f.write(b" and the rest")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert os.listdir(tmp_path) == ["f.nbc"]
+    assert (tmp_path / "f.nbc").read_bytes() == b"half and the rest"
