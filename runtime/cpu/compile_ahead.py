@@ -233,10 +233,18 @@ def start(jobs: list[tuple[str, object, tuple, list[str]]]) -> CompileAhead | No
     return ahead
 
 
-#: the helper's program: the parent's ``sys.path`` first (graphc may be importable only through it)
+#: the helper's program: the parent's ``sys.path`` first (graphc may be importable only through it).
+#: It leaves with ``os._exit``: the interpreter's teardown with Numba and graphc loaded took 0.25-0.5 s,
+#: which ``stop`` waited for at the end of the first run it was meant to shorten; what the helper
+#: wrote is whole by then (Numba writes a temporary file and renames it, ``_Stops``), and its output
+#: goes nowhere
 _BOOTSTRAP = (
-    "import pickle, sys; manifest = pickle.loads(sys.stdin.buffer.read()); sys.path[:] = manifest['path']; "
-    "from graphc.runtime.cpu.compile_ahead import helper; helper(manifest)"
+    "import os, pickle, sys\n"
+    "try:\n"
+    "    manifest = pickle.loads(sys.stdin.buffer.read()); sys.path[:] = manifest['path']\n"
+    "    from graphc.runtime.cpu.compile_ahead import helper; helper(manifest)\n"
+    "finally:\n"
+    "    os._exit(0)\n"
 )
 
 
