@@ -9,7 +9,7 @@ lookups of the load itself. In a CNN warm start the parse and the walk took 85-1
 
 So the names are written next to the machine code when it is saved (``symbols_of``, ``pack``), and a
 load whose file has them (``unpack``, ``defer_bitcode``) makes a library that parses its bitcode on the
-first access of its shared module (``_LazySharedModule``). Files without the names (older ones) and
+first access of its shared module (``_lazy_class``). Files without the names (older ones) and
 another Numba whose private codegen differs load the way Numba loads them.
 """
 

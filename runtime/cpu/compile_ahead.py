@@ -14,8 +14,8 @@ itself, and machine code it saves is checked like any other cached entry
 plan (``predicted_types``): a wrong guess costs the helper's work, never the run's result.
 
 Started only where the plan's segments not in the cache yet take ``MIN_ARGUMENTS`` arguments in all
-and the process may use more than one CPU; ``GRAPHC_COMPILE_AHEAD=0`` turns it off (bench/NOTES.md, "Segments
-compiled ahead in a helper process").
+and the process may use more than one CPU; ``GRAPHC_COMPILE_AHEAD=0`` turns it off (bench/NOTES.md,
+"Segments compiled ahead in a helper process").
 """
 
 from __future__ import annotations
@@ -109,14 +109,12 @@ def _layout(t, types: dict) -> tuple[str | None, bool]:
         t = t.node.inputs[0]
     op = t.node.op
     kind = type(op).__name__
-    if kind == "ReadVariable":
-        readonly = True
-    else:
-        readonly = kind == "Constant" and not (isinstance(op.value, np.ndarray) and op.value.flags.writeable)
+    value = op.value if kind == "Constant" and isinstance(op.value, np.ndarray) else None
+    readonly = kind == "ReadVariable" or (kind == "Constant" and (value is None or not value.flags.writeable))
     layout = "C"
-    if kind == "Constant" and isinstance(op.value, np.ndarray) and not op.value.flags.c_contiguous:
+    if value is not None and not value.flags.c_contiguous:
         # a constant is the user's array as it was given: a Fortran-ordered one stays F
-        layout = "F" if op.value.flags.f_contiguous else "A"
+        layout = "F" if value.flags.f_contiguous else "A"
     for view in reversed(chain):
         kind = type(view.node.op).__name__
         if kind == "BroadcastTo":

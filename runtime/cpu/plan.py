@@ -134,7 +134,8 @@ class RunPlan:
         #: removed when the executable drops the plan
         self.direct_entries: list[tuple[dict, object]] = []
         self.segment_sources: dict[str, str] = {}
-        jobs: list = []
+        # what a compile-ahead helper would need: predicted only where one may start
+        jobs: list | None = [] if compile_ahead.enabled() else None
         self.source, self.driver = generate_driver(
             executable.schedule,
             executable.feeds,
@@ -147,7 +148,7 @@ class RunPlan:
             jobs,
         )
         #: the helper process compiling this plan's segments during its first run (or None)
-        self.ahead = compile_ahead.start(jobs)
+        self.ahead = compile_ahead.start(jobs) if jobs else None
 
 
 def _allocate(plan, index: int) -> np.ndarray:
@@ -479,9 +480,9 @@ class _DriverWriter:
         argument types (predicted) and the sources of the generated modules it imports."""
         tensor_of = {name: t for t, name in self.names.items()}
         argtypes = predicted_types(params, tensor_of, self.env, self.types)
-        modules = dict.fromkeys(call.fn.py_func.__module__ for call in calls)
-        imports = [source_of(m) for m in modules if source_of(m) is not None]
         if argtypes is not None:
+            modules = dict.fromkeys(call.fn.py_func.__module__ for call in calls)
+            imports = [text for text in map(source_of, modules) if text is not None]
             self.jobs.append((source, dispatcher, argtypes, imports))
 
     def finish(self, outputs):

@@ -55,6 +55,7 @@ class _SegmentCompiles(event.Listener):
 
 def test_the_predicted_types_are_those_the_first_run_calls_each_segment_with(fresh_caches, monkeypatch):
     seen = []
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)  # the plan collects jobs only then
     monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))  # no helper
     step = _mlp_step("cpu")
     step(*_batch())
@@ -106,10 +107,10 @@ def test_no_helper_where_the_program_is_not_a_python_interpreter(monkeypatch):
 
 def test_stop_ends_the_helper(fresh_caches, monkeypatch):
     real_start, seen = compile_ahead.start, []
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
     monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))
     with gc.Graph().as_default():
         _mlp_step("cpu")(*_batch())
-    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
     monkeypatch.setattr(compile_ahead, "_cached", lambda dispatcher: False)  # compile them again
     ahead = real_start(seen)
     assert ahead is not None
@@ -131,6 +132,7 @@ def test_a_helper_that_dies_before_it_reads_its_jobs_is_no_helper(monkeypatch):
 def _predicted_and_called(monkeypatch, fetch, feeds, values):
     """(predicted types, the types the first run called the segment with) of each segment job."""
     seen = []
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)  # the plan collects jobs only then
     monkeypatch.setattr(compile_ahead, "start", lambda jobs: seen.extend(jobs))  # no helper
     gc.function(feeds, fetch, session=gc.Session(device="cpu"))(*values)
     assert seen
